@@ -1,0 +1,152 @@
+"""The surface protocol, point validation, and formula surfaces.
+
+A surface is any object with ``value(xy)``, ``grad(xy)``, ``bounds``, ``minima``,
+``minimum_value`` and ``default_start`` (DESIGN's public API). ``xy`` has shape
+``(..., 2)`` with the coordinate last and is a numpy array or a torch tensor; results
+come back in the same library, dtype and device.
+
+Analytic surfaces are written once, as a *formula* ``formula(x, y, p) -> (f, ∂f/∂x,
+∂f/∂y)`` that uses only arithmetic operators and ``xp.<function>`` for elementary
+functions (``xp.sin``, ``xp.exp``, ...). :func:`bind_namespace` re-binds the global name
+``xp`` of a formula to ``numpy`` or ``torch``, so the same source runs vectorized on
+numpy arrays, on torch tensors (any device) and, compiled by numba, on scalars inside the
+fused sweep kernel. ``p`` is the tuple of the surface's numeric parameters.
+"""
+
+from __future__ import annotations
+
+import math
+import types
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, NamedTuple
+
+import numpy as np
+
+Point = tuple[float, float]
+Bounds = tuple[tuple[float, float], tuple[float, float]]
+
+
+class Param(NamedTuple):
+    """A numeric surface parameter with its default and valid closed range."""
+
+    name: str
+    default: float
+    low: float
+    high: float
+    doc: str
+    log: bool = False  # whether a UI should offer it on a log scale
+
+    def validate(self, value: Any) -> float:
+        """Return ``value`` as a float or raise ``ValueError`` naming the parameter and its range."""
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"Invalid {self.name} value: {value!r} (must be a number in [{self.low:g}, {self.high:g}])"
+            ) from None
+        if not (self.low <= number <= self.high):  # also rejects NaN
+            raise ValueError(
+                f"Invalid {self.name} value: {value!r} (must be in [{self.low:g}, {self.high:g}])"
+            )
+        return number
+
+
+def is_torch(array: Any) -> bool:
+    """True for a torch tensor (checked without importing torch)."""
+    return type(array).__module__.startswith("torch")
+
+
+def as_points(xy: Any) -> Any:
+    """Validate a ``(..., 2)`` point array; numpy input becomes floating point, torch is kept as is."""
+    if is_torch(xy):
+        if xy.shape[-1:] != (2,):
+            raise ValueError(f"Invalid xy shape: {tuple(xy.shape)} (the last axis must have length 2)")
+        return xy if xy.is_floating_point() else xy.double()
+    array = np.asarray(xy)
+    if array.shape[-1:] != (2,):
+        raise ValueError(f"Invalid xy shape: {array.shape} (the last axis must have length 2)")
+    return array if np.issubdtype(array.dtype, np.floating) else array.astype(np.float64)
+
+
+def bind_namespace(formula: Callable, namespace: types.ModuleType) -> Callable:
+    """A copy of ``formula`` whose global ``xp`` is ``namespace`` (numpy or torch)."""
+    return types.FunctionType(
+        formula.__code__,
+        {**formula.__globals__, "xp": namespace},
+        f"{formula.__name__}_{namespace.__name__}",
+        formula.__defaults__,
+        formula.__closure__,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class FormulaLandscape:
+    """A surface given by an analytic formula with its gradient (see the module docstring)."""
+
+    name: str
+    formula: Callable
+    p: tuple[float, ...]
+    params: dict[str, float]
+    bounds: Bounds
+    minima: tuple[Point, ...]
+    minimum_value: float | None
+    default_start: Point
+    description: str = ""
+
+    @cached_property
+    def _numpy_formula(self) -> Callable:
+        return bind_namespace(self.formula, np)
+
+    @cached_property
+    def _torch_formula(self) -> Callable:
+        import torch
+
+        return bind_namespace(self.formula, torch)
+
+    @cached_property
+    def numba_formula(self) -> Callable:
+        """The formula compiled by numba for scalars: ``(x, y, p) -> (f, fx, fy)``, ``p`` a float64 array."""
+        from numba import njit
+
+        return njit(cache=False, fastmath=False)(self._numpy_formula)
+
+    def _evaluate(self, xy: Any) -> tuple[Any, Any, Any]:
+        xy = as_points(xy)
+        formula = self._torch_formula if is_torch(xy) else self._numpy_formula
+        with np.errstate(all="ignore"):
+            return formula(xy[..., 0], xy[..., 1], self.p)
+
+    def value(self, xy: Any) -> Any:
+        """f(θ) for points θ = xy of shape (..., 2); returns shape (...)."""
+        return self._evaluate(xy)[0]
+
+    def grad(self, xy: Any) -> Any:
+        """∇f(θ) of shape (..., 2), from the analytic formula."""
+        _, fx, fy = self._evaluate(xy)
+        return _stack_last(fx, fy)
+
+    def value_and_grad(self, xy: Any) -> tuple[Any, Any]:
+        """(f(θ), ∇f(θ)) in one evaluation of the formula."""
+        f, fx, fy = self._evaluate(xy)
+        return f, _stack_last(fx, fy)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v:g}" for k, v in self.params.items())
+        return f"landscapes.get({self.name!r}{', ' if args else ''}{args})"
+
+
+def _stack_last(fx: Any, fy: Any) -> Any:
+    if is_torch(fx):
+        import torch
+
+        return torch.stack(torch.broadcast_tensors(fx, fy), dim=-1)
+    fx, fy = np.broadcast_arrays(fx, fy)
+    return np.stack([fx, fy], axis=-1)
+
+
+def rotation(angle_degrees: float) -> tuple[float, float]:
+    """(cos φ, sin φ) of an angle given in degrees."""
+    phi = math.radians(angle_degrees)
+    return math.cos(phi), math.sin(phi)

@@ -1,0 +1,25 @@
+"""Batched optimizer kernels that reproduce torch.optim step for step, and the run/sweep engine.
+
+>>> import landscapes, optimizers
+>>> t = optimizers.run(landscapes.get("rosenbrock"), "adam", start=(-1.5, 2.0), steps=500, lr=1e-2)
+>>> t.points.shape
+(1, 501, 2)
+"""
+
+from .engine import Summary, Trajectory, run, sweep
+from .rules import RULES
+
+
+def names() -> list[str]:
+    """Every optimizer name, as ``run``/``sweep`` accept it."""
+    return list(RULES)
+
+
+def defaults(name: str) -> dict:
+    """The keyword arguments optimizer ``name`` takes, with torch.optim's defaults."""
+    from .hyperparams import rule
+
+    return dict(rule(name).defaults)
+
+
+__all__ = ["RULES", "Summary", "Trajectory", "defaults", "names", "run", "schedules", "sweep"]

@@ -1,0 +1,119 @@
+"""Every optimizer on every surface equals torch.optim run once per row (DESIGN's equivalence rule)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import landscapes
+import optimizers
+from tests.torch_reference import compare_rows
+
+STEPS = 50
+ROWS = 6
+
+
+def random_hyperparameters(optimizer: str, rng: np.random.Generator, rows: int) -> dict:
+    """Per-row random hyper-parameters in each optimizer's valid range, flags drawn per batch."""
+    lr = 10 ** rng.uniform(-4, -1.3, rows)
+    maybe = lambda values: values * (rng.random(rows) < 0.5)  # noqa: E731  (zero for about half the rows)
+    if optimizer in ("sgd", "momentum", "nesterov"):
+        kwargs = {"lr": lr, "weight_decay": maybe(rng.uniform(0, 0.1, rows))}
+        if optimizer != "sgd":
+            kwargs["momentum"] = rng.uniform(0.05, 0.99, rows)
+        if optimizer == "momentum":
+            kwargs["dampening"] = maybe(rng.uniform(0, 0.9, rows))
+        return kwargs
+    if optimizer == "rmsprop":
+        return {
+            "lr": lr,
+            "alpha": rng.uniform(0.5, 1.0, rows),
+            "eps": 10 ** rng.uniform(-10, -3, rows),
+            "weight_decay": maybe(rng.uniform(0, 0.1, rows)),
+            "momentum": maybe(rng.uniform(0, 0.95, rows)),
+            "centered": bool(rng.random() < 0.5),
+        }
+    if optimizer in ("adam", "adamw"):
+        kwargs = {
+            "lr": lr,
+            "betas": (rng.uniform(0.0, 0.99, rows), rng.uniform(0.5, 0.9999, rows)),
+            "eps": 10 ** rng.uniform(-10, -3, rows),
+            "weight_decay": maybe(rng.uniform(0, 0.1, rows)),
+            "amsgrad": bool(rng.random() < 0.5),
+        }
+        if optimizer == "adam":
+            kwargs["decoupled_weight_decay"] = bool(rng.random() < 0.3)
+        return kwargs
+    if optimizer == "adagrad":
+        return {
+            "lr": lr * 10,
+            "lr_decay": maybe(rng.uniform(0, 0.1, rows)),
+            "eps": 10 ** rng.uniform(-10, -3, rows),
+            "weight_decay": maybe(rng.uniform(0, 0.1, rows)),
+            "initial_accumulator_value": maybe(rng.uniform(0, 1, rows)),
+        }
+    raise AssertionError(f"no sampler for {optimizer}")
+
+
+def random_starts(surface, rng: np.random.Generator, rows: int) -> np.ndarray:
+    (xmin, xmax), (ymin, ymax) = surface.bounds
+    return np.stack([rng.uniform(xmin, xmax, rows), rng.uniform(ymin, ymax, rows)], axis=-1)
+
+
+TOTALS = {"rows": 0, "diverged": 0, "chaotic": 0, "compared": 0}
+
+
+@pytest.mark.parametrize("surface_name", landscapes.names())
+@pytest.mark.parametrize("optimizer", optimizers.names())
+@settings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1))
+def test_matches_torch_optim(optimizer, surface_name, seed):
+    rng = np.random.default_rng(seed)
+    surface = landscapes.get(surface_name)
+    starts = random_starts(surface, rng, ROWS)
+    trajectory = optimizers.run(surface, optimizer, start=starts, steps=STEPS,
+                                **random_hyperparameters(optimizer, rng, ROWS))
+    counts = compare_rows(surface, trajectory, starts, STEPS)
+    for key, value in counts.items():
+        TOTALS[key] += value
+    assert counts["chaotic"] <= ROWS // 2, counts
+
+
+@pytest.mark.parametrize("optimizer", optimizers.names())
+@settings(max_examples=3, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_matches_torch_optim_with_gradient_noise(optimizer, seed):
+    rng = np.random.default_rng(seed)
+    surface = landscapes.get("quadratic", condition=float(rng.uniform(1, 100)), angle=float(rng.uniform(-90, 90)))
+    starts = random_starts(surface, rng, ROWS)
+    sigma = float(rng.uniform(0.01, 1.0))
+    trajectory = optimizers.run(surface, optimizer, start=starts, steps=STEPS, noise=sigma, seed=seed,
+                                **random_hyperparameters(optimizer, rng, ROWS))
+    counts = compare_rows(surface, trajectory, starts, STEPS, sigma=sigma, seed=seed)
+    assert counts["compared"] >= ROWS // 2, counts
+
+
+@pytest.mark.parametrize("optimizer", optimizers.names())
+@settings(max_examples=3, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_numpy_and_torch_backends_agree(optimizer, seed):
+    rng = np.random.default_rng(seed)
+    surface = landscapes.get("rosenbrock")
+    starts = random_starts(surface, rng, ROWS)
+    kwargs = random_hyperparameters(optimizer, rng, ROWS)
+    ours = optimizers.run(surface, optimizer, start=starts, steps=STEPS, **kwargs)
+    theirs = optimizers.run(surface, optimizer, start=starts, steps=STEPS, backend="torch", **kwargs)
+    np.testing.assert_array_equal(ours.diverged_at, theirs.diverged_at)
+    alive = ours.diverged_at < 0
+    error = np.abs(ours.points - theirs.points) / np.maximum(1, np.abs(theirs.points))
+    assert np.all(error[alive] <= 1e-9)
+
+
+def test_chaotic_rows_stay_a_minority():
+    """Runs last in this module: over all equivalence examples, chaotic rows are few."""
+    if TOTALS["rows"] == 0:
+        pytest.fail("the equivalence tests did not run before this check")
+    print(f"\ntorch.optim equivalence: {TOTALS}")
+    assert TOTALS["chaotic"] < 0.2 * TOTALS["rows"], TOTALS

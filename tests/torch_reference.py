@@ -1,0 +1,118 @@
+"""torch.optim as the reference: one optimizer per row, gradients assigned from the surface.
+
+Shared by the equivalence tests and the benchmark. Implements DESIGN's equivalence rule:
+relative error |ours − torch| / max(1, |torch|) ≤ 1e-9 per coordinate over the first 50
+steps of every row that is not diverged and not chaotic; a row is chaotic when torch's own
+trajectory from a start moved by one ulp differs from the unmoved one by more than 1e-9.
+
+That start nudge alone can be absorbed by the first step's rounding while later steps still
+amplify ulp differences many-fold (seen: SGD on Rastrigin, lr 0.021), so a row also counts as
+chaotic when torch's trajectory with every iterate moved by one ulp differs by more than 1e-9.
+Every row, chaotic or not, must agree over its first ``ALWAYS_COMPARED`` steps, before a one-ulp
+difference can grow past the tolerance.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+import torch
+
+from optimizers import noise
+from optimizers.rules import RULES
+
+TOLERANCE = 1e-9
+ALWAYS_COMPARED = 3
+
+
+def row_kwargs(hyperparameters: dict[str, Any], row: int) -> dict[str, Any]:
+    """Row ``row``'s torch.optim keyword arguments from a Trajectory's hyperparameters."""
+
+    def pick(value: Any) -> Any:
+        if isinstance(value, bool):
+            return value
+        array = np.asarray(value)
+        return float(array if array.ndim == 0 else array[row])
+
+    kwargs = {}
+    for name, value in hyperparameters.items():
+        if name == "betas":
+            kwargs[name] = (pick(value[0]), pick(value[1]))
+        else:
+            kwargs[name] = pick(value)
+    return kwargs
+
+
+def torch_trajectory(
+    surface: Any,
+    optimizer: str,
+    start: np.ndarray,
+    steps: int,
+    kwargs: dict[str, Any],
+    schedule_factory: Any = None,
+    sigma: float = 0.0,
+    noise_key: np.ndarray | None = None,
+    nudge_every_step: bool = False,
+) -> np.ndarray:
+    """(steps + 1, 2) iterates of torch.optim from ``start`` (float64); optionally each moved by one ulp."""
+    rule = RULES[optimizer]
+    param = torch.nn.Parameter(torch.tensor(start, dtype=torch.float64))
+    fixed = set(rule.fixed)  # implied by the class (AdamW), not a keyword torch takes
+    torch_kwargs = {k: v for k, v in kwargs.items() if k not in fixed}
+    opt = getattr(torch.optim, rule.torch_name)([param], **torch_kwargs)
+    scheduler = schedule_factory(opt) if schedule_factory is not None else None
+    points = np.empty((steps + 1, 2))
+    points[0] = start
+    for k in range(steps):
+        grad = torch.from_numpy(surface.grad(param.detach().numpy()))  # the same gradient values as ours
+        if sigma:
+            grad = grad + sigma * torch.from_numpy(noise.gaussian(noise_key, k)[0])
+        param.grad = grad
+        opt.step()
+        if scheduler is not None:
+            scheduler.step()
+        if nudge_every_step:
+            with torch.no_grad():
+                param.copy_(torch.nextafter(param, torch.full_like(param, torch.inf)))
+        points[k + 1] = param.detach().numpy()
+    return points
+
+
+def relative_error(ours: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    return np.abs(ours - reference) / np.maximum(1.0, np.abs(reference))
+
+
+def compare_rows(surface, trajectory, starts, steps, schedule_factory=None, sigma=0.0, seed=0) -> dict:
+    """Compare every row of ``trajectory`` with torch.optim; returns counts, raises on a real mismatch."""
+    counts = {"rows": 0, "diverged": 0, "chaotic": 0, "compared": 0}
+    keys = noise.row_keys(seed, np.arange(len(starts)))
+    for row, start in enumerate(starts):
+        counts["rows"] += 1
+        limit = steps if trajectory.diverged_at[row] < 0 else min(steps, trajectory.diverged_at[row] - 1)
+        if trajectory.diverged_at[row] >= 0:
+            counts["diverged"] += 1
+        kwargs = row_kwargs(trajectory.hyperparameters, row)
+        run = functools.partial(
+            torch_trajectory, surface, trajectory.optimizer, steps=limit, kwargs=kwargs,
+            schedule_factory=schedule_factory, sigma=sigma, noise_key=keys[row : row + 1],
+        )
+        with np.errstate(all="ignore"):
+            reference = run(start)
+            if not np.isfinite(reference).all():
+                raise AssertionError(f"{trajectory.optimizer} row {row}: torch.optim went non-finite, ours did not")
+            error = relative_error(trajectory.points[row, : limit + 1], reference)
+            if not np.all(error <= TOLERANCE):
+                nudged = [run(np.nextafter(start, np.inf)), run(start, nudge_every_step=True)]
+                chaotic = any(not np.all(relative_error(n, reference) <= TOLERANCE) for n in nudged)
+                if chaotic and np.all(error[: ALWAYS_COMPARED + 1] <= TOLERANCE):
+                    counts["chaotic"] += 1
+                    continue
+                worst = int(np.argmax(error.max(axis=1)))
+                raise AssertionError(
+                    f"{trajectory.optimizer} row {row} ({kwargs}, start {start.tolist()}) differs from torch.optim "
+                    f"at step {worst}: ours {trajectory.points[row, worst].tolist()} vs {reference[worst].tolist()}"
+                )
+        counts["compared"] += 1
+    return counts
