@@ -84,7 +84,7 @@ def check_numeric(name: str, value: Any, valid: Range, label: str | None = None)
     array = _row_array(label or name, value)
     bad = ~valid.contains(array)
     if bad.any():
-        first = array[bad].flat[0] if array.ndim else array.item()
+        first = float(array[bad].flat[0] if array.ndim else array)
         raise ValueError(f"Invalid {label or name} value: {first!r} ({valid})")
     return array
 
