@@ -41,6 +41,8 @@ class Param(NamedTuple):
     def validate(self, value: Any) -> float:
         """Return ``value`` as a float or raise ``ValueError`` naming the parameter and its range."""
         try:
+            if isinstance(value, bool):
+                raise TypeError
             number = float(value)
         except (TypeError, ValueError):
             raise ValueError(
