@@ -1,0 +1,260 @@
+"""A race: one surface, several optimizers from one start, and the configuration that reproduces it.
+
+``RaceConfig`` is the single description shared by the app's widgets, its URL query
+parameters, the JSON export and the command line. ``from_query`` reads URL parameters
+(strings) through the same validators as the library: a bad value is reported in a
+message and replaced by its default, never raised. ``run_race`` computes the trajectories.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import landscapes
+import optimizers
+from optimizers import schedules
+
+MAX_RACE_STEPS = 5_000  # a browser tab's run: 8 optimizers × 5001 points stay small
+MAX_QUERY_VALUE = 200  # characters; longer URL values are refused unread
+DEFAULT_SURFACE = "quadratic"
+DEFAULT_SURFACE_PARAMS = {"condition": 50.0, "angle": 30.0}
+DEFAULT_OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam")
+DEFAULT_LR = {"sgd": 0.035, "momentum": 0.01, "nesterov": 0.01, "rmsprop": 0.02, "adam": 0.05, "adagrad": 0.3,
+              "adamw": 0.05}
+FLAG_KEYWORDS = ("nesterov", "amsgrad", "centered", "decoupled_weight_decay")
+
+
+def optimizer_defaults(name: str) -> dict[str, Any]:
+    """An optimizer's keywords with torch.optim's defaults, except a learning rate that suits the default race."""
+    return {**optimizers.defaults(name), "lr": DEFAULT_LR.get(name, optimizers.defaults(name)["lr"])}
+
+
+@dataclass(frozen=True)
+class RaceConfig:
+    """Everything that determines a race's trajectories."""
+
+    surface: str = DEFAULT_SURFACE
+    surface_params: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SURFACE_PARAMS))
+    optimizers: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: {name: optimizer_defaults(name) for name in DEFAULT_OPTIMIZERS}
+    )
+    steps: int = 300
+    start: tuple[float, float] | None = None  # None: the surface's default start
+    schedule: dict[str, Any] | None = None  # schedules config, e.g. {"name": "StepLR", "step_size": 50}
+    noise: float = 0.0
+    seed: int = 0
+
+    def landscape(self) -> Any:
+        return landscapes.get(self.surface, **self.surface_params)
+
+    def start_point(self) -> tuple[float, float]:
+        return self.start if self.start is not None else tuple(self.landscape().default_start)
+
+    def schedule_object(self) -> Any:
+        return schedules.from_config(self.schedule) if self.schedule else None
+
+    def validate(self) -> RaceConfig:
+        """Raise ``ValueError`` naming the first bad setting (runs every check of the library, no work)."""
+        surface = self.landscape()
+        if not self.optimizers:
+            raise ValueError("Invalid optimizers value: [] (select at least one optimizer)")
+        if not 0 <= int(self.steps) <= MAX_RACE_STEPS:
+            raise ValueError(f"Invalid steps value: {self.steps!r} (must be an integer in [0, {MAX_RACE_STEPS}])")
+        schedule = self.schedule_object()
+        for name, hyper in self.optimizers.items():
+            optimizers.run(surface, name, start=self.start_point(), steps=0, schedule=schedule, noise=self.noise,
+                           seed=self.seed, **hyper)
+        return self
+
+
+def run_race(config: RaceConfig) -> dict[str, optimizers.Trajectory]:
+    """Each selected optimizer's trajectory from the common start, in selection order."""
+    surface = config.landscape()
+    schedule = config.schedule_object()
+    return {
+        name: optimizers.run(surface, name, start=config.start_point(), steps=config.steps, schedule=schedule,
+                             noise=config.noise, seed=config.seed, **hyper)
+        for name, hyper in config.optimizers.items()
+    }
+
+
+# --- URL query parameters -----------------------------------------------------------------
+
+
+def _format_number(value: float) -> str:
+    """The shortest text that reads back as the same float."""
+    return repr(float(value))
+
+
+def to_query(config: RaceConfig) -> dict[str, str]:
+    """The configuration as URL query parameters (strings); only values that differ from defaults."""
+    query = {"surface": config.surface}
+    for key, value in config.surface_params.items():
+        query[key] = _format_number(value)
+    query["opt"] = ",".join(config.optimizers)
+    for name, hyper in config.optimizers.items():
+        defaults = optimizer_defaults(name)
+        for key, value in hyper.items():
+            if value != defaults.get(key):
+                query[f"{name}.{key}"] = _encode(value)
+    query["steps"] = str(config.steps)
+    if config.start is not None:
+        query["start"] = ",".join(_format_number(v) for v in config.start)
+    if config.schedule:
+        query["schedule"] = config.schedule["name"]
+        for key, value in config.schedule.items():
+            if key != "name":
+                query[f"schedule.{key}"] = _encode(value)
+    if config.noise:
+        query["noise"] = _format_number(config.noise)
+        query["seed"] = str(config.seed)
+    return query
+
+
+def _encode(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (tuple, list)):
+        return ",".join(_encode(v) for v in value)
+    if isinstance(value, int):  # integers stay integers (a schedule's step_size, milestones)
+        return str(value)
+    if isinstance(value, float):
+        return _format_number(value)
+    return str(value)
+
+
+def _parse_number(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError
+    return number
+
+
+def _parse_value(key: str, text: str, default: Any) -> Any:
+    """A query string as the type of its default (bool, tuple of numbers, int or float)."""
+    if isinstance(default, bool) or key in FLAG_KEYWORDS:
+        if text.lower() not in ("true", "false", "1", "0"):
+            raise ValueError
+        return text.lower() in ("true", "1")
+    if isinstance(default, (tuple, list)):
+        parts = tuple(_parse_number(part) for part in text.split(","))
+        if len(parts) != len(default):
+            raise ValueError
+        return parts
+    if isinstance(default, int) and not isinstance(default, bool):
+        number = _parse_number(text)
+        if not number.is_integer():
+            raise ValueError
+        return int(number)
+    return _parse_number(text)
+
+
+def from_query(query: Mapping[str, str]) -> tuple[RaceConfig, list[str]]:
+    """A configuration from URL parameters, and one message per value that was refused.
+
+    Every value passes the library's own validation; a refused value falls back to its
+    default (the rest of the URL still applies). Never raises.
+    """
+    messages: list[str] = []
+    default = RaceConfig()
+    query = dict(query)
+    for key in list(query):
+        if len(str(query[key])) > MAX_QUERY_VALUE or len(key) > 60:
+            messages.append(f"Ignored URL parameter {key[:60]!r}: value longer than {MAX_QUERY_VALUE} characters.")
+            del query[key]
+
+    def refuse(key: str, error: Exception | None = None) -> None:
+        detail = f" ({error})" if error and str(error) else ""
+        messages.append(f"Ignored URL parameter {key}={query.get(key, '')!r}{detail}; using the default.")
+
+    surface = query.get("surface", default.surface)
+    if surface not in landscapes.names():
+        refuse("surface", ValueError(f"unknown surface; valid: {', '.join(landscapes.names())}"))
+        surface = default.surface
+    surface_params = dict(DEFAULT_SURFACE_PARAMS) if surface == default.surface else {}
+    for spec in landscapes.parameters(surface):
+        if spec.name in query:
+            try:
+                surface_params[spec.name] = spec.validate(_parse_value(spec.name, query[spec.name], 0.0))
+            except ValueError as error:
+                refuse(spec.name, error or ValueError(f"must be a number in [{spec.low:g}, {spec.high:g}]"))
+
+    names = list(default.optimizers)
+    if "opt" in query:
+        chosen = [name for name in query["opt"].split(",") if name]
+        unknown = [name for name in chosen if name not in optimizers.names()]
+        if unknown or not chosen:
+            refuse("opt", ValueError(f"valid optimizers: {', '.join(optimizers.names())}"))
+        else:
+            names = list(dict.fromkeys(chosen))
+    chosen_optimizers = {}
+    for name in names:
+        hyper = optimizer_defaults(name)
+        for key, fallback in optimizer_defaults(name).items():
+            query_key = f"{name}.{key}"
+            if query_key not in query:
+                continue
+            try:
+                candidate = {**hyper, key: _parse_value(key, query[query_key], fallback)}
+                optimizers.run(landscapes.get(surface, **surface_params), name, steps=0, **candidate)
+                hyper = candidate
+            except ValueError as error:
+                refuse(query_key, error)
+        chosen_optimizers[name] = hyper
+
+    config = replace(default, surface=surface, surface_params=surface_params, optimizers=chosen_optimizers)
+    checks = {
+        "steps": lambda text: replace(config, steps=_checked_steps(text)),
+        "start": lambda text: replace(config, start=_parse_value("start", text, (0.0, 0.0))),
+        "noise": lambda text: replace(config, noise=_parse_value("noise", text, 0.0)),
+        "seed": lambda text: replace(config, seed=_parse_value("seed", text, 0)),
+    }
+    for key, update in checks.items():
+        if key in query:
+            try:
+                config = update(query[key]).validate()
+            except ValueError as error:
+                refuse(key, error)
+    if query.get("schedule", "none") not in ("none", ""):
+        try:
+            schedule = {"name": query["schedule"]}
+            for key, _, _ in schedules.PARAMETERS.get(query["schedule"], ()):
+                if f"schedule.{key}" in query:
+                    schedule[key] = _parse_schedule_value(query[f"schedule.{key}"])
+            config = replace(config, schedule=schedules.from_config(schedule).config()).validate()
+        except (ValueError, TypeError, KeyError) as error:
+            refuse("schedule", ValueError(str(error)))
+    return config, messages
+
+
+def _checked_steps(text: str) -> int:
+    steps = _parse_value("steps", text, 0)
+    if not 0 <= steps <= MAX_RACE_STEPS:
+        raise ValueError(f"must be an integer in [0, {MAX_RACE_STEPS}]")
+    return steps
+
+
+def _parse_schedule_value(text: str) -> Any:
+    """A schedule parameter: true/false, a comma-separated list, an integer, a number or a word (the schedule's
+    own validation then checks it)."""
+    if text.strip().lower() in ("true", "false"):
+        return text.strip().lower() == "true"
+    if "," in text:
+        return [_parse_schedule_scalar(part) for part in text.split(",")]
+    return _parse_schedule_scalar(text)
+
+
+def _parse_schedule_scalar(text: str) -> Any:
+    text = text.strip()
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = _parse_number(text)
+    except ValueError:
+        return text
+    return int(number) if number.is_integer() and abs(number) < 2**53 else number

@@ -1,0 +1,102 @@
+"""The landscape drawn once per surface: a value grid, log-spaced levels, a colour image and isolines.
+
+Plotly's ``Contour``/``Heatmap`` traces vanish when an animation plays (plotly.js#4491), so the
+landscape is a layout image (a PNG of the colour-mapped grid) plus one scatter trace of
+isolines (NOTES §4). The same image serves static exports and animation frames.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+import contourpy
+import numpy as np
+import plotly.colors
+from PIL import Image
+
+# A muted slate-to-white scale: every optimizer colour (plots.style) stays readable on it.
+COLORSCALE = [[0.0, "#1d2333"], [0.35, "#4a5873"], [0.7, "#a3b1c6"], [1.0, "#f4f6f9"]]
+MAX_RESOLUTION = 400
+
+
+class Grid(NamedTuple):
+    """f on a regular grid: ``z[i, j] = f(x[j], y[i])``."""
+
+    x: np.ndarray
+    y: np.ndarray
+    z: np.ndarray
+
+
+def evaluate_grid(surface: Any, resolution: int = 200) -> Grid:
+    """The surface on a resolution × resolution grid over its bounds (one vectorized call)."""
+    if not 2 <= int(resolution) <= MAX_RESOLUTION:
+        raise ValueError(f"Invalid resolution value: {resolution!r} (must be an integer in [2, {MAX_RESOLUTION}])")
+    (xmin, xmax), (ymin, ymax) = surface.bounds
+    x, y = np.linspace(xmin, xmax, int(resolution)), np.linspace(ymin, ymax, int(resolution))
+    with np.errstate(all="ignore"):
+        z = np.asarray(surface.value(np.stack(np.meshgrid(x, y), axis=-1)), dtype=np.float64)
+    finite = np.isfinite(z)
+    if not finite.all():  # an overflow somewhere in the window: draw it at the highest finite value
+        z = np.where(finite, z, np.max(z[finite]) if finite.any() else 0.0)
+    return Grid(x, y, z)
+
+
+def log_height(z: np.ndarray, floor: float) -> np.ndarray:
+    """log₁₀(f − floor + ε): the height that makes ravines and plateaus visible at once."""
+    span = float(np.max(z) - floor) if np.size(z) else 1.0
+    epsilon = max(span, 1e-12) * 1e-6
+    with np.errstate(all="ignore"):
+        return np.log10(np.maximum(z - floor, 0.0) + epsilon)
+
+
+def log_levels(grid: Grid, count: int = 24) -> np.ndarray:
+    """Isoline levels spaced evenly in log₁₀(f − f_min) between the grid's 0.5 % and 97 % quantiles."""
+    floor = float(grid.z.min())
+    gaps = grid.z - floor
+    positive = gaps[gaps > 0]
+    if positive.size == 0:
+        return np.array([])
+    low = max(float(np.quantile(positive, 0.005)), float(positive.max()) * 1e-9)
+    high = float(np.quantile(positive, 0.97))
+    if high <= low:
+        return floor + np.array([low])
+    return floor + np.geomspace(low, high, count)
+
+
+@lru_cache(maxsize=1)
+def colour_table() -> np.ndarray:
+    """256 RGB colours sampled from COLORSCALE (the same colours plotly draws for it)."""
+    samples = plotly.colors.sample_colorscale(COLORSCALE, np.linspace(0, 1, 256).tolist(), colortype="tuple")
+    return np.round(np.asarray(samples) * 255).astype(np.uint8)
+
+
+def colour_image(grid: Grid) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of the log height, row 0 at the top (y max) as an image expects."""
+    height = log_height(grid.z, float(grid.z.min()))
+    low, high = float(height.min()), float(height.max())
+    scaled = (height - low) / (high - low) if high > low else np.zeros_like(height)
+    return colour_table()[np.round(scaled * 255).astype(np.int64)][::-1]
+
+
+def png_data_uri(rgb: np.ndarray) -> str:
+    """A PNG image as a ``data:`` URI (self-contained, works offline and in exports)."""
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def isolines(grid: Grid, levels: np.ndarray) -> tuple[list, list]:
+    """Isoline coordinates as two lists with ``None`` between segments (one plotly trace)."""
+    generator = contourpy.contour_generator(grid.x, grid.y, grid.z, line_type="Separate")
+    xs: list = []
+    ys: list = []
+    for level in levels:
+        for segment in generator.lines(float(level)):
+            xs.extend(segment[:, 0].round(5).tolist())
+            ys.extend(segment[:, 1].round(5).tolist())
+            xs.append(None)
+            ys.append(None)
+    return xs, ys
