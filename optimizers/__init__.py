@@ -6,6 +6,7 @@
 (1, 501, 2)
 """
 
+from . import schedules
 from .engine import Summary, Trajectory, run, sweep
 from .rules import RULES
 

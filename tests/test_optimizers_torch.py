@@ -111,6 +111,73 @@ def test_numpy_and_torch_backends_agree(optimizer, seed):
     assert np.all(error[alive] <= 1e-9)
 
 
+def random_schedule(name: str, rng: np.random.Generator, steps: int):
+    """A schedule of each kind with random parameters in its valid range."""
+    from optimizers import schedules
+
+    if name == "StepLR":
+        return schedules.StepLR(step_size=int(rng.integers(1, 15)), gamma=float(rng.uniform(0.1, 0.9)))
+    if name == "MultiStepLR":
+        return schedules.MultiStepLR(milestones=sorted(rng.choice(np.arange(1, steps), 3, replace=False).tolist()),
+                                     gamma=float(rng.uniform(0.1, 0.9)))
+    if name == "ExponentialLR":
+        return schedules.ExponentialLR(gamma=float(rng.uniform(0.8, 0.999)))
+    if name == "CosineAnnealingLR":
+        return schedules.CosineAnnealingLR(T_max=int(rng.integers(5, 60)), eta_min=float(rng.uniform(0, 1e-4)))
+    if name == "LinearLR":
+        return schedules.LinearLR(start_factor=float(rng.uniform(0.05, 1)), end_factor=float(rng.uniform(0, 1)),
+                                  total_iters=int(rng.integers(1, steps)))
+    if name == "ConstantLR":
+        return schedules.ConstantLR(factor=float(rng.uniform(0.1, 1)), total_iters=int(rng.integers(1, steps)))
+    if name == "PolynomialLR":
+        return schedules.PolynomialLR(total_iters=int(rng.integers(1, steps)), power=float(rng.uniform(0.5, 3)))
+    if name == "OneCycleLR":
+        total_steps = steps + int(rng.integers(0, 20))
+        return schedules.OneCycleLR(max_lr=float(10 ** rng.uniform(-3, -1.5)), total_steps=total_steps,
+                                    pct_start=float(rng.uniform(0.1, 0.5)))
+    if name == "SequentialLR":
+        warmup = int(rng.integers(2, steps // 2))
+        return schedules.SequentialLR(
+            [schedules.LinearLR(start_factor=float(rng.uniform(0.05, 0.5)), total_iters=warmup),
+             schedules.CosineAnnealingLR(T_max=steps - warmup)], milestones=[warmup])
+    raise AssertionError(f"no sampler for {name}")
+
+
+def torch_scheduler(config: dict, optimizer):
+    """torch.optim.lr_scheduler built from one of our schedule configs (same names, same keywords)."""
+    import torch
+
+    params = {key: value for key, value in config.items() if key != "name"}
+    if config["name"] == "SequentialLR":
+        params["schedulers"] = [torch_scheduler(inner, optimizer) for inner in params["schedulers"]]
+    if config["name"] == "OneCycleLR":
+        params["cycle_momentum"] = False  # ours does not cycle momentum (documented)
+    return getattr(torch.optim.lr_scheduler, config["name"])(optimizer, **params)
+
+
+@pytest.mark.parametrize("schedule_name", ["StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR",
+                                           "ConstantLR", "PolynomialLR", "OneCycleLR", "SequentialLR"])
+@pytest.mark.parametrize("optimizer", optimizers.names())
+@settings(max_examples=2, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_matches_torch_optim_with_each_schedule(optimizer, schedule_name, seed):
+    import warnings
+
+    rng = np.random.default_rng(seed)
+    surface = landscapes.get(["quadratic", "rosenbrock", "beale"][seed % 3])
+    starts = random_starts(surface, rng, ROWS)
+    schedule = random_schedule(schedule_name, rng, STEPS)
+    trajectory = optimizers.run(surface, optimizer, start=starts, steps=STEPS, schedule=schedule,
+                                **random_hyperparameters(optimizer, rng, ROWS))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch's own scheduler warnings
+        counts = compare_rows(surface, trajectory, starts, STEPS,
+                              schedule_factory=lambda opt: torch_scheduler(schedule.config(), opt))
+    for key, value in counts.items():
+        TOTALS[key] += value
+    assert counts["chaotic"] <= ROWS // 2, counts
+
+
 def test_chaotic_rows_stay_a_minority():
     """Runs last in this module: over all equivalence examples, chaotic rows are few."""
     if TOTALS["rows"] == 0:
