@@ -1,21 +1,18 @@
-"""Streamlit entry point (placeholder until the Explore page lands): a contour of the default surface."""
+"""Loss Landscape Lab: the Streamlit entry point, a router over the pages (no math here).
 
-import numpy as np
-import plotly.graph_objects as go
+    streamlit run app.py
+"""
+
 import streamlit as st
 
-import landscapes
-import optimizers
+st.set_page_config(page_title="Loss Landscape Lab", page_icon="⛰️", layout="wide")
 
-st.set_page_config(page_title="Loss Landscape Lab", layout="wide")
+PAGES = [
+    st.Page("pages/explore.py", title="Explore", icon="🏁", default=True),
+]
+
+page = st.navigation(PAGES)
 st.title("Loss Landscape Lab")
-surface = landscapes.get("quadratic", condition=50.0)
-(xmin, xmax), (ymin, ymax) = surface.bounds
-x, y = np.linspace(xmin, xmax, 200), np.linspace(ymin, ymax, 200)
-z = surface.value(np.stack(np.meshgrid(x, y), axis=-1))
-figure = go.Figure(go.Contour(x=x, y=y, z=np.log10(z + 1e-3), colorscale="Viridis", showscale=False))
-for name in ("sgd", "momentum", "rmsprop", "adam"):
-    points = optimizers.run(surface, name, steps=200, lr=0.02 if name in ("sgd", "momentum") else 0.05).points[0]
-    figure.add_trace(go.Scatter(x=points[:, 0], y=points[:, 1], mode="lines", name=name))
-figure.update_layout(title="quadratic, κ = 50", height=600)
-st.plotly_chart(figure)
+st.caption("Optimizers race across 2-D loss surfaces; every optimizer reproduces torch.optim step for step. "
+           "Every setting is in the URL: copy it to share the view.")
+page.run()

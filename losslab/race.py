@@ -127,9 +127,12 @@ def _encode(value: Any) -> str:
 
 
 def _parse_number(text: str) -> float:
-    number = float(text)
+    try:
+        number = float(text)
+    except ValueError:
+        raise ValueError("must be a number") from None
     if not math.isfinite(number):
-        raise ValueError
+        raise ValueError("must be a finite number")
     return number
 
 
@@ -137,17 +140,17 @@ def _parse_value(key: str, text: str, default: Any) -> Any:
     """A query string as the type of its default (bool, tuple of numbers, int or float)."""
     if isinstance(default, bool) or key in FLAG_KEYWORDS:
         if text.lower() not in ("true", "false", "1", "0"):
-            raise ValueError
+            raise ValueError("must be true or false")
         return text.lower() in ("true", "1")
     if isinstance(default, (tuple, list)):
         parts = tuple(_parse_number(part) for part in text.split(","))
         if len(parts) != len(default):
-            raise ValueError
+            raise ValueError(f"must be {len(default)} comma-separated numbers")
         return parts
     if isinstance(default, int) and not isinstance(default, bool):
         number = _parse_number(text)
         if not number.is_integer():
-            raise ValueError
+            raise ValueError("must be an integer")
         return int(number)
     return _parse_number(text)
 

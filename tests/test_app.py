@@ -1,0 +1,287 @@
+"""The Streamlit app through streamlit.testing.v1.AppTest (no browser): app.py routing to the Explore page."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import landscapes
+import optimizers
+from losslab import race
+
+TIMEOUT = 60
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OPTIMIZERS = list(race.DEFAULT_OPTIMIZERS)
+
+
+def app(query: dict[str, str] | None = None, path: str = "app.py") -> AppTest:
+    at = AppTest.from_file(str(ROOT / path), default_timeout=TIMEOUT)
+    if query:
+        at.query_params.update(query)
+    return at.run()
+
+
+def race_spec(at: AppTest) -> dict:
+    charts = at.get("plotly_chart")
+    assert charts, "no plotly chart drawn"
+    return json.loads(charts[0].proto.spec)
+
+
+def decode(values) -> np.ndarray:
+    """A plotly array: a list, or a typed-array spec {dtype, bdata} as plotly 6+ serializes numpy."""
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
+    return np.asarray(values, dtype=float)
+
+
+def paths(at: AppTest) -> dict[str, np.ndarray]:
+    """Optimizer name -> (n, 2) path drawn in the race figure."""
+    found = {}
+    for trace in race_spec(at)["data"]:
+        if trace.get("legendgroup") and trace.get("mode") == "lines+markers":
+            found[trace["legendgroup"]] = np.stack([decode(trace["x"]), decode(trace["y"])], axis=-1)
+    return found
+
+
+def start_marker(at: AppTest) -> tuple[float, float]:
+    (trace,) = [t for t in race_spec(at)["data"] if t.get("name", "").startswith("start")]
+    return float(decode(trace["x"])[0]), float(decode(trace["y"])[0])
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+@pytest.fixture(scope="module")
+def default_app() -> AppTest:
+    return app()
+
+
+def test_default_render_draws_the_default_race(default_app):
+    at = default_app
+    assert_clean(at)
+    assert not at.warning
+    drawn = paths(at)
+    assert list(drawn) == DEFAULT_OPTIMIZERS
+    config = race.RaceConfig()
+    for points in drawn.values():
+        assert len(points) == config.steps + 1
+        np.testing.assert_allclose(points[0], config.start_point())
+    assert at.selectbox(key="surface").value == "quadratic"
+    assert at.select_slider(key="quadratic.condition").value == 50.0
+    assert at.slider(key="quadratic.angle").value == 30.0
+    assert at.multiselect(key="opt").value == DEFAULT_OPTIMIZERS
+    assert at.select_slider(key="sgd.lr").value == race.DEFAULT_LR["sgd"]
+    assert dict(at.query_params) == race.to_query(config)
+    # the update rules with their values, one per optimizer
+    latex = [element.proto.body for element in at.get("latex")]
+    assert len(latex) == len(DEFAULT_OPTIMIZERS)
+    assert r"\rho &= 0.035" in latex[0] and r"\alpha &= 0.9" in latex[1]
+    assert len(at.get("plotly_chart")) == 3  # race, loss, distance to the minimum
+    assert at.get("arrow_data_frame") or at.get("dataframe")
+
+
+def test_page_runs_alone():
+    at = app(path="pages/explore.py")
+    assert_clean(at)
+    assert list(paths(at)) == DEFAULT_OPTIMIZERS
+
+
+def test_lr_slider_moves_only_that_optimizer(default_app):
+    at = default_app
+    before = paths(at)
+    at.select_slider(key="momentum.lr").set_value(0.03).run()
+    assert_clean(at)
+    after = paths(at)
+    assert not np.allclose(before["momentum"], after["momentum"])
+    for name in ("sgd", "rmsprop", "adam"):
+        np.testing.assert_array_equal(before[name], after[name])
+    assert at.query_params["momentum.lr"] == "0.03"
+    at.select_slider(key="momentum.lr").set_value(race.DEFAULT_LR["momentum"]).run()
+    assert "momentum.lr" not in at.query_params
+
+
+@pytest.mark.parametrize("query", [
+    {"steps": "-5"},
+    {"sgd.lr": "abc"},
+    {"sgd.lr": "0"},  # valid for the library, not on the page's slider
+    {"opt": "foo"},
+    {"surface": "nowhere"},
+    {"condition": "1e9"},
+    {"start": "nan,1"},
+    {"view3d": "maybe"},
+    {"steps": "7" * 10_000},
+])
+def test_bad_query_parameter_warns_and_uses_the_default(query):
+    at = app(query)
+    assert not at.exception
+    (warning,) = at.warning
+    key = next(iter(query))
+    assert "Ignored URL parameter" in warning.value and key in warning.value
+    assert list(paths(at)) == DEFAULT_OPTIMIZERS
+    assert at.slider(key="steps").value == race.RaceConfig().steps
+    assert at.select_slider(key="sgd.lr").value == race.DEFAULT_LR["sgd"]
+    assert at.select_slider(key="quadratic.condition").value == 50.0
+    assert dict(at.query_params) == race.to_query(race.RaceConfig())  # the bad value left the URL
+    at.slider(key="steps").set_value(100).run()  # the message goes once the user changes something
+    assert not at.warning
+
+
+def test_url_reproduces_the_view():
+    query = {"surface": "rosenbrock", "a": "1.2", "b": "20.0", "opt": "adam,nesterov", "adam.lr": "0.0123",
+             "adam.betas": "0.8,0.99", "nesterov.lr": "0.001", "nesterov.momentum": "0.8",
+             "steps": "120", "start": "-1.0,2.5",
+             "schedule": "StepLR", "schedule.step_size": "40", "schedule.gamma": "0.5", "noise": "0.1", "seed": "7",
+             "field": "true"}
+    at = app(query)
+    assert_clean(at)
+    assert not at.warning
+    assert at.selectbox(key="surface").value == "rosenbrock"
+    assert at.multiselect(key="opt").value == ["adam", "nesterov"]
+    assert at.select_slider(key="adam.lr").value == 0.0123  # a value off the slider's grid is kept exactly
+    assert at.slider(key="adam.beta1").value == 0.8
+    assert at.slider(key="steps").value == 120
+    assert at.selectbox(key="schedule").value == "StepLR"
+    assert at.toggle(key="field").value
+    assert start_marker(at) == (-1.0, 2.5)
+    assert dict(at.query_params) == query
+    config, _ = race.from_query(query)
+    expected = race.run_race(config)
+    for name, points in paths(at).items():
+        np.testing.assert_allclose(points, expected[name].points[0])
+    assert any("−∇f" in t.get("name", "") for t in race_spec(at)["data"])
+
+
+def test_url_changed_from_outside_is_loaded_again():
+    at = app({"steps": "50"})
+    at.select_slider(key="adam.lr").set_value(0.01).run()  # the page writes its URL; no reload from it
+    assert at.select_slider(key="adam.lr").value == 0.01
+    at.query_params["steps"] = "77"  # someone edits the URL
+    at.run()
+    assert_clean(at)
+    assert at.slider(key="steps").value == 77
+    assert len(paths(at)["adam"]) == 78
+
+
+def test_stale_url_of_this_session_does_not_undo_a_change():
+    at = app({"steps": "50"})
+    stale = dict(at.query_params)
+    at.select_slider(key="adam.lr").set_value(0.01).run()
+    at.query_params.clear()
+    at.query_params.update(stale)  # a rerun requested before the browser got the newer URL
+    at.run()
+    assert at.select_slider(key="adam.lr").value == 0.01
+    assert at.query_params["adam.lr"] == "0.01"
+
+
+def test_settings_survive_deselecting_an_optimizer():
+    at = app({"steps": "50"})
+    at.select_slider(key="adam.lr").set_value(0.2).run()
+    at.multiselect(key="opt").set_value(["sgd"]).run()
+    assert list(paths(at)) == ["sgd"]
+    at.multiselect(key="opt").set_value(["sgd", "adam"]).run()
+    assert at.select_slider(key="adam.lr").value == 0.2
+
+
+def test_every_optimizer_on_every_surface():
+    at = app({"steps": "60"})
+    at.multiselect(key="opt").set_value(optimizers.names()).run()
+    assert_clean(at)
+    assert list(paths(at)) == optimizers.names()
+    for name in landscapes.names():
+        at.selectbox(key="surface").set_value(name).run()
+        assert not at.exception, (name, [e.value for e in at.exception])
+        assert not at.error, (name, [e.value for e in at.error])
+        assert start_marker(at) == pytest.approx(landscapes.get(name).default_start)
+        assert len(at.get("latex")) == len(optimizers.names())
+        for warning in at.warning:  # a run may diverge on some surfaces: reported, never raised
+            assert " diverged at step " in warning.value
+
+
+def test_3d_view_and_gradient_field():
+    at = app({"steps": "50"})
+    at.toggle(key="view3d").set_value(True).run()
+    assert_clean(at)
+    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    assert any(trace.get("type") == "surface" for spec in specs for trace in spec["data"])
+    at.toggle(key="field").set_value(True).run()
+    assert_clean(at)
+    assert any("−∇f" in t.get("name", "") for t in race_spec(at)["data"])
+    assert at.query_params["view3d"] == "true" and at.query_params["field"] == "true"
+
+
+def test_start_number_inputs_move_the_start():
+    at = app({"steps": "50"})
+    at.number_input(key="start_x").set_value(0.5).run()
+    at.number_input(key="start_y").set_value(-1.25).run()
+    assert_clean(at)
+    assert start_marker(at) == (0.5, -1.25)
+    for points in paths(at).values():
+        np.testing.assert_allclose(points[0], (0.5, -1.25))
+    assert at.query_params["start"] == "0.5,-1.25"
+
+
+def test_start_follows_the_default_until_moved():
+    at = app({"steps": "20", "surface": "plateau"})
+    at.slider(key="plateau.width").set_value(0.3).run()
+    assert start_marker(at) == pytest.approx(landscapes.get("plateau", width=0.3).default_start)
+    assert "start" not in at.query_params
+    at.number_input(key="start_x").set_value(0.1).run()
+    at.slider(key="plateau.width").set_value(0.6).run()  # a start the user chose stays
+    assert start_marker(at)[0] == 0.1
+
+
+def test_chart_click_moves_the_start():
+    at = app({"steps": "50"})
+    at.session_state["start_click"] = (1.2, 0.4)  # what the chart's on_select callback stores
+    at.run()
+    assert_clean(at)
+    assert start_marker(at) == (1.2, 0.4)
+    assert at.number_input(key="start_x").value == 1.2
+    assert at.query_params["start"] == "1.2,0.4"
+    at.run()  # a later rerun keeps the clicked start
+    assert start_marker(at) == (1.2, 0.4)
+
+
+def test_same_lr_for_all_drives_every_optimizer():
+    at = app({"steps": "50"})
+    at.toggle(key="same_lr").set_value(True).run()
+    at.select_slider(key="lr_all").set_value(0.02).run()
+    assert_clean(at)
+    for name in DEFAULT_OPTIMIZERS:
+        assert at.query_params.get(f"{name}.lr", str(race.DEFAULT_LR[name])) == "0.02"
+    assert [element.proto.body.count(r"\rho &= 0.02") for element in at.get("latex")] == [1] * 4
+    at.toggle(key="same_lr").set_value(False).run()  # each optimizer gets its own lr back
+    assert at.select_slider(key="adam.lr").value == race.DEFAULT_LR["adam"]
+
+
+def test_invalid_combination_is_an_error_not_a_traceback():
+    at = app({"steps": "50", "opt": "sgd,nesterov"})
+    at.slider(key="nesterov.momentum").set_value(0.0).run()
+    assert not at.exception
+    assert any("nesterov" in error.value and "momentum > 0" in error.value for error in at.error)
+    assert list(paths(at)) == ["sgd"]  # the others still race
+
+
+def test_divergence_is_a_warning():
+    at = app({"steps": "50", "opt": "adam,sgd"})
+    at.select_slider(key="sgd.lr").set_value(10.0).run()
+    assert not at.exception
+    assert any(w.value.startswith("sgd diverged at step ") and "(blow-up)" in w.value for w in at.warning)
+
+
+def test_schedules_render():
+    at = app({"steps": "50", "opt": "sgd"})
+    for name in ("StepLR", "MultiStepLR", "CosineAnnealingLR", "OneCycleLR"):
+        at.selectbox(key="schedule").set_value(name).run()
+        assert not at.exception, name
+        assert at.query_params["schedule"] == name
+    at.number_input(key="schedule.OneCycleLR.total_steps").set_value(10).run()  # shorter than the race
+    assert any("OneCycleLR" in error.value for error in at.error)
+    assert list(paths(at)) == ["sgd"]
