@@ -41,7 +41,7 @@ class RaceConfig:
     optimizers: dict[str, dict[str, Any]] = field(
         default_factory=lambda: {name: optimizer_defaults(name) for name in DEFAULT_OPTIMIZERS}
     )
-    steps: int = 300
+    steps: int = 500
     start: tuple[float, float] | None = None  # None: the surface's default start
     schedule: dict[str, Any] | None = None  # schedules config, e.g. {"name": "StepLR", "step_size": 50}
     noise: float = 0.0

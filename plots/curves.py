@@ -14,32 +14,37 @@ from .style import FONT, optimizer_label, surface_title, trace_style
 
 
 def _line_figure(trajectories: Mapping[str, Any], values: Mapping[str, np.ndarray], title: str, y_title: str,
-                 log_y: bool) -> go.Figure:
-    figure = go.Figure()
+                 log_y: bool, reference: float | None = None) -> go.Figure:
+    """Curves against the step k, one per optimizer in its race colour and dash, ✕ where it diverged."""
+    traces = []
     for index, (name, trajectory) in enumerate(trajectories.items()):
         style = trace_style(index)
-        figure.add_trace(go.Scatter(
-            x=np.arange(len(values[name])), y=values[name], mode="lines", name=name,
+        traces.append(dict(
+            type="scatter", x=np.arange(len(values[name])), y=values[name], mode="lines", name=name,
             line=dict(color=style.colour, dash=style.dash, width=2.5),
             hovertemplate=f"{optimizer_label(name, trajectory.hyperparameters)}<br>"
                           "step %{x}: %{y:.4g}<extra></extra>",
         ))
         step = int(trajectory.diverged_at[0])
         if step >= 0:
-            figure.add_trace(go.Scatter(
-                x=[step], y=[values[name][step]], mode="markers", showlegend=False, name=f"{name} diverged",
+            traces.append(dict(
+                type="scatter", x=[step], y=[values[name][step]], mode="markers", showlegend=False,
+                name=f"{name} diverged", hovertemplate=f"{name} diverged at step {step}<extra></extra>",
                 marker=dict(symbol="x", size=12, color=style.colour, line=dict(color="black", width=1)),
-                hovertemplate=f"{name} diverged at step {step}<extra></extra>",
             ))
-    figure.update_layout(
+    shapes, annotations = [], []
+    if reference is not None:
+        shapes.append(dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=reference, y1=reference,
+                           line=dict(color="black", dash="dot", width=1.5)))
+        annotations.append(dict(xref="paper", x=1, yref="y", y=reference, text=f"f* = {reference:.6g}",
+                                showarrow=False, xanchor="right", yanchor="top"))
+    layout = dict(
         title=dict(text=title, x=0.01), font=FONT, height=340, margin=dict(l=60, r=20, t=50, b=40),
-        xaxis=dict(title="step k"),
-        yaxis=dict(title=y_title, type="log" if log_y else "linear", exponentformat="power"),
-        legend=dict(orientation="h", y=-0.25), plot_bgcolor="white",
+        xaxis=dict(title="step k", gridcolor="#e5e5e5"),
+        yaxis=dict(title=y_title, type="log" if log_y else "linear", exponentformat="power", gridcolor="#e5e5e5"),
+        legend=dict(orientation="h", y=-0.25), plot_bgcolor="white", shapes=shapes, annotations=annotations,
     )
-    figure.update_xaxes(gridcolor="#e5e5e5")
-    figure.update_yaxes(gridcolor="#e5e5e5")
-    return figure
+    return go.Figure(data=traces, layout=layout)
 
 
 def loss_figure(surface: Any, trajectories: Mapping[str, Any]) -> go.Figure:
@@ -50,11 +55,8 @@ def loss_figure(surface: Any, trajectories: Mapping[str, Any]) -> go.Figure:
     title = f"loss f(θₖ) · {surface_title(surface)}"
     if minimum is not None:
         title += f" · f* = {minimum:.6g}"
-    figure = _line_figure(trajectories, losses, title, "f(θₖ)", log_y)
-    if minimum is not None and (minimum > 0 or not log_y):
-        figure.add_hline(y=minimum, line=dict(color="black", dash="dot", width=1.5),
-                         annotation_text=f"f* = {minimum:.6g}", annotation_position="bottom right")
-    return figure
+    drawn = minimum if minimum is not None and (minimum > 0 or not log_y) else None  # 0 has no place on a log axis
+    return _line_figure(trajectories, losses, title, "f(θₖ)", log_y, reference=drawn)
 
 
 def distance_figure(surface: Any, trajectories: Mapping[str, Any]) -> go.Figure | None:

@@ -1,8 +1,9 @@
 """The landscape drawn once per surface: a value grid, log-spaced levels, a colour image and isolines.
 
 Plotly's ``Contour``/``Heatmap`` traces vanish when an animation plays (plotly.js#4491), so the
-landscape is a layout image (a PNG of the colour-mapped grid) plus one scatter trace of
-isolines (NOTES §4). The same image serves static exports and animation frames.
+landscape is a layout image (a PNG of the colour-mapped grid) plus its isolines as one layout
+shape path (NOTES §4 draws them as a scatter trace; a shape is cheaper and never animates).
+The same image serves static exports and animation frames.
 """
 
 from __future__ import annotations
@@ -88,15 +89,16 @@ def png_data_uri(rgb: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def isolines(grid: Grid, levels: np.ndarray) -> tuple[list, list]:
-    """Isoline coordinates as two lists with ``None`` between segments (one plotly trace)."""
+def isoline_path(grid: Grid, levels: np.ndarray) -> str:
+    """The isolines as one SVG path in data coordinates (``M x,y L x,y ... M ...``), drawn as a layout shape.
+
+    A single string is cheap for plotly to validate, copy and send, and a shape is never part of
+    an animation frame.
+    """
     generator = contourpy.contour_generator(grid.x, grid.y, grid.z, line_type="Separate")
-    xs: list = []
-    ys: list = []
+    commands = []
     for level in levels:
         for segment in generator.lines(float(level)):
-            xs.extend(segment[:, 0].round(5).tolist())
-            ys.extend(segment[:, 1].round(5).tolist())
-            xs.append(None)
-            ys.append(None)
-    return xs, ys
+            coordinates = [f"{x:.5g},{y:.5g}" for x, y in segment]
+            commands.append("M" + "L".join(coordinates))
+    return "".join(commands)

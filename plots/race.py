@@ -1,9 +1,10 @@
 """The race figure: trajectories animated over the landscape, with play/pause, speed and a step slider.
 
-Trace order: 0 isolines, 1 minima, 2 start, [3 gradient field], then one path trace per
-optimizer and one trace of their current positions (the only traces frames touch), then ✕
-markers of diverged runs and last the invisible click grid (clicking the contour selects one of its points: a contour
-itself does not select, NOTES §7). The landscape colours are a layout image, never a frame.
+The landscape is a layout image and its isolines a layout shape. Trace order: 0 minima,
+1 start, [2 gradient field], then one path trace per optimizer and one trace of their
+current positions (the only traces frames touch), then ✕ markers of diverged runs and last
+the invisible click grid (clicking the contour selects one of its points: a contour itself
+does not select, NOTES §7). Nothing of the landscape is ever in a frame.
 """
 
 from __future__ import annotations
@@ -15,17 +16,27 @@ from typing import Any, NamedTuple
 import numpy as np
 import plotly.graph_objects as go
 
-from .landscape import Grid, colour_image, evaluate_grid, isolines, log_levels, png_data_uri
+from .landscape import Grid, colour_image, evaluate_grid, isoline_path, log_levels, png_data_uri
 from .style import FONT, optimizer_label, surface_title, trace_style
 
 MAX_FRAMES = 200
 CLICK_GRID = 41
 SPEEDS = {"0.5×": 160, "1×": 80, "2×": 40, "4×": 20}  # milliseconds per frame
+MAX_FRAME_POINTS = 150_000  # path points over all frames; beyond it intermediate frames thin their paths
+MIN_FRAME_PATH = 50
 FAR = 10.0  # paths are clipped to the window grown by this many window sizes (diverged runs fly far)
 
 
 def _scatter(**properties: Any) -> dict:
     return {"type": "scatter", **properties}
+
+
+def _path_trace(prefix: np.ndarray, cap: int) -> dict:
+    """A frame's path θ₀…θₖ in float32, thinned to at most ``cap`` points (θₖ kept) so long runs stay light."""
+    if len(prefix) > cap:
+        stride = -(-len(prefix) // cap)
+        prefix = np.concatenate([prefix[:-1:stride], prefix[-1:]])
+    return _scatter(x=typed_array(prefix[:, 0], "f4"), y=typed_array(prefix[:, 1], "f4"))  # 7 digits: a pixel
 
 
 def frame_steps(steps: int, frames: int) -> np.ndarray:
@@ -43,24 +54,24 @@ def _clip_to_view(points: np.ndarray, bounds) -> np.ndarray:
     return np.clip(points, low, high)
 
 
-def typed_array(values: np.ndarray) -> dict:
-    """A float64 array as plotly's typed-array spec (base64): cheap to copy and to serialize."""
-    data = np.ascontiguousarray(values, dtype="<f8").tobytes()
-    return {"dtype": "f8", "bdata": base64.b64encode(data).decode("ascii")}
+def typed_array(values: np.ndarray, dtype: str = "f8") -> dict:
+    """An array as plotly's typed-array spec (base64): cheap to copy and to serialize."""
+    data = np.ascontiguousarray(values, dtype=f"<{dtype}").tobytes()
+    return {"dtype": dtype, "bdata": base64.b64encode(data).decode("ascii")}
 
 
 class LandscapeLayer(NamedTuple):
     """What the landscape contributes to a figure, computed once per surface and resolution."""
 
     grid: Grid
-    isolines: tuple[list, list]
+    isolines: str  # SVG path of the log-spaced isolines in data coordinates
     image: str  # data URI of the colour-mapped PNG
 
 
 def landscape_layer(surface: Any, resolution: int = 200) -> LandscapeLayer:
     """The grid, its log-spaced isolines and its colour image (reusable across races on one surface)."""
     grid = evaluate_grid(surface, resolution)
-    return LandscapeLayer(grid, isolines(grid, log_levels(grid)), png_data_uri(colour_image(grid)))
+    return LandscapeLayer(grid, isoline_path(grid, log_levels(grid)), png_data_uri(colour_image(grid)))
 
 
 def _last_visible(points: np.ndarray, bounds) -> np.ndarray:
@@ -71,11 +82,7 @@ def _last_visible(points: np.ndarray, bounds) -> np.ndarray:
 
 
 def _landscape_traces(surface: Any, layer: LandscapeLayer) -> list[dict]:
-    xs, ys = layer.isolines
-    traces = [
-        _scatter(x=xs, y=ys, mode="lines", line=dict(color="rgba(255,255,255,0.45)", width=1),
-                   hoverinfo="skip", showlegend=False, name="isolines"),
-    ]
+    traces = []
     minima = np.asarray(getattr(surface, "minima", ()) or np.empty((0, 2)), dtype=float).reshape(-1, 2)
     traces.append(_scatter(
         x=minima[:, 0], y=minima[:, 1], mode="markers", name="minimum θ*",
@@ -111,7 +118,7 @@ def _gradient_field(surface: Any, count: int = 21) -> dict:
 def _click_grid(bounds) -> dict:
     (xmin, xmax), (ymin, ymax) = bounds
     gx, gy = np.meshgrid(np.linspace(xmin, xmax, CLICK_GRID), np.linspace(ymin, ymax, CLICK_GRID))
-    return _scatter(x=gx.ravel().round(6), y=gy.ravel().round(6), mode="markers", name="click-grid",
+    return _scatter(x=gx.ravel(), y=gy.ravel(), mode="markers", name="click-grid",
                       marker=dict(size=9, opacity=0), hoverinfo="none", showlegend=False)
 
 
@@ -179,25 +186,25 @@ def race_figure(
             ))
     traces.append(_click_grid(surface.bounds))
 
+    cap = max(MIN_FRAME_PATH, MAX_FRAME_POINTS // (len(shown) * len(paths)))
     frames = [
         dict(name=str(k), traces=animated, data=[
-            *(_scatter(x=typed_array(p[: k + 1, 0]), y=typed_array(p[: k + 1, 1])) for p in paths.values()),
+            *(_path_trace(p[: k + 1], cap if k < steps else len(p)) for p in paths.values()),
             _scatter(x=[p[k, 0] for p in paths.values()], y=[p[k, 1] for p in paths.values()]),
         ])
         for k in shown
     ]
-    figure = go.Figure(data=traces, frames=frames)
-    figure.add_layout_image(
-        source=layer.image, xref="x", yref="y", x=xmin, y=ymax,
-        sizex=xmax - xmin, sizey=ymax - ymin, sizing="stretch", layer="below",
-    )
-    figure.update_layout(
+    layout = dict(
         title=dict(text=title or f"{surface_title(surface)} · {steps} steps", x=0.01, y=0.98),
         font=FONT,
         xaxis=dict(range=[xmin, xmax], autorange=False, title="θ₁", showgrid=False, zeroline=False,
                    constrain="domain"),
         yaxis=dict(range=[ymin, ymax], autorange=False, title="θ₂", showgrid=False, zeroline=False,
                    scaleanchor="x", scaleratio=1, constrain="domain"),
+        images=[dict(source=layer.image, xref="x", yref="y", x=xmin, y=ymax, sizex=xmax - xmin, sizey=ymax - ymin,
+                     sizing="stretch", layer="below")],
+        shapes=[dict(type="path", path=layer.isolines, xref="x", yref="y", layer="between", name="isolines",
+                     line=dict(color="rgba(255,255,255,0.45)", width=1))],
         plot_bgcolor="white",
         legend=dict(orientation="v", yanchor="top", y=1, x=1.02, xanchor="left"),
         margin=dict(l=60, r=20, t=90, b=20),
@@ -205,12 +212,12 @@ def race_figure(
         clickmode="event+select",
         dragmode="pan",
         hovermode="closest",
+        **_controls(shown),
     )
-    _add_controls(figure, shown)
-    return figure
+    return go.Figure(data=traces, layout=layout, frames=frames)
 
 
-def _add_controls(figure: go.Figure, shown: np.ndarray) -> None:
+def _controls(shown: np.ndarray) -> dict:
     """Play/pause and speed buttons and a step slider (plotly's animation pattern, fixed axes)."""
 
     def animate(duration: int, from_current: bool) -> dict:
@@ -221,7 +228,7 @@ def _add_controls(figure: go.Figure, shown: np.ndarray) -> None:
                dict(label="❚❚ Pause", method="animate", args=[[None], animate(0, True)])]
     buttons += [dict(label=label, method="animate", args=[None, animate(duration, True)])
                 for label, duration in SPEEDS.items()]
-    figure.update_layout(
+    return dict(
         updatemenus=[dict(type="buttons", direction="left", showactive=False, x=0, y=1.01, xanchor="left",
                           yanchor="bottom", pad=dict(t=0, r=6), buttons=buttons)],
         sliders=[dict(

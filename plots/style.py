@@ -7,7 +7,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 # Okabe & Ito (2008), safe for the common colour-vision deficiencies; black is kept for markers.
-OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#999999")
+# Yellow comes late: it is the one Okabe–Ito colour that is faint on a light background.
+OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#D55E00", "#0072B2", "#CC79A7", "#F0E442", "#999999")
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot", "solid", "dash")
 MARKERS = ("circle", "square", "diamond", "triangle-up", "cross", "star", "hexagon", "pentagon")
 FONT = dict(family="DejaVu Sans, Arial, sans-serif", size=13)
