@@ -52,7 +52,7 @@ def loss_figure(surface: Any, trajectories: Mapping[str, Any]) -> go.Figure:
     losses = {name: t.losses[0] for name, t in trajectories.items()}
     minimum = getattr(surface, "minimum_value", None)
     log_y = all(np.all(v > 0) for v in losses.values())
-    title = f"loss f(θₖ) · {surface_title(surface)}"
+    title = "loss f(θₖ)"
     if minimum is not None:
         title += f" · f* = {minimum:.6g}"
     drawn = minimum if minimum is not None and (minimum > 0 or not log_y) else None  # 0 has no place on a log axis
