@@ -20,7 +20,8 @@ from .landscape import Grid, colour_image, evaluate_grid, isoline_path, log_leve
 from .style import FONT, optimizer_label, surface_title, trace_style
 
 MAX_FRAMES = 200
-CLICK_GRID = 41
+ISOLINE_RESOLUTION = 100
+CLICK_GRID = 31  # invisible markers a click can select: each is an SVG node the browser redraws
 SPEEDS = {"0.5×": 160, "1×": 80, "2×": 40, "4×": 20}  # milliseconds per frame
 MAX_FRAME_POINTS = 150_000  # path points over all frames; beyond it intermediate frames thin their paths
 MIN_FRAME_PATH = 50
@@ -71,7 +72,9 @@ class LandscapeLayer(NamedTuple):
 def landscape_layer(surface: Any, resolution: int = 200) -> LandscapeLayer:
     """The grid, its log-spaced isolines and its colour image (reusable across races on one surface)."""
     grid = evaluate_grid(surface, resolution)
-    return LandscapeLayer(grid, isoline_path(grid, log_levels(grid)), png_data_uri(colour_image(grid)))
+    stride = -(-len(grid.x) // ISOLINE_RESOLUTION)  # isolines from a coarser grid: fewer path points to draw
+    coarse = Grid(grid.x[::stride], grid.y[::stride], grid.z[::stride, ::stride])
+    return LandscapeLayer(grid, isoline_path(coarse, log_levels(grid)), png_data_uri(colour_image(grid)))
 
 
 def _last_visible(points: np.ndarray, bounds) -> np.ndarray:
@@ -159,10 +162,9 @@ def race_figure(
     for style, (name, trajectory) in zip(styles, trajectories.items()):
         points = paths[name]
         traces.append(_scatter(
-            x=points[:, 0], y=points[:, 1], mode="lines+markers", legendgroup=name,
+            x=points[:, 0], y=points[:, 1], mode="lines", legendgroup=name,
             name=optimizer_label(name, trajectory.hyperparameters),
             line=dict(color=style.colour, dash=style.dash, width=2.5),
-            marker=dict(symbol=style.marker, size=4, color=style.colour),
             customdata=np.arange(len(points)),
             hovertemplate=f"{name}<br>step %{{customdata}}<br>θ = (%{{x:.4g}}, %{{y:.4g}})<extra></extra>",
         ))
