@@ -43,7 +43,7 @@ def paths(at: AppTest) -> dict[str, np.ndarray]:
     """Optimizer name -> (n, 2) path drawn in the race figure."""
     found = {}
     for trace in race_spec(at)["data"]:
-        if trace.get("legendgroup") and trace.get("mode") == "lines+markers":
+        if trace.get("legendgroup") and trace.get("mode") == "lines":  # the path traces (✕ markers share the group)
             found[trace["legendgroup"]] = np.stack([decode(trace["x"]), decode(trace["y"])], axis=-1)
     return found
 

@@ -118,7 +118,8 @@ def test_each_optimizer_has_its_own_colour_dash_and_marker():
     paths = [t for t in figure.data if (t.name or "").startswith(("sgd", "momentum", "rmsprop", "adam"))]
     assert len({t.line.color for t in paths}) == 4
     assert len({t.line.dash for t in paths}) == 4
-    assert len({t.marker.symbol for t in paths}) == 4
+    positions = next(t for t in figure.data if t.name == "positions θₖ")
+    assert len(set(positions.marker.symbol)) == 4 and list(positions.marker.color) == [t.line.color for t in paths]
 
 
 def test_loss_curve_log_scale_and_known_optimum():
