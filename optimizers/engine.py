@@ -25,7 +25,8 @@ from .rules import Rule
 
 BLOW_UP_FACTOR = 1e10
 REASONS = np.array(["", "non-finite", "blow-up"])
-FAST_PATH_MIN_ROWS = 256  # below this the plain numpy kernel is as fast as the compiled one
+ROUNDING_RESIDUE = 1e-12  # a scheduled lr in [−1e-12·ρ₀, 0) is rounding, used as 0
+FAST_PATH_MIN_ROWS = 256  # smaller sweeps skip numba's import (~0.5 s) and first compile (~2 s per kernel)
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,8 @@ class _Batch:
         if self.schedule is None:
             return base
         lr = np.broadcast_to(np.asarray(self.schedule(step, base), dtype=np.float64), (self.rows,))
+        # torch's LinearLR recursion decaying to 0 ends at ±1e-18·ρ₀, not 0: that residue counts as 0
+        lr = np.where((lr < 0) & (lr >= -ROUNDING_RESIDUE * base), 0.0, lr)
         return hyperparams.check_numeric("lr", lr, hyperparams.NONNEGATIVE, f"scheduled lr at step {step}")
 
 
@@ -193,7 +196,11 @@ def _prepare(
         surface, rule, optimizer, hp, np.broadcast_to(start, (rows, 2)).copy(), steps, rows, schedule,
         sigma, seed, batch_size, chosen,
     )
-    batch.lr_at(0)  # a schedule giving a negative or NaN lr fails here, before any work
+    for step in {0, max(steps - 1, 0)}:  # a schedule that fails or gives a bad lr does so here, before any work
+        try:
+            batch.lr_at(step)
+        except ValueError as error:
+            raise ValueError(f"Invalid schedule for {steps} steps: {error}") from None
     return batch
 
 
@@ -345,6 +352,12 @@ def sweep(
     be = batch.backend
     xp = be.xp
     target = (getattr(surface, "minimum_value", None) or 0.0) + tol_value
+    if be.name == "numpy" and batch.rows >= FAST_PATH_MIN_ROWS and batch.batch_size is None:
+        from . import fast  # imports numba: only for sweeps large enough to use it
+
+        summary = fast.sweep(batch, target, tol_value)  # None where the fused kernel does not apply
+        if summary is not None:
+            return summary
     stepper = _Stepper(batch)
     with np.errstate(all="ignore"):
         for k, theta, loss in stepper:  # noqa: B007  (the last θ is the final point)

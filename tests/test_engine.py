@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import tracemalloc
 import warnings
@@ -88,7 +89,7 @@ def test_unknown_surface_lists_the_valid_ones():
 
 
 def test_a_schedule_giving_a_negative_lr_is_refused_before_work():
-    with pytest.raises(ValueError, match=r"Invalid scheduled lr at step 0 value: -0\.1"):
+    with pytest.raises(ValueError, match=r"Invalid schedule for 5 steps: Invalid scheduled lr at step 0 value: -0\.1"):
         optimizers.run(ROSENBROCK, "sgd", steps=5, lr=0.1, schedule=lambda k, lr: -lr)
 
 
@@ -183,7 +184,8 @@ def test_zero_steps_and_the_trajectory_fields():
 
 
 def test_scheduled_learning_rates_are_recorded():
-    trajectory = optimizers.run(ROSENBROCK, "sgd", steps=6, lr=np.array([1e-3, 2e-3]), schedule=lambda k, lr: lr / (k + 1))
+    halving = lambda k, lr: lr / (k + 1)  # noqa: E731
+    trajectory = optimizers.run(ROSENBROCK, "sgd", steps=6, lr=np.array([1e-3, 2e-3]), schedule=halving)
     np.testing.assert_allclose(trajectory.lrs, np.array([[1e-3], [2e-3]]) / np.arange(1, 7))
 
 
@@ -194,28 +196,22 @@ def test_torch_backend_float32_keeps_dtype():
     np.testing.assert_allclose(trajectory.points, float64.points, rtol=1e-4)
 
 
-def test_sweep_keeps_memory_proportional_to_rows():
+@pytest.mark.parametrize("path", ["reference", "fast"])
+def test_sweep_keeps_memory_proportional_to_rows(path):
+    from optimizers import fast
+
     rows, steps = 4096, 1000
     lrs = np.logspace(-5, -2, rows)
-    with optimizers_fast_path_disabled():
+    context = fast.disabled() if path == "reference" else contextlib.nullcontext()
+    with context:
+        optimizers.sweep(ROSENBROCK, "adam", steps=10, lr=lrs)  # compiles the fast kernel outside the measurement
         tracemalloc.start()
         optimizers.sweep(ROSENBROCK, "adam", steps=steps, lr=lrs)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
     full_trajectories = rows * (steps + 1) * 3 * 8  # points and losses in float64
     assert peak < 0.05 * full_trajectories, (peak, full_trajectories)
-    assert peak < 200 * rows * 8  # a few dozen (B,)/(B, 2) work arrays
-
-
-def optimizers_fast_path_disabled():
-    """The reference (plain numpy) path; the compiled fast path is measured by its own tests."""
-    import contextlib
-
-    from optimizers import engine
-
-    fast = getattr(engine, "fast", None)
-    disabled = getattr(fast, "disabled", None)
-    return disabled() if disabled is not None else contextlib.nullcontext()
+    assert peak < 200 * rows * 8  # a few dozen (B,)/(B, 2) work arrays, or a (T, B) block of scheduled lrs
 
 
 def test_messages_are_single_sentences_without_tracebacks():

@@ -1,0 +1,312 @@
+"""The fused numba sweep kernel (optimizers.fast) equals the plain numpy reference kernel.
+
+Every optimizer on several surfaces, random per-row hyper-parameters and starts, with and
+without a schedule and gradient noise: ``sweep`` through the fast path against ``sweep`` with it
+disabled. Rows must agree exactly in diverged_at, diverged_reason and steps_to_tol, and to
+1e-9 relative in final/best loss and final point. A row that differs is skipped only if it is
+chaotic: the reference itself moves past that tolerance when its start, or every gradient, is
+moved by one ulp (tests/torch_reference.py's rule), or when the surface's elementary functions
+(cos, tanh, ...) are evaluated by libm, as the compiled kernel does, instead of numpy's own
+implementations, which may differ by an ulp. Skipped rows are counted and must stay a minority.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import zlib
+from fractions import Fraction
+from pathlib import Path
+
+import numba
+import numpy as np
+import pytest
+
+import landscapes
+import optimizers
+from optimizers import engine, fast
+from tests.test_optimizers_torch import random_hyperparameters, random_starts
+
+try:
+    from optimizers import schedules
+except ImportError:  # schedules arrive in a separate change
+    schedules = None
+
+ROWS = 320  # above engine.FAST_PATH_MIN_ROWS
+STEPS = 200
+TOLERANCE = 1e-9
+VARIANTS = ("plain", "schedule+noise")
+# Every optimizer on two surfaces, a few on two more: each (surface, family) compiles a kernel (~2-3 s).
+CASES = [
+    *((optimizer, surface, variant) for surface in ("rosenbrock", "rastrigin") for optimizer in optimizers.names()
+      for variant in VARIANTS),
+    *((optimizer, "beale", variant) for optimizer in ("nesterov", "adamw") for variant in VARIANTS),
+    *(("rmsprop", "cliff", variant) for variant in VARIANTS),  # tanh: numpy's and libm's differ by ulps here
+]
+FLOATS = ("final_loss", "best_loss", "final_point")
+EXACT = ("diverged_at", "diverged_reason", "steps_to_tol")
+TOTALS = {"rows": 0, "chaotic": 0, "diverged": 0}  # chaotic: differing rows skipped as chaotic
+
+
+class GradientNudged:
+    """A surface whose every gradient is moved up by one ulp; no numba formula, so sweeps use the reference."""
+
+    def __init__(self, surface):
+        self.surface = surface
+        self.minimum_value = surface.minimum_value
+        self.default_start = surface.default_start
+
+    def value(self, xy):
+        return self.surface.value(xy)
+
+    def grad(self, xy):
+        return np.nextafter(self.surface.grad(xy), np.inf)
+
+    def value_and_grad(self, xy):
+        value, grad = self.surface.value_and_grad(xy)
+        return value, np.nextafter(grad, np.inf)
+
+
+class LibmEvaluated:
+    """A surface evaluated point by point by its numba-compiled formula (libm's elementary functions)."""
+
+    def __init__(self, surface):
+        self.formula = numba.njit(error_model="numpy")(surface.numba_formula.py_func)  # as the kernel compiles it
+        self.p = tuple(float(v) for v in surface.p)
+        self.minimum_value = surface.minimum_value
+        self.default_start = surface.default_start
+
+    def value_and_grad(self, xy):
+        values = np.array([self.formula(float(x), float(y), self.p) for x, y in np.asarray(xy).reshape(-1, 2)])
+        return values[:, 0].reshape(xy.shape[:-1]), values[:, 1:].reshape(xy.shape)
+
+    def value(self, xy):
+        return self.value_and_grad(xy)[0]
+
+    def grad(self, xy):
+        return self.value_and_grad(xy)[1]
+
+
+def differs(a: optimizers.Summary, b: optimizers.Summary) -> np.ndarray:
+    """(B,) rows where two summaries disagree beyond the tolerance."""
+    bad = np.zeros(len(a.final_loss), dtype=bool)
+    for name in FLOATS:
+        x, y = getattr(a, name), getattr(b, name)
+        error = np.abs(x - y) / np.maximum(1.0, np.abs(y))
+        bad |= (error > TOLERANCE).reshape(len(bad), -1).any(axis=1)
+    for name in EXACT:
+        bad |= getattr(a, name) != getattr(b, name)
+    return bad
+
+
+def reference(surface, optimizer, starts, **kwargs) -> optimizers.Summary:
+    with fast.disabled():
+        return optimizers.sweep(surface, optimizer, start=starts, steps=STEPS, **kwargs)
+
+
+def chaotic_rows(surface, optimizer, starts, ours_reference, **kwargs) -> np.ndarray:
+    """Rows where the reference itself moves past the tolerance under an ulp-sized change of its inputs.
+
+    The changes: the start moved up by one ulp, every gradient moved up by one ulp, and the surface
+    evaluated with libm's elementary functions instead of numpy's (the kernels' only legitimate
+    difference).
+    """
+    perturbed = [
+        reference(surface, optimizer, np.nextafter(starts, np.inf), **kwargs),
+        reference(GradientNudged(surface), optimizer, starts, **kwargs),
+        reference(LibmEvaluated(surface), optimizer, starts, **kwargs),
+    ]
+    return np.any([differs(summary, ours_reference) for summary in perturbed], axis=0)
+
+
+def case_kwargs(optimizer: str, variant: str, rng: np.random.Generator) -> dict:
+    kwargs = random_hyperparameters(optimizer, rng, ROWS)
+    if variant == "schedule+noise":
+        if schedules is not None:
+            kwargs["schedule"] = schedules.StepLR(step_size=20, gamma=0.5)
+        kwargs["noise"] = rng.uniform(0.0, 0.5, ROWS) * (rng.random(ROWS) < 0.8)  # per row, some rows none
+        kwargs["seed"] = int(rng.integers(2**32))
+    return kwargs
+
+
+def assert_agrees(surface, optimizer, starts, kwargs, max_chaotic_fraction=0.25) -> dict:
+    ours = optimizers.sweep(surface, optimizer, start=starts, steps=STEPS, **kwargs)
+    theirs = reference(surface, optimizer, starts, **kwargs)
+    for name in (*FLOATS, "steps_to_tol", "diverged_at", "diverged_reason"):
+        assert getattr(ours, name).shape == getattr(theirs, name).shape, name
+        assert getattr(ours, name).dtype == getattr(theirs, name).dtype, name
+    for name in FLOATS:
+        assert np.isfinite(getattr(ours, name)).all(), name
+    assert ours.hyperparameters.keys() == theirs.hyperparameters.keys()
+    mismatched = differs(ours, theirs)
+    chaotic = np.zeros_like(mismatched)
+    if mismatched.any():  # as tests/torch_reference.py: only rows that differ need the chaos check
+        chaotic = mismatched & chaotic_rows(surface, optimizer, starts, theirs, **kwargs)
+    real = np.flatnonzero(mismatched & ~chaotic)
+    if real.size:
+        row = int(real[0])
+        raise AssertionError(
+            f"{optimizer} row {row} differs from the reference and is not chaotic: "
+            + ", ".join(f"{n}: {getattr(ours, n)[row]} vs {getattr(theirs, n)[row]}" for n in (*FLOATS, *EXACT))
+        )
+    counts = {"rows": len(starts), "chaotic": int(chaotic.sum()), "diverged": int((theirs.diverged_at >= 0).sum())}
+    assert counts["chaotic"] <= max_chaotic_fraction * len(starts), counts
+    for key, value in counts.items():
+        TOTALS[key] += value
+    return counts
+
+
+@pytest.mark.parametrize(("optimizer", "surface_name", "variant"), CASES)
+def test_fast_sweep_equals_reference(optimizer, surface_name, variant):
+    rng = np.random.default_rng(zlib.crc32(f"{optimizer}/{surface_name}/{variant}".encode()))
+    surface = landscapes.get(surface_name)
+    starts = random_starts(surface, rng, ROWS)
+    assert_agrees(surface, optimizer, starts, case_kwargs(optimizer, variant, rng))
+
+
+@pytest.mark.parametrize("optimizer", optimizers.names())
+def test_scalar_hyperparameters_and_shared_start(optimizer):
+    """The app's and the benchmark's case: only lr per row, defaults elsewhere (scalar flags, scalar betas)."""
+    surface = landscapes.get("rosenbrock")
+    starts = np.broadcast_to(np.array(surface.default_start), (ROWS, 2))
+    assert_agrees(surface, optimizer, starts, {"lr": np.logspace(-5, -1, ROWS)})
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum"])
+def test_divergence_matches(optimizer):
+    """Learning rates up to 1e90: rows blow up, or overflow in one step (non-finite), at the same step."""
+    surface = landscapes.get("rosenbrock")
+    rng = np.random.default_rng(7)
+    starts = random_starts(surface, rng, ROWS)
+    kwargs = {"lr": 10 ** rng.uniform(-3, 90, ROWS), "noise": 0.1}
+    assert_agrees(surface, optimizer, starts, kwargs)
+    ours = optimizers.sweep(surface, optimizer, start=starts, steps=STEPS, **kwargs)
+    for reason in ("blow-up", "non-finite"):
+        assert (ours.diverged_reason == reason).sum() >= ROWS // 20, reason
+
+
+def test_chaotic_rows_stay_a_minority():
+    """Runs after the equivalence tests in this module: over all of them, chaotic rows are few."""
+    if TOTALS["rows"] == 0:
+        pytest.fail("the equivalence tests did not run before this check")
+    print(f"\nfast path vs reference: {TOTALS}")
+    assert TOTALS["chaotic"] <= 0.05 * TOTALS["rows"], TOTALS
+
+
+def test_float32_agrees_to_float32_precision():
+    """float32 rows are computed in float64 and rounded where the reference stores: close, not identical."""
+    surface = landscapes.get("quadratic", condition=20.0, angle=30.0)
+    rng = np.random.default_rng(3)
+    starts = random_starts(surface, rng, ROWS)
+    for optimizer in ("adam", "adamw"):  # one kernel to compile
+        kwargs = {"lr": 10 ** rng.uniform(-3, -1.5, ROWS), "dtype": "float32"}
+        ours = optimizers.sweep(surface, optimizer, start=starts, steps=STEPS, **kwargs)
+        theirs = reference(surface, optimizer, starts, **kwargs)
+        np.testing.assert_array_equal(ours.diverged_at, theirs.diverged_at)
+        np.testing.assert_allclose(ours.final_point, theirs.final_point, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(ours.best_loss, theirs.best_loss, rtol=1e-4, atol=1e-6)
+
+
+def test_zero_steps_and_non_finite_start():
+    surface = landscapes.get("rosenbrock")
+    starts = random_starts(surface, np.random.default_rng(0), ROWS)
+    ours = optimizers.sweep(surface, "adam", start=starts, steps=0, lr=1e-2)
+    with fast.disabled():
+        theirs = optimizers.sweep(surface, "adam", start=starts, steps=0, lr=1e-2)
+    assert not differs(ours, theirs).any()
+    starts[5] = (1e200, 1e200)
+    with pytest.raises(ValueError, match=r"Invalid start value: \[1e\+200, 1e\+200\] \(the loss there is not finite\)"):
+        optimizers.sweep(surface, "adam", start=starts, steps=10, lr=1e-2)
+
+
+def unsupported_formula(x, y, p):
+    """Runs on numpy; numba cannot type a Fraction, so the fast path must step aside."""
+    scale = float(Fraction(1, 1))
+    return scale * (x * x + y * y), scale * 2.0 * x, scale * 2.0 * y
+
+
+def test_formula_numba_cannot_compile_falls_back_to_the_reference():
+    surface = landscapes.FormulaLandscape(
+        name="unsupported", formula=unsupported_formula, p=(), params={}, bounds=((-1.0, 1.0), (-1.0, 1.0)),
+        minima=((0.0, 0.0),), minimum_value=0.0, default_start=(0.5, 0.5),
+    )  # fmt: skip
+    rng = np.random.default_rng(2)
+    starts = random_starts(surface, rng, ROWS)
+    ours = optimizers.sweep(surface, "adam", start=starts, steps=20, lr=1e-2)
+    with fast.disabled():
+        theirs = optimizers.sweep(surface, "adam", start=starts, steps=20, lr=1e-2)
+    assert not differs(ours, theirs).any()
+    assert any("unsupported_formula" in name for name in fast._FAILED)
+
+
+def test_fast_path_runs_large_numpy_sweeps_only(monkeypatch):
+    surface = landscapes.get("rosenbrock")
+
+    def no_reference(*args, **kwargs):
+        raise AssertionError("the reference kernel ran")
+
+    monkeypatch.setattr(engine, "_Stepper", no_reference)
+    summary = optimizers.sweep(surface, "adam", steps=5, lr=np.full(engine.FAST_PATH_MIN_ROWS, 1e-2))
+    assert summary.final_loss.shape == (engine.FAST_PATH_MIN_ROWS,)
+    for kwargs in (
+        {"lr": np.full(engine.FAST_PATH_MIN_ROWS - 1, 1e-2)},  # too few rows
+        {"lr": np.full(ROWS, 1e-2), "backend": "torch"},
+    ):
+        with pytest.raises(AssertionError, match="the reference kernel ran"):
+            optimizers.sweep(surface, "adam", steps=5, **kwargs)
+    with fast.disabled(), pytest.raises(AssertionError, match="the reference kernel ran"):
+        optimizers.sweep(surface, "adam", steps=5, lr=np.full(ROWS, 1e-2))
+
+
+def test_threads_give_identical_results():
+    surface = landscapes.get("rastrigin")
+    rng = np.random.default_rng(11)
+    starts = random_starts(surface, rng, 3 * fast.CHUNK + 17)  # several chunks, a ragged last one
+    kwargs = {"lr": 10 ** rng.uniform(-4, -1.5, len(starts)), "noise": 0.2, "seed": 5}
+    previous = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = optimizers.sweep(surface, "rmsprop", start=starts, steps=STEPS, **kwargs)
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        two = optimizers.sweep(surface, "rmsprop", start=starts, steps=STEPS, **kwargs)
+    finally:
+        numba.set_num_threads(previous)
+    for name in (*FLOATS, *EXACT):
+        np.testing.assert_array_equal(getattr(one, name), getattr(two, name))
+
+
+def test_kernel_cache_names_follow_the_formula():
+    """Kernel (and cache file) names follow the formula's code and the dtype, not the surface's parameters."""
+    rosenbrock, rastrigin = landscapes.get("rosenbrock"), landscapes.get("rastrigin")
+    family = fast.FAMILIES[optimizers.RULES["adam"].step]
+    name = lambda s: fast._kernel_name(family, s.numba_formula.py_func, np.dtype("float64"))  # noqa: E731
+    assert name(rosenbrock) == name(landscapes.get("rosenbrock", b=10.0))  # parameters travel in p
+    assert name(rosenbrock) != name(rastrigin)
+    assert fast._kernel_name(family, rosenbrock.numba_formula.py_func, np.dtype("float32")) != name(rosenbrock)
+
+
+CACHE_PROBE = textwrap.dedent(
+    """
+    import numpy as np, landscapes, optimizers
+    from optimizers import fast
+    optimizers.sweep(landscapes.get("rosenbrock"), "adam", steps=3, lr=np.full(300, 0.1))
+    (kernel,) = fast._KERNELS.values()
+    print(sum(kernel.stats.cache_hits.values()), sum(kernel.stats.cache_misses.values()))
+    """
+)
+
+
+def test_compiled_kernel_is_cached_across_processes():
+    """A new process loads the kernel this one compiled or loaded (numba's disk cache, keyed by the kernel's name).
+
+    Were the formula passed to the kernel as an argument, its type would hold a per-process object and
+    every process would miss the cache and compile again.
+    """
+    optimizers.sweep(landscapes.get("rosenbrock"), "adam", steps=3, lr=np.full(300, 0.1))  # now on disk
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-c", CACHE_PROBE], env=env, cwd=root, capture_output=True, text=True,
+                         check=True).stdout.split()  # fmt: skip
+    assert (int(out[0]), int(out[1])) == (1, 0)  # one cache hit, no compilation
