@@ -21,7 +21,7 @@ from .style import FONT, optimizer_label, surface_title, trace_style
 
 MAX_FRAMES = 200
 ISOLINE_RESOLUTION = 100
-CLICK_GRID = 31  # invisible markers a click can select: each is an SVG node the browser redraws
+CLICK_GRID = 25  # invisible markers a click can select: each is an SVG node the browser redraws (~0.1 ms)
 SPEEDS = {"0.5×": 160, "1×": 80, "2×": 40, "4×": 20}  # milliseconds per frame
 MAX_FRAME_POINTS = 150_000  # path points over all frames; beyond it intermediate frames thin their paths
 MIN_FRAME_PATH = 50
