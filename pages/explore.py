@@ -155,6 +155,7 @@ def _apply(config: race.RaceConfig, flags: dict[str, bool]) -> None:
     state["start_x"], state["start_y"] = float(start[0]), float(start[1])
     state["_start_surface"] = config.surface
     state["_start_default"] = _default_start(config.surface, values)
+    state["_lr_surface"] = config.surface
     for key, value in flags.items():
         state[key] = value
     if flags.get("same_lr") and config.optimizers:
@@ -188,7 +189,7 @@ def _fit_sliders(config: race.RaceConfig) -> tuple[race.RaceConfig, list[str]]:
     """Values the library accepts but the page's sliders cannot show (lr = 0, ε = 0, α = 0.9999) -> defaults."""
     messages, chosen = [], {}
     for name, hyper in config.optimizers.items():
-        defaults, fitted = race.optimizer_defaults(name), dict(hyper)
+        defaults, fitted = race.optimizer_defaults(name, config.surface), dict(hyper)
         for key, value in hyper.items():
             pairs = zip(("beta1", "beta2"), value, strict=True) if key == "betas" else [(key, value)]
             for slider, number in pairs:
@@ -365,8 +366,8 @@ def _surface_widgets(sidebar: Any) -> tuple[str, dict[str, float]]:
     return surface, params
 
 
-def _optimizer_widgets(container: Any, name: str, same_lr: bool) -> dict[str, Any]:
-    defaults = race.optimizer_defaults(name)
+def _optimizer_widgets(container: Any, name: str, same_lr: bool, surface: str) -> dict[str, Any]:
+    defaults = race.optimizer_defaults(name, surface)
     hyper: dict[str, Any] = {}
     for key, default in defaults.items():
         wkey = f"{name}.{key}"
@@ -466,6 +467,11 @@ def sidebar_config() -> tuple[race.RaceConfig, dict[str, bool]]:
     sidebar = st.sidebar
     sidebar.header("Surface")
     surface, surface_params = _surface_widgets(sidebar)
+    if state.get("_lr_surface", surface) != surface:  # a new surface brings its own default learning rates
+        for name in optimizers.names():
+            state[f"{name}.lr"] = race.optimizer_defaults(name, surface)["lr"]
+        state.pop("lr_all", None)
+    state["_lr_surface"] = surface
 
     sidebar.header("Optimizers")
     state.setdefault("opt", list(race.DEFAULT_OPTIMIZERS))
@@ -474,11 +480,11 @@ def sidebar_config() -> tuple[race.RaceConfig, dict[str, bool]]:
     if same_lr:
         first = chosen[0] if chosen else race.DEFAULT_OPTIMIZERS[0]
         lr_all = _log_select(sidebar, "ρ  learning rate (all optimizers)", "lr_all", LR_GRID[0], LR_GRID[-1],
-                             state.get(f"{first}.lr", race.optimizer_defaults(first)["lr"]), grid=LR_GRID)
+                             state.get(f"{first}.lr", race.optimizer_defaults(first, surface)["lr"]), grid=LR_GRID)
     chosen_hyper = {}
     for name in chosen:
         with sidebar.expander(f"{name}: {optimizers.RULES[name].torch_name}"):
-            hyper = _optimizer_widgets(st, name, same_lr)
+            hyper = _optimizer_widgets(st, name, same_lr, surface)
         if same_lr:
             hyper = {"lr": lr_all, **hyper}
         chosen_hyper[name] = {key: hyper[key] for key in race.optimizer_defaults(name)}

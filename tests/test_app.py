@@ -285,3 +285,14 @@ def test_schedules_render():
     at.number_input(key="schedule.OneCycleLR.total_steps").set_value(10).run()  # shorter than the race
     assert any("OneCycleLR" in error.value for error in at.error)
     assert list(paths(at)) == ["sgd"]
+
+
+def test_a_new_surface_brings_its_own_default_learning_rates():
+    at = app()
+    at.selectbox(key="surface").set_value("rosenbrock").run()
+    assert_clean(at)
+    assert at.select_slider(key="sgd.lr").value == race.SURFACE_LR["rosenbrock"]["sgd"]
+    assert not [w.value for w in at.warning if "diverged" in w.value]
+    assert "sgd.lr" not in at.query_params  # the surface's default is not written to the URL
+    at.selectbox(key="surface").set_value("quadratic").run()
+    assert at.select_slider(key="sgd.lr").value == race.DEFAULT_LR["sgd"]

@@ -1,0 +1,56 @@
+"""RaceConfig: per-surface default learning rates and the URL round trip."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+import landscapes
+import optimizers
+from losslab import race
+
+UNBOUNDED_BELOW = {"monkey_saddle"}  # x³ − 3xy² has no minimum: every run eventually leaves for −∞
+
+
+def default_config(surface: str, factor: float = 1.0) -> race.RaceConfig:
+    chosen = {}
+    for name in optimizers.names():
+        hyper = race.optimizer_defaults(name, surface)
+        chosen[name] = {**hyper, "lr": hyper["lr"] * factor}
+    return race.RaceConfig(surface=surface, surface_params={}, optimizers=chosen)
+
+
+@pytest.mark.parametrize("surface", sorted(set(landscapes.names()) - UNBOUNDED_BELOW))
+def test_default_learning_rates_do_not_diverge_with_a_twofold_margin(surface):
+    for factor in (1.0, 2.0):
+        trajectories = race.run_race(default_config(surface, factor))
+        diverged = {name: int(t.diverged_at[0]) for name, t in trajectories.items() if t.diverged_at[0] >= 0}
+        assert not diverged, (surface, factor, diverged)
+
+
+def test_surface_learning_rates_are_the_largest_grid_values_that_pass():
+    """Each override is a 1-1.5-2-3-5-7 value and the next larger one would fail the margin test."""
+    grid = sorted({float(f"{m * 10.0**e:.6g}") for e in range(-5, 1) for m in (1, 1.5, 2, 3, 5, 7)})
+    for surface, overrides in race.SURFACE_LR.items():
+        for name, lr in overrides.items():
+            assert lr in grid and lr < race.DEFAULT_LR[name]
+            larger = grid[grid.index(lr) + 1]
+            hyper = {**race.optimizer_defaults(name, surface)}
+            runs = [optimizers.run(landscapes.get(surface), name, steps=500, **{**hyper, "lr": larger * factor})
+                    for factor in (1.0, 2.0)]
+            assert any(t.diverged_at[0] >= 0 for t in runs), (surface, name, larger)
+
+
+@pytest.mark.parametrize("surface", ["quadratic", "rosenbrock", "beale"])
+def test_default_configuration_round_trips_through_the_url(surface):
+    config = race.RaceConfig(surface=surface, surface_params={},
+                             optimizers={n: race.optimizer_defaults(n, surface) for n in race.DEFAULT_OPTIMIZERS})
+    query = race.to_query(config)
+    assert not any(key.endswith(".lr") for key in query)  # defaults are not written
+    loaded, messages = race.from_query(query)
+    assert not messages
+    assert loaded.optimizers == config.optimizers and loaded.surface == surface
+    tuned = dataclasses.replace(config, optimizers={**config.optimizers, "sgd": {**config.optimizers["sgd"],
+                                                                                  "lr": 0.0007}})
+    assert race.from_query(race.to_query(tuned))[0].optimizers["sgd"]["lr"] == 0.0007
