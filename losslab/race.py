@@ -206,15 +206,17 @@ def from_query(query: Mapping[str, str]) -> tuple[RaceConfig, list[str]]:
         else:
             names = list(dict.fromkeys(chosen))
     chosen_optimizers = {}
+    landscape = landscapes.get(surface, **surface_params)
     for name in names:
-        hyper = optimizer_defaults(name, surface)
-        for key, fallback in optimizer_defaults(name, surface).items():
+        defaults = optimizer_defaults(name, surface)
+        hyper = dict(defaults)
+        for key, fallback in defaults.items():
             query_key = f"{name}.{key}"
             if query_key not in query:
                 continue
             try:
                 candidate = {**hyper, key: _parse_value(key, query[query_key], fallback)}
-                optimizers.run(landscapes.get(surface, **surface_params), name, steps=0, **candidate)
+                optimizers.run(landscape, name, steps=0, **candidate)
                 hyper = candidate
             except ValueError as error:
                 refuse(query_key, error)

@@ -25,7 +25,7 @@ from optimizers import schedules
 
 # --- constants ---------------------------------------------------------------------------------
 
-LR_GRID = tuple(float(f"{m * 10.0**e:.6g}") for e in range(-5, 1) for m in (1, 1.5, 2, 3, 5, 7)) + (10.0,)  # ρ
+LR_BOUNDS = (1e-5, 10.0)  # ρ slider
 EPS_GRID = tuple(10.0**e for e in range(-12, 0))
 MANTISSAS = (1, 1.5, 2, 3, 5, 7)
 DEFAULT_CONFIG = race.RaceConfig()
@@ -33,7 +33,7 @@ MAX_REMEMBERED_URLS = 64
 MAX_SEED = 2**53 - 1  # what a browser's number input holds exactly
 UNIT_MAX = 0.999  # α, β₁, dampening sliders: [0, 0.999]
 SLIDER_RANGES = {  # what the page's sliders hold; the library accepts more (lr ≥ 0, eps ≥ 0, α < 1)
-    "lr": (LR_GRID[0], LR_GRID[-1]), "eps": (EPS_GRID[0], EPS_GRID[-1]), "momentum": (0.0, UNIT_MAX),
+    "lr": LR_BOUNDS, "eps": (EPS_GRID[0], EPS_GRID[-1]), "momentum": (0.0, UNIT_MAX),
     "dampening": (0.0, UNIT_MAX), "alpha": (0.0, 1.0), "beta1": (0.0, UNIT_MAX), "beta2": (0.0, 0.9999),
 }
 FLAG_LABELS = {"nesterov": "Nesterov", "amsgrad": "AMSGrad", "centered": "centered",
@@ -98,6 +98,9 @@ def log_options(low: float, high: float, *extra: float) -> list[float]:
                 grid.add(value)
     grid.update(float(v) for v in extra if v is not None and low <= float(v) <= high)
     return sorted(grid)
+
+
+LR_GRID = tuple(log_options(*LR_BOUNDS))  # ρ: 1-1.5-2-3-5-7 per decade
 
 
 def nice_step(low: float, high: float) -> float:
