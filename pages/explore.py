@@ -288,11 +288,9 @@ def _race_figure(key: str, gradient_field: bool) -> go.Figure:
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _curves(key: str) -> dict[str, Any]:
-    """The loss and distance-to-minimum figures (distance None without known minima) and the summary rows."""
+    """The loss (and distance-to-minimum, where a minimum is known) figure and the summary rows."""
     surface, trajectories, _ = _race(key)
-    distance = plots.distance_figure(surface, trajectories)
-    return {"loss": _freeze(plots.loss_figure(surface, trajectories)),
-            "distance": _freeze(distance) if distance is not None else None,
+    return {"curves": _freeze(plots.curves_figure(surface, trajectories)),
             "rows": plots.summary_rows(surface, trajectories)}
 
 
@@ -582,6 +580,19 @@ def _latex_number(value: float) -> str:
     return text
 
 
+def summary_table(rows: list[dict[str, Any]]) -> str:
+    """The per-optimizer summary as a Markdown table (no pandas import, no data-grid widget in the browser)."""
+    def cell(value: Any) -> str:
+        if value is None:
+            return "—"
+        return f"{value:.4g}" if isinstance(value, float) else str(value).replace("|", "\\|")
+
+    header = list(rows[0])
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(cell(row[key]) for key in header) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 # --- the page --------------------------------------------------------------------------------------
 
 
@@ -657,15 +668,12 @@ def main() -> None:
 
     if "race" in figures:
         st.plotly_chart(figures["race"], key="race", on_select=_on_chart_select, selection_mode="points", theme=None)
-    left, right = st.columns(2)
-    if "loss" in figures:
-        left.plotly_chart(figures["loss"], theme=None, key="loss")
-    if figures.get("distance") is not None:
-        right.plotly_chart(figures["distance"], theme=None, key="distance")
-    elif trajectories:
-        right.caption("This surface has no known minimum: no distance-to-minimum curve.")
+    if "curves" in figures:
+        st.plotly_chart(figures["curves"], theme=None, key="curves")
+        if not getattr(surface, "minima", ()):
+            st.caption("This surface has no known minimum: no distance-to-minimum curve.")
     if figures.get("rows"):
-        st.dataframe(figures["rows"], hide_index=True)
+        st.markdown(summary_table(figures["rows"]))
     if "surface" in figures:
         st.plotly_chart(figures["surface"], theme=None, key="surface3d")
 

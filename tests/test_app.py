@@ -83,8 +83,11 @@ def test_default_render_draws_the_default_race(default_app):
     latex = [element.proto.body for element in at.get("latex")]
     assert len(latex) == len(DEFAULT_OPTIMIZERS)
     assert r"\rho &= 0.035" in latex[0] and r"\alpha &= 0.9" in latex[1]
-    assert len(at.get("plotly_chart")) == 3  # race, loss, distance to the minimum
-    assert at.get("arrow_data_frame") or at.get("dataframe")
+    charts = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    assert len(charts) == 2  # the race; loss and distance to the minimum side by side
+    assert {trace.get("xaxis") for trace in charts[1]["data"]} == {"x", "x2"}
+    table = [m.value for m in at.markdown if m.value.startswith("| optimizer |")]
+    assert len(table) == 1 and table[0].count("\n") == len(DEFAULT_OPTIMIZERS) + 1  # header, rule, one per row
 
 
 def test_page_runs_alone():
