@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -299,3 +301,15 @@ def test_a_new_surface_brings_its_own_default_learning_rates():
     assert "sgd.lr" not in at.query_params  # the surface's default is not written to the URL
     at.selectbox(key="surface").set_value("quadratic").run()
     assert at.select_slider(key="sgd.lr").value == race.DEFAULT_LR["sgd"]
+
+
+def test_the_server_runs_one_thread_per_computation():
+    """In a fresh process (as ``streamlit run`` is) the app caps numba's and torch's threads before they load."""
+    script = ("from streamlit.testing.v1 import AppTest\n"
+              "at = AppTest.from_file('app.py', default_timeout=120).run()\n"
+              "assert not at.exception, at.exception\n"
+              "import numba, torch\n"
+              "print(numba.config.NUMBA_NUM_THREADS, torch.get_num_threads())\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1", "1"]
