@@ -281,6 +281,23 @@ def test_divergence_is_a_warning():
     assert any(w.value.startswith("sgd diverged at step ") and "(blow-up)" in w.value for w in at.warning)
 
 
+@pytest.mark.parametrize("surface, lr", [("saddle", 10.0), ("monkey_saddle", 10.0), ("cliff", 10.0),
+                                         ("rastrigin", 1e-5), ("beale", 1e-5)])
+def test_overflow_and_extreme_learning_rates_are_reported_not_raised(surface, lr):
+    """Every optimizer at the same extreme ρ: runs that blow up are marked, the rest is drawn, no traceback."""
+    at = app({"surface": surface, "opt": ",".join(optimizers.names()), "steps": "200", "same_lr": "true"})
+    at.select_slider(key="lr_all").set_value(lr).run()
+    assert not at.exception and not at.error
+    drawn = paths(at)
+    assert list(drawn) == optimizers.names()
+    assert all(np.isfinite(points).all() for points in drawn.values())
+    diverged = [w.value for w in at.warning if " diverged at step " in w.value]
+    if lr == 1e-5:
+        assert not diverged
+    if surface in ("saddle", "monkey_saddle"):  # unbounded below: at ρ = 10 plain gradient steps explode
+        assert any(message.startswith("sgd diverged at step ") for message in diverged)
+
+
 def test_schedules_render():
     at = app({"steps": "50", "opt": "sgd"})
     for name in ("StepLR", "MultiStepLR", "CosineAnnealingLR", "OneCycleLR"):
