@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 import landscapes
 import optimizers
 from landscapes import registry
-from landscapes.base import FormulaLandscape
 from losslab import race
 
 ANALYTIC = [name for name in landscapes.names()
@@ -125,4 +124,4 @@ def test_query_parsing_never_raises_and_yields_a_valid_configuration(query):
     assert all(isinstance(message, str) and message for message in messages)
     config.validate()  # what from_query returns always passes the library's checks
     assert config.surface in landscapes.names() and config.optimizers
-    assert isinstance(landscapes.get(config.surface, **config.surface_params), FormulaLandscape)
+    assert config.landscape().value(np.array(config.start_point())).shape == ()
