@@ -101,19 +101,18 @@ class _Parser:
 
     def sum(self, depth: int) -> Tree:
         depth = self.enter(depth)
-        tree = self.product(depth)
-        while self.peek() in ("+", "-"):
-            operator = self.tokens[self.index][1]
-            self.index += 1
-            tree = self.node(operator, tree, self.product(depth))
-        return tree
+        return self.chain(("+", "-"), self.product, depth)
 
     def product(self, depth: int) -> Tree:
-        tree = self.unary(depth)
-        while self.peek() in ("*", "/"):
+        return self.chain(("*", "/"), self.unary, depth)
+
+    def chain(self, operators: tuple[str, str], operand: Any, depth: int) -> Tree:
+        """operand (operator operand)*, grouped to the left."""
+        tree = operand(depth)
+        while self.peek() in operators:
             operator = self.tokens[self.index][1]
             self.index += 1
-            tree = self.node(operator, tree, self.unary(depth))
+            tree = self.node(operator, tree, operand(depth))
         return tree
 
     def unary(self, depth: int) -> Tree:
