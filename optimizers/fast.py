@@ -427,6 +427,9 @@ def _fill(rows: np.ndarray, batch: _Batch, family: Family) -> tuple[tuple[bool, 
 
 def _factors(batch: _Batch, k0: int, steps: int, per_row: bool, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
     """Adam's 1 − β₁ᵗ and (1 − β₂ᵗ)^½ for t = k0 + 1 ... k0 + steps, with rules.adam_step's expressions and types."""
+    if not batch.hp.get("bias_correction", True):  # adam_nobc: ŝ = s, r̂ = r
+        ones = np.ones((steps, 1), dtype)
+        return ones, ones
     beta1, beta2 = _kernel_value(batch.hp["beta1"], dtype), _kernel_value(batch.hp["beta2"], dtype)
     ts = range(k0 + 1, k0 + steps + 1)
     if not per_row:  # Python floats, as the reference computes them for scalar betas

@@ -60,6 +60,9 @@ HINTS = {
                "bends, and with a constant ρ it ends rattling in a band around the minimum.",
     "adam": "Adam's first steps have length ≈ ρ per coordinate whatever the gradient's size (a diagonal start); "
             "near the minimum it circles unless ρ decays (try a schedule).",
+    "adam_nobc": "Without bias correction Adam's first step is (1 − β₁)/√(1 − β₂) ≈ 3.2 times Adam's (β₂ = 0.999): "
+                 "s and r start at 0, and r forgets that start ten times more slowly than s. Race it against "
+                 "adam and watch the first steps.",
     "adagrad": "AdaGrad's steps shrink as squared gradients pile up, so it stalls on long flat valleys; "
                "a larger ρ buys back speed.",
     "adamw": "AdamW pulls θ toward the origin by ρλ every step independently of the gradient: where the "
@@ -484,7 +487,7 @@ def sidebar_config() -> tuple[race.RaceConfig, dict[str, bool]]:
                              state.get(f"{first}.lr", race.optimizer_defaults(first, surface)["lr"]), grid=LR_GRID)
     chosen_hyper = {}
     for name in chosen:
-        with sidebar.expander(f"{name}: {optimizers.RULES[name].torch_name}"):
+        with sidebar.expander(f"{name}: {optimizers.RULES[name].torch_name or 'ours, not in torch.optim'}"):
             hyper = _optimizer_widgets(st, name, same_lr, surface)
         if same_lr:
             hyper = {"lr": lr_all, **hyper}
