@@ -136,7 +136,7 @@ class MapConfig:
         _check_int("steps", self.steps, 0, MAX_STEPS)
         _check_int("seeds", self.seeds, 1, MAX_SEEDS)
         _check_span("lr_range", self.lr_span(), AXES["lr"])
-        _check_span("y_range", self.y_span(), _limits(self.y, surface))
+        _check_span("y_range", self.y_span(), axis_for(self.y, surface))
         work = self.cells**2 * self.seeds * max(self.steps, 1)
         if work > MAX_WORK:
             raise ValueError(f"Invalid map size: cells² × seeds × steps = {work} (must be <= {MAX_WORK})")
@@ -162,7 +162,7 @@ def _check_span(name: str, span: Any, axis: Axis) -> None:
                          f"{' and positive' if axis.log else ''})")
 
 
-def _limits(key: str, surface: Any) -> Axis:
+def axis_for(key: str, surface: Any) -> Axis:
     """The axis with its limits for this surface (the distance axis reaches DISTANCE_REACH window diagonals)."""
     axis = AXES[key]
     if key == "distance":
@@ -182,7 +182,7 @@ def default_y_range(config: MapConfig) -> tuple[float, float]:
         return 1.0, 1000.0
     anchor, direction = distance_line(config.landscape(), config.start_point())
     reach = float(np.linalg.norm(config.start_point() - anchor))
-    limit = _limits("distance", config.landscape()).high
+    limit = axis_for("distance", config.landscape()).high
     return min(0.05 * reach, limit / 2), min(2.0 * reach, limit)
 
 
@@ -383,33 +383,35 @@ def lr_curves(config: MapConfig, names: Sequence[str], points: int = 96) -> dict
 # --- a cell on Explore ----------------------------------------------------------------------
 
 
-def race_config(config: MapConfig, lr: float, y: float, optimizer: str | None = None) -> race.RaceConfig:
-    """The race that replays configuration (ρ, y) of the map: one optimizer, its hyper-parameters, the start,
-    steps, noise and seed. α, β₁ and ρ_r are rounded to 0.001, Explore's slider step."""
+def race_config(config: MapConfig, lr: float, y: float | None, optimizer: str | None = None) -> race.RaceConfig:
+    """The race that replays configuration (ρ, y) of the map (y None: the configuration's own value; a curve's
+    point) for ``optimizer`` (default the map's): its hyper-parameters, the start, steps, noise and seed.
+    α, β₁ and ρ_r are rounded to 0.001, Explore's slider step."""
     name = optimizer or config.optimizer
     hyper = {**config.hyperparameters(name), "lr": float(lr)}
-    single = dataclasses.replace(config, optimizer=name)
     surface_params = dict(config.surface_params)
     start = config.start
-    if single.y == "momentum" or single.y == "alpha":
-        hyper[single.y] = round(float(y), 3)
-    elif single.y == "beta1":
+    if y is None:
+        pass
+    elif config.y in ("momentum", "alpha"):
+        hyper[config.y] = round(float(y), 3)
+    elif config.y == "beta1":
         hyper["betas"] = (round(float(y), 3), float(hyper["betas"][1]))
-    elif single.y == "distance":
+    elif config.y == "distance":
         anchor, direction = distance_line(config.landscape(), config.start_point())
         start = tuple(float(v) for v in anchor + float(y) * direction)
-    elif single.y == "condition":
+    elif config.y == "condition":
         surface_params["condition"] = float(y)
     return race.RaceConfig(surface=config.surface, surface_params=surface_params, optimizers={name: hyper},
                            steps=min(int(config.steps), race.MAX_RACE_STEPS), start=start, noise=float(config.noise),
                            seed=int(config.seed))
 
 
-def explore_query(config: MapConfig, lr: float, y: float, optimizer: str | None = None) -> dict[str, str]:
+def explore_query(config: MapConfig, lr: float, y: float | None, optimizer: str | None = None) -> dict[str, str]:
     """Explore's URL query parameters for configuration (ρ, y) (``race.to_query`` of :func:`race_config`)."""
     return race.to_query(race_config(config, lr, y, optimizer))
 
 
-__all__ = ["AXES", "MAX_CELLS", "METRICS", "Cells", "ConditionRows", "Curve", "HyperMap", "MapConfig",
+__all__ = ["AXES", "MAX_CELLS", "METRICS", "Cells", "ConditionRows", "Curve", "HyperMap", "MapConfig", "axis_for",
            "divergence_boundary", "evaluate", "explore_query", "hyper_map", "lr_curves", "map_rows", "race_config",
            "sweep_inputs", "y_axes"]
