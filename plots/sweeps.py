@@ -21,9 +21,10 @@ from .style import FONT, surface_title, trace_style
 
 CLICK_CELLS = 32  # clickable markers per axis: each is an SVG node the browser redraws
 FLOOR = 1e-300  # losses at or below f* are drawn at log₁₀ of this
-DIVERGED = dict(fillcolor="rgba(253,219,199,0.95)",
-                fillpattern=dict(shape="/", fgcolor="#b2182b", size=8, solidity=0.4))
-NOT_REACHED = dict(fillcolor="rgba(190,190,190,0.95)", fillpattern=dict(shape=".", fgcolor="#636363", size=6))
+DIVERGED = dict(fillcolor="#fddbc7", fillpattern=dict(shape="/", fgcolor="#b2182b", bgcolor="#fddbc7", size=8,
+                                                       solidity=0.4, fillmode="replace"))
+NOT_REACHED = dict(fillcolor="#d9d9d9", fillpattern=dict(shape=".", fgcolor="#636363", bgcolor="#d9d9d9", size=6,
+                                                         fillmode="replace"))
 THEORY_COLOURS = ("#CC79A7", "#E69F00")  # reddish purple, orange: apart from viridis and the hatch
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 METRIC_LABELS = {"final_loss": "final loss f(θ_T)", "best_loss": "best loss minₖ f(θₖ)",
@@ -189,7 +190,8 @@ def map_figure(hmap: Any, metric: str = "final_loss", boundary: Sequence[np.ndar
 
 def _click_grid(hmap: Any, values: np.ndarray, shown: np.ndarray, metric_label: str) -> dict:
     """Invisible markers on (a subsample of) the cells: hover text, and the point a click selects.
-    ``customdata`` holds (ρ, y) of the cell."""
+    ``customdata`` holds (ρ, y) of the cell, as plain lists: from a 2-D typed array (plotly's numpy encoding)
+    Streamlit's selection event returned wrong values in the browser."""
     stride_y = -(-len(hmap.y) // CLICK_CELLS)
     stride_x = -(-len(hmap.lr) // CLICK_CELLS)
     rows = np.arange(len(hmap.y))[stride_y // 2::stride_y]
@@ -197,7 +199,7 @@ def _click_grid(hmap: Any, values: np.ndarray, shown: np.ndarray, metric_label: 
     i, j = (a.ravel() for a in np.meshgrid(rows, columns, indexing="ij"))
     text = [_hover_text(hmap, a, b, metric_label, values[a, b], shown[a, b]) for a, b in zip(i, j)]
     return dict(type="scatter", x=np.log10(hmap.lr[j]), y=_plotted_y(hmap, hmap.y[i]), mode="markers",
-                marker=dict(size=10, opacity=0), customdata=np.column_stack([hmap.lr[j], hmap.y[i]]),
+                marker=dict(size=10, opacity=0), customdata=np.column_stack([hmap.lr[j], hmap.y[i]]).tolist(),
                 text=text, hovertemplate="%{text}<extra></extra>", showlegend=False, name="cells")
 
 
@@ -265,13 +267,13 @@ def search_figures(searches: Mapping[str, Any], reference: float, y_label: str, 
                 point_traces.append(dict(
                     type="scatter", x=search.lr[keep], y=search.y[keep], mode="markers", name=f"{name}{suffix}",
                     marker=dict(color=style.colour, symbol=symbol, size=8, line=dict(color="black", width=0.5)),
-                    customdata=np.column_stack([search.lr[keep], search.y[keep]]),
+                    customdata=np.column_stack([search.lr[keep], search.y[keep]]).tolist(),
                     hovertemplate=f"{name}: ρ = %{{x:.4g}}, y = %{{y:.4g}}<br>click: open on Explore<extra></extra>",
                 ))
         if search.best >= 0:
             point_traces.append(dict(
                 type="scatter", x=[search.lr[search.best]], y=[search.y[search.best]], mode="markers",
-                name=f"{name}: best", customdata=[[search.lr[search.best], search.y[search.best]]],
+                name=f"{name}: best", customdata=[[float(search.lr[search.best]), float(search.y[search.best])]],
                 marker=dict(color=style.colour, symbol="star", size=18, line=dict(color="black", width=1.5)),
                 hovertemplate=f"{name} best: ρ = %{{x:.4g}}, y = %{{y:.4g}}<extra></extra>",
             ))
