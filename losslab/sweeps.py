@@ -180,7 +180,7 @@ def default_y_range(config: MapConfig) -> tuple[float, float]:
         return 0.5, 0.999
     if config.y == "condition":
         return 1.0, 1000.0
-    anchor, direction = distance_line(config.landscape(), config.start_point())
+    anchor, _ = distance_line(config.landscape(), config.start_point())
     reach = float(np.linalg.norm(config.start_point() - anchor))
     limit = axis_for("distance", config.landscape()).high
     return min(0.05 * reach, limit / 2), min(2.0 * reach, limit)

@@ -10,12 +10,13 @@ quantities matters: its N runs try N distinct values of it, the grid only √N.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import NamedTuple
 
 import numpy as np
 
-from .sweeps import AXES, MapConfig, evaluate
+from .sweeps import AXES, MAX_WORK, MIN_CELLS, MapConfig, evaluate
 
 MIN_BUDGET, MAX_BUDGET = 4, 4096
 
@@ -69,7 +70,10 @@ def search_points(config: MapConfig, budget: int, seed: int = 0) -> dict[str, tu
 
 def tune(config: MapConfig, budget: int, seed: int = 0) -> dict[str, Search]:
     """Grid and random search with the same budget N on ``config``'s problem, both in one ``sweep`` call."""
-    config.validate()
+    dataclasses.replace(config, cells=MIN_CELLS).validate()  # the problem and box (the map's cells do not matter)
+    work = 2 * check_budget(budget) * config.seeds * max(config.steps, 1)
+    if work > MAX_WORK:
+        raise ValueError(f"Invalid search size: 2 × budget × seeds × steps = {work} (must be <= {MAX_WORK})")
     points = search_points(config, budget, seed)
     lr = np.concatenate([lr for lr, _ in points.values()])
     y = np.concatenate([y for _, y in points.values()])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -156,6 +157,8 @@ def test_grid_and_random_search_use_the_same_budget_in_one_sweep(monkeypatch):
     for budget in (3, 50, 4097, 2.0):
         with pytest.raises(ValueError, match="budget"):
             tuning.tune(config, budget)
+    with pytest.raises(ValueError, match="search size"):
+        tuning.tune(dataclasses.replace(config, steps=5000, noise=0.1, seeds=16), 1024)
 
 
 def test_schedule_presets_follow_their_formulas():
