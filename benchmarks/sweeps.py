@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import sys
 import time
@@ -100,6 +101,26 @@ def map_table(repeats: int) -> float:
     return ours
 
 
+OTHER_MAPS = [  # the page's other 128 × 128 maps (ρ in [1e-5, 1]), 1000 steps
+    ("adam, ρ × β₁ (per-row betas)", sweeps.MapConfig(optimizer="adam", y="beta1")),
+    ("rmsprop, ρ × decay ρ_r", sweeps.MapConfig(optimizer="rmsprop", y="alpha")),
+    ("sgd, ρ × start distance", sweeps.MapConfig(optimizer="sgd", y="distance")),
+    ("momentum on the quadratic, ρ × κ (per-row surface: numpy reference kernel)",
+     sweeps.MapConfig(surface="quadratic", optimizer="momentum", y="condition")),
+    ("momentum, σ = 0.5, 4 repeats per cell (65 536 rows)", sweeps.MapConfig(noise=0.5, seeds=4)),
+]
+
+
+def other_maps_table() -> None:
+    print(f"\nOther {CONFIG.cells} × {CONFIG.cells} × {CONFIG.steps}-step maps on Rosenbrock unless said (one call "
+          "each, best of 2)")
+    print(f"{'map':<78}{'seconds':>10}")
+    for label, config in OTHER_MAPS:
+        config = dataclasses.replace(config, cells=CONFIG.cells, steps=CONFIG.steps, lr_range=(1e-5, 1.0))
+        sweeps.hyper_map(config)  # compile or load its kernel
+        print(f"{label:<78}{best(lambda config=config: sweeps.hyper_map(config), 2):>10.3f}")
+
+
 def page_rerun(at: AppTest, change, new_map: bool) -> float:
     if new_map:
         at.session_state["sweeps.steps"] = change
@@ -148,6 +169,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     map_table(args.repeats)
+    other_maps_table()
     page_table(max(2, args.repeats // 2))
 
 

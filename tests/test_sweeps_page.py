@@ -156,3 +156,13 @@ def test_quadratic_map_draws_the_theory():
     star = next(t for t in spec["data"] if t.get("name", "").startswith("optimum ρ*"))
     kappa = race.DEFAULT_SURFACE_PARAMS["condition"]
     assert np.isclose(10 ** decode(star["x"])[0], (2 / (np.sqrt(kappa) + 1)) ** 2)
+
+
+def test_gradient_noise_maps_average_repeats():
+    at = sweeps_page()
+    at.select_slider(key="sweeps.cells").set_value(16).run()
+    at.number_input(key="sweeps.noise").set_value(0.3).run()
+    at.slider(key="sweeps.seeds").set_value(3).run()
+    assert_clean(at)
+    assert "σ = 0.3, mean of 3 repeats" in chart(at)["layout"]["title"]["text"]
+    assert "16 × 16 cells" in chart(at)["layout"]["title"]["text"]
