@@ -151,7 +151,7 @@ def sidebar_config() -> sweeps.MapConfig:
                                  key="sweeps.noise", persist_state="page", help="g = ∇f(θ) + σξ, ξ ~ N(0, I)")
     seeds = 1
     if noise > 0:
-        state.setdefault("sweeps.seeds", 4)
+        state.setdefault("sweeps.seeds", 3)
         seeds = sidebar.slider("repeats per cell (mean over seeds)", 1, sweeps.MAX_SEEDS, key="sweeps.seeds",
                                persist_state="page")
 
