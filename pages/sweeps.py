@@ -167,8 +167,22 @@ def sidebar_config() -> sweeps.MapConfig:
     cells = sidebar.select_slider("cells per axis", options=CELL_OPTIONS, key="sweeps.cells", persist_state="page")
     config = sweeps.MapConfig(surface=surface, surface_params=params, optimizer=optimizer, y=y,
                               lr_range=lr_range, cells=int(cells), steps=int(steps),
-                              noise=float(noise), seeds=int(seeds))
+                              noise=float(noise), seeds=int(seeds), hyper=_fixed_widgets(sidebar, optimizer, y))
     return dataclasses.replace(config, y_range=_y_widgets(sidebar, config))
+
+
+def _fixed_widgets(sidebar: Any, optimizer: str, y: str) -> dict[str, Any]:
+    """The optimizer's own swept quantity (α, β₁, ρ_r) held fixed when the map's y axis is another one."""
+    own = sweeps.OWN_AXIS.get(optimizer)
+    if own is None or own == y:
+        return {}
+    defaults = race.optimizer_defaults(optimizer)
+    default = defaults["betas"][0] if own == "beta1" else defaults[own]
+    axis, key = sweeps.AXES[own], f"sweeps.fixed.{optimizer}.{own}"
+    state.setdefault(key, float(default))
+    low = 0.01 if optimizer == "nesterov" else axis.low
+    value = float(sidebar.slider(f"{axis.label} (fixed)", low, axis.high, step=0.001, key=key, persist_state="page"))
+    return {"betas": (value, defaults["betas"][1])} if own == "beta1" else {own: value}
 
 
 # --- click-through to Explore ----------------------------------------------------------------------

@@ -166,3 +166,15 @@ def test_gradient_noise_maps_average_repeats():
     assert_clean(at)
     assert "σ = 0.3, mean of 3 repeats" in chart(at)["layout"]["title"]["text"]
     assert "16 × 16 cells" in chart(at)["layout"]["title"]["text"]
+
+
+def test_the_optimizers_own_quantity_is_held_fixed_off_the_y_axis():
+    at = sweeps_page()
+    at.selectbox(key="sweeps.y").set_value("distance").run()
+    at.slider(key="sweeps.fixed.momentum.momentum").set_value(0.5).run()
+    assert_clean(at)
+    at.session_state["sweeps.click"] = {"view": "map", "point": [0.0002, 1.0]}
+    at.run()
+    opened, messages = race.from_query(dict(at.query_params))
+    assert messages == [] and opened.optimizers["momentum"]["momentum"] == 0.5
+    assert np.linalg.norm(np.subtract(opened.start_point(), (1.0, 1.0))) == pytest.approx(1.0)
