@@ -25,6 +25,7 @@ st.set_page_config(page_title="Loss Landscape Lab", page_icon="⛰️", layout="
 
 PAGES = [
     st.Page("pages/explore.py", title="Explore", icon="🏁", default=True),
+    st.Page("pages/sweeps.py", title="Sweeps", icon="🗺️"),
 ]
 
 page = st.navigation(PAGES)
