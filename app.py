@@ -1,6 +1,9 @@
 """Loss Landscape Lab: the Streamlit entry point, a router over the pages (no math here).
 
     streamlit run app.py
+
+The pages live in ``views/``, not ``pages/``: Streamlit treats a ``pages/`` folder as an old-style page list, and a
+URL naming a page (``/sweeps?...``) then ran that file alone, without this router.
 """
 
 import os
@@ -24,8 +27,8 @@ import streamlit as st  # noqa: E402
 st.set_page_config(page_title="Loss Landscape Lab", page_icon="⛰️", layout="wide")
 
 PAGES = [
-    st.Page("pages/explore.py", title="Explore", icon="🏁", default=True),
-    st.Page("pages/sweeps.py", title="Sweeps", icon="🗺️"),
+    st.Page("views/explore.py", title="Explore", icon="🏁", default=True),
+    st.Page("views/sweeps.py", title="Sweeps", icon="🗺️"),
 ]
 
 page = st.navigation(PAGES)

@@ -93,7 +93,7 @@ def test_default_render_draws_the_default_race(default_app):
 
 
 def test_page_runs_alone():
-    at = app(path="pages/explore.py")
+    at = app(path="views/explore.py")
     assert_clean(at)
     assert list(paths(at)) == DEFAULT_OPTIMIZERS
 

@@ -22,7 +22,7 @@ import plots
 import plots.sweeps as sweep_plots
 from losslab import race, schedule_presets, sweeps, theory, tuning
 
-EXPLORE = "pages/explore.py"
+EXPLORE = "views/explore.py"
 MANTISSAS = (1, 2, 5)
 LR_OPTIONS = tuple(float(f"{m * 10.0**e:.6g}") for e in range(-5, 2) for m in MANTISSAS if m * 10.0**e <= 10)
 CELL_OPTIONS = (16, 24, 32, 48, 64, 96, sweeps.MAX_CELLS)
@@ -297,7 +297,7 @@ def schedules_view(config: sweeps.MapConfig) -> None:
     surface = config.landscape()
     st.plotly_chart(plots.race_figure(surface, trajectories, frames=30), key="sweeps.chart.schedule_race",
                     theme=None)
-    st.plotly_chart(plots.loss_figure(surface, trajectories), key="sweeps.chart.schedule_loss", theme=None)
+    st.plotly_chart(plots.curves_figure(surface, trajectories), key="sweeps.chart.schedule_loss", theme=None)
     if st.button("Open the scheduled race on Explore", key="sweeps.open_schedule"):
         st.switch_page(EXPLORE, query_params=race.to_query(dataclasses.replace(race_config, schedule=chosen)))
 
