@@ -69,9 +69,9 @@ def format_of(path: str) -> str:
     return suffix
 
 
-def file_name(config: RaceConfig, fmt: str) -> str:
-    """A download name such as ``race-quadratic-500-steps.png``."""
-    return f"race-{config.surface}-{config.steps}-steps.{check_format(fmt)}"
+def file_stem(config: RaceConfig) -> str:
+    """A download name without its suffix, such as ``race-quadratic-500-steps``."""
+    return f"race-{config.surface}-{config.steps}-steps"
 
 
 def figure_bytes(figure: go.Figure, fmt: str, settings: ExportSettings = ExportSettings()) -> bytes:

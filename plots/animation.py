@@ -46,10 +46,15 @@ def check_animation(frames: int, fps: float, preset: str, scale: float) -> tuple
         raise ValueError(f"Invalid fps value: {fps!r} (must be a number in [1, {MAX_FPS}])")
     width, height = static.pixel_size(preset, scale)
     if width * height > MAX_PIXELS:
-        largest = math.sqrt(MAX_PIXELS / (static.PRESETS[preset].width * static.PRESETS[preset].height))
         raise ValueError(f"Invalid scale value: {scale!r} (an animation of preset {preset!r} holds scales in "
-                         f"[1, {math.floor(largest * 100) / 100:g}]: at most {MAX_PIXELS} pixels per frame)")
+                         f"[1, {max_scale(preset):g}]: at most {MAX_PIXELS} pixels per frame)")
     return width, height
+
+
+def max_scale(preset: str) -> float:
+    """The largest scale (two decimals) at which a frame of ``preset`` stays within ``MAX_PIXELS``."""
+    chosen = static.check_preset(preset)
+    return max(1.0, math.floor(math.sqrt(MAX_PIXELS / (chosen.width * chosen.height)) * 100) / 100)
 
 
 def _still_figure(surface: Any, trajectories: Mapping[str, Any], preset: str, layer: Any) -> dict:
