@@ -23,7 +23,7 @@ IMAGE_FORMATS = ("png", "svg", "pdf")
 MAX_SCALE = 4
 _LOCK = threading.Lock()
 _CHAR_WIDTH = 0.62  # average glyph width of DejaVu Sans, in font sizes
-_LEGEND_ROW = 22  # pixels per legend row at font size 13
+_LEGEND_ROW = 24  # pixels per legend row at font size 13
 
 
 class Preset(NamedTuple):
