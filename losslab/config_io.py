@@ -92,10 +92,12 @@ def _mapping(field: str, value: Any) -> dict:
 
 
 def _hyper_value(field: str, value: Any) -> Any:
-    """A hyper-parameter: true/false, a number, or (betas) a list of numbers."""
+    """A hyper-parameter: true/false, a number, or (betas) two numbers; a race has one value per keyword."""
     if isinstance(value, bool):
         return value
-    if isinstance(value, list):
+    if field.endswith(".betas"):
+        if not isinstance(value, list) or len(value) != 2:
+            raise _fail(field, value, "must be two numbers [β₁, β₂]")
         return tuple(_number(field, v) for v in value)
     return _number(field, value)
 

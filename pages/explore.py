@@ -337,9 +337,9 @@ def _freeze(figure: go.Figure) -> go.Figure:
     return figure
 
 
-def _producers(config: race.RaceConfig, key: str, gradient_field: bool) -> dict[str, Any]:
-    """Each format's bytes from what the page already computed (the cached race, figure and landscape)."""
-    _, trajectories, _ = _race(key)
+def _producers(config: race.RaceConfig, key: str, trajectories: dict[str, optimizers.Trajectory],
+               gradient_field: bool) -> dict[str, Any]:
+    """Each format's bytes from what the page already computed (the race, its cached figure and landscape)."""
     figure = _race_figure(key, gradient_field)
     layer = _layer(config.surface, json.dumps(config.surface_params, sort_keys=True))
 
@@ -703,7 +703,7 @@ def main() -> None:
 
     if "race" in figures and not failures:
         export_panel.download_section("export", key, exports.file_stem(config),
-                                      _producers(config, key, flags["field"]), on_upload=_restore_json)
+                                      _producers(config, key, trajectories, flags["field"]), on_upload=_restore_json)
     else:
         export_panel.download_section("export", key, "race", {}, on_upload=_restore_json)
 
