@@ -105,8 +105,8 @@ def export_race(config: RaceConfig, fmt: str, settings: ExportSettings = ExportS
         return animation.animation_bytes(surface, trajectories, fmt, frames=settings.frames, fps=settings.fps,
                                          preset=settings.preset, scale=settings.scale, layer=layer,
                                          progress=progress)
-    if figure is None:
-        figure = plots.race_figure(surface, trajectories, layer=layer)
+    if figure is None:  # a still image needs no animation frames
+        figure = plots.race_figure(surface, trajectories, layer=layer, frames=60 if fmt == "html" else 1)
     return figure_bytes(figure, fmt, settings)
 
 

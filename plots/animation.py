@@ -66,7 +66,7 @@ def _still_figure(surface: Any, trajectories: Mapping[str, Any], preset: str, la
         if trace.get("mode") == "lines" and trace.get("legendgroup") in trajectories:
             (xmin, _), (ymin, _) = surface.bounds  # one point outside the axes: a legend entry, nothing drawn
             kept.append({**trace, "x": [xmin - 1e6], "y": [ymin - 1e6], "customdata": None})
-        elif name not in ("positions θₖ", "click-grid") and not name.endswith(" diverged"):
+        elif name != "positions θₖ" and not name.endswith(" diverged"):
             kept.append(trace)
     plain["data"] = kept
     return plain

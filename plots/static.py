@@ -111,11 +111,19 @@ def _aspect(layout: dict) -> float | None:
     return (yrange[1] - yrange[0]) / (xrange[1] - xrange[0]) * layout["yaxis"].get("scaleratio", 1)
 
 
+def _invisible(trace: dict) -> bool:
+    """A trace that draws nothing (the race's click grid: markers of opacity 0): left out of still images."""
+    marker = trace.get("marker") or {}
+    return trace.get("mode") == "markers" and marker.get("opacity") == 0
+
+
 def static_figure(figure: go.Figure | dict, preset: str = "slide") -> dict:
-    """The figure as a plain dict for a still image: no frames, buttons or sliders; preset size and margins."""
+    """The figure as a plain dict for a still image: no frames, buttons, sliders or invisible traces; the preset's
+    size and margins."""
     chosen = check_preset(preset)
-    plain = copy.deepcopy(figure if isinstance(figure, dict) else figure.to_dict())
-    plain.pop("frames", None)
+    source = figure if isinstance(figure, dict) else figure.to_dict()
+    plain = {key: copy.deepcopy(value) for key, value in source.items() if key != "frames"}
+    plain["data"] = [trace for trace in plain.get("data", []) if not _invisible(trace)]
     layout = plain.setdefault("layout", {})
     for key in ("updatemenus", "sliders"):
         layout.pop(key, None)

@@ -102,6 +102,19 @@ def test_plot_box_is_where_plotly_draws_the_axes(small_race):
         assert abs(rows.max() + 1 - (box.top + box.height)) <= 1, preset
 
 
+def test_a_still_figure_has_no_controls_frames_or_invisible_traces(small_race):
+    config, trajectories = small_race
+    figure = plots.race_figure(config.landscape(), trajectories)
+    for preset, chosen in static.PRESETS.items():
+        plain = static.static_figure(figure, preset)
+        assert "frames" not in plain
+        assert "updatemenus" not in plain["layout"] and "sliders" not in plain["layout"]
+        assert "click-grid" not in [trace.get("name") for trace in plain["data"]]
+        assert (plain["layout"]["width"], plain["layout"]["height"]) == (chosen.width, chosen.height)
+        assert plain["layout"]["margin"]["autoexpand"] is False  # the plot box is what plot_box says
+    assert figure.frames and figure.layout.updatemenus  # the figure itself is left as it was
+
+
 def test_any_figure_exports_to_images_and_html(small_race):
     config, trajectories = small_race
     figure = plots.loss_figure(config.landscape(), trajectories)
