@@ -40,10 +40,14 @@ Progress = Callable[[float], None]
 
 def check_animation(frames: int, fps: float, preset: str, scale: float) -> tuple[int, int]:
     """Validate an animation's frame count, frame rate and size; its (width, height) in pixels."""
-    if isinstance(frames, bool) or not isinstance(frames, (int, np.integer)) or not 2 <= frames <= MAX_FRAMES:
-        raise ValueError(f"Invalid frames value: {frames!r} (must be an integer in [2, {MAX_FRAMES}])")
     if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 1 <= fps <= MAX_FPS:
         raise ValueError(f"Invalid fps value: {fps!r} (must be a number in [1, {MAX_FPS}])")
+    return _check_frames(frames, preset, scale)
+
+
+def _check_frames(frames: int, preset: str, scale: float) -> tuple[int, int]:
+    if isinstance(frames, bool) or not isinstance(frames, (int, np.integer)) or not 2 <= frames <= MAX_FRAMES:
+        raise ValueError(f"Invalid frames value: {frames!r} (must be an integer in [2, {MAX_FRAMES}])")
     width, height = static.pixel_size(preset, scale)
     if width * height > MAX_PIXELS:
         raise ValueError(f"Invalid scale value: {scale!r} (an animation of preset {preset!r} holds scales in "
@@ -231,7 +235,7 @@ class _Painter:
 def race_frames(surface: Any, trajectories: Mapping[str, Any], *, frames: int = 60, preset: str = "slide",
                 scale: float = 1.0, layer: Any = None, progress: Progress | None = None) -> Iterator[Image.Image]:
     """The race as RGB images, one per shown step (``frame_steps``), the last showing the whole race."""
-    check_animation(frames, 1, preset, scale)
+    _check_frames(frames, preset, scale)
     if not trajectories:
         raise ValueError("Invalid trajectories value: {} (give at least one trajectory)")
     still = _still_figure(surface, trajectories, preset, layer)
