@@ -20,8 +20,9 @@ import streamlit as st
 import landscapes
 import optimizers
 import plots
-from losslab import race
+from losslab import config_io, exports, race
 from optimizers import schedules
+from views import export_panel
 
 # --- constants ---------------------------------------------------------------------------------
 
@@ -218,15 +219,31 @@ def _load_url() -> None:
     if _query_id(query) in state.get("_written_queries", ()):
         return
     config, messages = race.from_query(query)
+    config, range_messages = _fit_page(config)
+    flags, flag_messages = _parse_flags(query)
+    _apply(config, flags)
+    state["_url_messages"] = messages + range_messages + flag_messages
+    state["_url_messages_for"] = None  # filled in with the first query written after this load
+
+
+def _fit_page(config: race.RaceConfig) -> tuple[race.RaceConfig, list[str]]:
+    """A valid configuration as the page's widgets can hold it: out-of-widget values -> defaults, with messages."""
+    messages = []
     if config.seed > MAX_SEED:
         messages.append(f"Ignored URL parameter seed={config.seed} (the page holds seeds up to {MAX_SEED}); "
                         "using the default.")
         config = dataclasses.replace(config, seed=0)
     config, range_messages = _fit_sliders(config)
-    flags, flag_messages = _parse_flags(query)
-    _apply(config, flags)
-    state["_url_messages"] = messages + range_messages + flag_messages
-    state["_url_messages_for"] = None  # filled in with the first query written after this load
+    return config, messages + range_messages
+
+
+def _restore_json(data: bytes) -> str:
+    """An uploaded race JSON -> the widgets (the uploader's callback, before any widget is drawn)."""
+    config, _ = config_io.read_race_json(data)
+    config, messages = _fit_page(config)
+    _apply(config, {key: bool(state.get(key, False)) for key in UI_FLAGS})
+    note = " Adjusted to fit the page's sliders: " + " ".join(messages) if messages else ""
+    return f"Restored the race: {config.surface}, {', '.join(config.optimizers)}, {config.steps} steps.{note}"
 
 
 # --- cached computations -----------------------------------------------------------------------------
@@ -319,6 +336,21 @@ def _freeze(figure: go.Figure) -> go.Figure:
     plain_dict = figure.to_dict()
     figure.to_dict = lambda: plain_dict
     return figure
+
+
+def _producers(config: race.RaceConfig, key: str, trajectories: dict[str, optimizers.Trajectory],
+               gradient_field: bool) -> dict[str, Any]:
+    """Each format's bytes from what the page already computed (the race, its cached figure and landscape)."""
+    figure = _race_figure(key, gradient_field)
+    layer = _layer(config.surface, json.dumps(config.surface_params, sort_keys=True))
+
+    def produce(fmt: str) -> Any:
+        def run(settings: exports.ExportSettings, progress: Any) -> bytes:
+            return exports.export_race(config, fmt, settings, trajectories=trajectories, figure=figure, layer=layer,
+                                       progress=progress)
+        return run
+
+    return {fmt: produce(fmt) for fmt in exports.FORMATS}
 
 
 # --- widgets ---------------------------------------------------------------------------------------
@@ -679,6 +711,12 @@ def main() -> None:
         st.markdown(summary_table(figures["rows"]))
     if "surface" in figures:
         st.plotly_chart(figures["surface"], theme=None, key="surface3d")
+
+    if "race" in figures and not failures:
+        export_panel.download_section("export", key, exports.file_stem(config),
+                                      _producers(config, key, trajectories, flags["field"]), on_upload=_restore_json)
+    else:
+        export_panel.download_section("export", key, "race", {}, on_upload=_restore_json)
 
     if config.optimizers:
         st.subheader("The update rules")
