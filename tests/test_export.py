@@ -117,7 +117,7 @@ def test_a_still_figure_has_no_controls_frames_or_invisible_traces(small_race):
 
 def test_any_figure_exports_to_images_and_html(small_race):
     config, trajectories = small_race
-    figure = plots.loss_figure(config.landscape(), trajectories)
+    figure = plots.curves_figure(config.landscape(), trajectories)
     assert exports.figure_bytes(figure, "png", SMALL).startswith(PNG_SIGNATURE)
     assert b"<html" in exports.figure_bytes(figure, "html")[:200].lower()
     with pytest.raises(ValueError, match="Invalid format value: 'gif'"):
