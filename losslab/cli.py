@@ -5,6 +5,7 @@ Usage::
     losslab --help
     losslab surfaces      # the surfaces with their parameters, defaults and ranges
     losslab optimizers    # the optimizers with torch.optim's defaults
+    losslab lessons       # the lecture presets
     losslab race --surface rosenbrock --optimizers sgd,momentum,rmsprop,adam --lr 1e-3 --lr adam=0.05 \\
         --momentum 0.9 --steps 300 --start=-1.5,2 --out race.gif --out race.png
     losslab race --config saved.json --out race.png
@@ -29,6 +30,7 @@ RACE_EXAMPLES = """examples:
       --momentum 0.9 --steps 300 --start=-1.5,2 --out race.gif
   losslab race --out race.png --out race.pdf --out race.csv --out race.json      # the default race
   losslab race --config race.json --out race.mp4 --fps 24 --frames 120           # re-run a saved race
+  losslab race --lesson ravine --out ravine.gif                                  # a lecture preset
   losslab race --surface quadratic --param condition=200 --param angle=0 --optimizers momentum,nesterov \\
       --set nesterov.momentum=0.95 --out ravine.png --preset paper --scale 3
   losslab race --optimizers sgd --lr 0.05 --schedule StepLR --schedule-param step_size=100 \\
@@ -38,7 +40,7 @@ The format comes from each --out suffix: .png .svg .pdf .html .gif .mp4 .csv .js
 A plain --lr/--momentum applies to every selected optimizer that uses it (--momentum: momentum and
 nesterov, whose defaults are α = 0.9); NAME=VALUE sets one optimizer. --set NAME.KEY=VALUE sets any
 keyword (betas as --set adam.betas=0.9,0.99, flags as --set adam.amsgrad=true).
-With --config, the saved race is the base and the other options change it."""
+With --config (or --lesson), the saved race is the base and the other options change it."""
 
 
 def _list_surfaces(_: argparse.Namespace) -> int:
@@ -47,6 +49,18 @@ def _list_surfaces(_: argparse.Namespace) -> int:
     for name in landscapes.names():
         params = ", ".join(f"{p.name}={p.default:g} [{p.low:g}, {p.high:g}]" for p in landscapes.parameters(name))
         print(f"{name:16s} {params or '(no parameters)'}")
+    return 0
+
+
+def _list_lessons(_: argparse.Namespace) -> int:
+    import textwrap
+
+    from . import lessons
+
+    for name in lessons.names():
+        lesson = lessons.get(name)
+        print(f"{name:16s} {lesson.title}")
+        print(textwrap.indent(textwrap.fill(lesson.caption, 100), " " * 17))
     return 0
 
 
@@ -131,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
                         description="List every surface with its parameters as name=default [low, high].",
                         epilog="example:\n  losslab surfaces", formatter_class=argparse.RawDescriptionHelpFormatter,
                         ).set_defaults(handler=_list_surfaces)
+    commands.add_parser("lessons", help="list the lecture presets (races with what to look for)",
+                        description="List every lesson: its name (for `losslab race --lesson NAME` and the app's "
+                                    "?lesson=NAME), title and what it shows.",
+                        epilog="examples:\n  losslab lessons\n  losslab race --lesson ravine --out ravine.gif",
+                        formatter_class=argparse.RawDescriptionHelpFormatter).set_defaults(handler=_list_lessons)
     commands.add_parser("optimizers", help="list the optimizers and their defaults",
                         description="List every optimizer with torch.optim's keyword defaults and the learning "
                                     "rate a race starts from.",
@@ -144,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     race.set_defaults(handler=partial(_race, parser=race))
     what = race.add_argument_group("the race")
     what.add_argument("--config", metavar="FILE", help="a race JSON written by losslab or the app (the base)")
+    what.add_argument("--lesson", metavar="NAME", help="a lecture preset as the base (see `losslab lessons`)")
     what.add_argument("--surface", metavar="NAME", help="the surface (see `losslab surfaces`)")
     what.add_argument("--param", metavar="NAME=VALUE", type=_assignment, action="append", default=[],
                       help="a surface parameter, e.g. condition=100 (repeatable)")
@@ -184,6 +204,12 @@ def _base_config(args: argparse.Namespace) -> Any:
     from .config_io import read_race_json
     from .race import RaceConfig
 
+    if args.config and args.lesson:
+        raise ValueError("--lesson and --config both name a base race: give one")
+    if args.lesson:
+        from . import lessons
+
+        return lessons.get(args.lesson).config
     if not args.config:
         return RaceConfig()
     try:

@@ -20,7 +20,7 @@ import streamlit as st
 import landscapes
 import optimizers
 import plots
-from losslab import config_io, exports, race
+from losslab import config_io, exports, lessons, race
 from optimizers import schedules
 from views import export_panel
 
@@ -218,12 +218,35 @@ def _load_url() -> None:
     query = st.query_params.to_dict()
     if _query_id(query) in state.get("_written_queries", ()):
         return
+    lesson = query.pop("lesson", None)
     config, messages = race.from_query(query)
+    if lesson is not None:  # ?lesson=NAME opens a lecture preset
+        try:
+            config = lessons.get(lesson).config
+        except ValueError as error:
+            messages.insert(0, f"Ignored URL parameter lesson={lesson[:60]!r} ({error}).")
     config, range_messages = _fit_page(config)
     flags, flag_messages = _parse_flags(query)
     _apply(config, flags)
     state["_url_messages"] = messages + range_messages + flag_messages
     state["_url_messages_for"] = None  # filled in with the first query written after this load
+
+
+def _open_lesson() -> None:
+    """The Lesson picker's callback: the chosen preset's race into the widgets (before any widget is drawn)."""
+    if state.get("lesson"):
+        config, _ = _fit_page(lessons.get(state["lesson"]).config)
+        _apply(config, {key: False for key in UI_FLAGS})
+
+
+def _lesson_picker(slot: Any, config: race.RaceConfig) -> lessons.Lesson | None:
+    """The picker shows the lesson the current race is (none once a setting changes); returns that lesson."""
+    shown = lessons.matching(config)
+    state["lesson"] = shown.name if shown else ""
+    slot.selectbox("Lesson", ["", *lessons.names()], key="lesson", on_change=_open_lesson,
+                   format_func=lambda name: lessons.get(name).title if name else "— a lecture preset —",
+                   help="a complete race with a caption of what to look for; change anything to explore from it")
+    return shown
 
 
 def _fit_page(config: race.RaceConfig) -> tuple[race.RaceConfig, list[str]]:
@@ -646,7 +669,9 @@ def write_query(query: dict[str, str]) -> None:
 
 def main() -> None:
     _load_url()
+    lesson_slot = st.sidebar.container()
     config, flags = sidebar_config()
+    lesson = _lesson_picker(lesson_slot, config)
 
     query = race.to_query(config)
     query.update({key: "true" for key, on in flags.items() if on})
@@ -668,6 +693,8 @@ def main() -> None:
         st.warning("Some URL settings were not valid and fell back to their defaults:\n\n"
                    + "\n".join(f"- {m}" for m in messages))
 
+    if lesson is not None:
+        st.info(f"**Lesson: {lesson.title}.** {lesson.caption}")
     try:
         surface = _surface(config.surface, json.dumps(config.surface_params, sort_keys=True))
     except ValueError as error:
