@@ -93,3 +93,28 @@ def map_overlays(config: Any, y_values: np.ndarray) -> list[Overlay]:
     elif momentum > 0:
         overlays.append(Overlay(ball_name, np.full(2, max_stable_lr(momentum, eigen.high)), ends, False, 1))
     return overlays
+
+
+def contraction_rates(lr: float, momentum: float, eigenvalues: Any) -> np.ndarray:
+    """Heavy ball's per-step contraction factor along each eigen-direction of H (α = 0: gradient descent's
+    |1 − ρλ|). Along eigenvalue λ the error follows eₖ₊₁ = (1 + α − ρλ)eₖ − α eₖ₋₁, whose rate is the larger
+    root modulus of z² − (1 + α − ρλ)z + α = 0."""
+    lams = np.atleast_1d(np.asarray(eigenvalues, dtype=float))
+    trace = 1.0 + momentum - lr * lams
+    discriminant = (trace * trace - 4.0 * momentum).astype(complex)
+    roots = np.stack([(trace + np.sqrt(discriminant)) / 2.0, (trace - np.sqrt(discriminant)) / 2.0])
+    return np.abs(roots).max(axis=0)
+
+
+def measured_rate(distances: Any, floor: float = 1e-12) -> float | None:
+    """The observed per-step contraction of ‖θₖ − θ*‖: the geometric mean of ‖θₖ₊₁ − θ*‖/‖θₖ − θ*‖ over the
+    second half of the steps taken before the distance reaches ``floor`` (rounding noise), or None if too
+    few steps remain. Heavy ball's distance oscillates step to step; over many steps its mean rate is the
+    spectral one."""
+    d = np.asarray(distances, dtype=float)
+    usable = np.flatnonzero((d <= floor) | ~np.isfinite(d))
+    d = d[: usable[0]] if usable.size else d
+    if d.size < 20:
+        return None
+    tail = d[d.size // 2:]
+    return float(np.exp(np.log(tail[-1] / tail[0]) / (tail.size - 1)))

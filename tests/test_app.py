@@ -394,3 +394,24 @@ def test_the_server_runs_one_thread_per_computation():
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["1", "1"]
+
+
+def test_inspect_a_step_shows_curvature_and_the_optimizers_view():
+    at = app({"steps": "80"})
+    at.toggle(key="inspect").set_value(True).run()
+    assert_clean(at)
+    assert at.query_params["inspect"] == "true"
+    at.selectbox(key="inspect.opt").set_value("adam").run()
+    at.slider(key="inspect.step").set_value(12).run()
+    assert_clean(at)
+    (table,) = [m.value for m in at.markdown if m.value.startswith("| quantity |")]
+    assert "| Hessian eigenvalues λ₁, λ₂ | (1, 50) |" in table and "| r̂ |" in table and "| ŝ |" in table
+    spec = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    assert spec["layout"]["title"]["text"].startswith("adam at step k = 12")
+    names = [trace.get("name", "") for trace in spec["data"]]
+    assert any(n.startswith("eigen-direction λ₁") for n in names) and any("per-coordinate reach" in n for n in names)
+    at.selectbox(key="inspect.opt").set_value("momentum").run()  # on the quadratic: theory next to measurement
+    (table,) = [m.value for m in at.markdown if m.value.startswith("| quantity |")]
+    theory_rate = float(table.split("| contraction per step, theory (spectral radius, λ = 1 and κ) | ")[1].split()[0])
+    measured = float(table.split("| contraction per step, measured | ")[1].split()[0])
+    assert measured == pytest.approx(theory_rate, abs=0.02)

@@ -171,3 +171,25 @@ def test_default_race_figure_builds_on_every_surface(surface_name):
     figure = plots.race_figure(config.landscape(), trajectories, frames=20, resolution=60)
     assert len(figure.frames) <= 20
     assert all(math.isfinite(v) for v in numbers_in(figure.to_dict()))
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "rmsprop", "adam", "adagrad"])
+def test_step_figure_draws_the_step_the_gradient_step_and_the_curvature(optimizer):
+    from landscapes.curvature import curvature
+    from optimizers.inspect import step_view
+    from plots.inspect import step_figure, step_rows
+
+    surface = landscapes.get("rosenbrock")
+    view = step_view(surface, optimizer, 25, lr=1e-3)
+    local = curvature(surface, view.theta)
+    run = optimizers.run(surface, optimizer, steps=60, lr=1e-3)
+    figure = step_figure(surface, view, local, optimizer, 1, run.points[0])
+    arrows = [a for a in figure.layout.annotations if a.showarrow]
+    assert len(arrows) == 2
+    np.testing.assert_allclose([arrows[1].x, arrows[1].y], view.theta + view.update)  # the step taken
+    assert sum((t.name or "").startswith("eigen-direction") for t in figure.data) == 2
+    adaptive = optimizer in ("rmsprop", "adam", "adagrad")
+    assert any("per-coordinate reach" in (t.name or "") for t in figure.data) == adaptive
+    assert all(math.isfinite(v) for v in numbers_in(figure.to_dict()))
+    rows = dict(step_rows(view, local))
+    assert rows["Hessian eigenvalues λ₁, λ₂"].startswith("(")

@@ -287,3 +287,22 @@ def test_curve_and_search_figures_have_no_nan():
     searches = tuning.tune(config, 16)
     for figure in figures.search_figures(searches, 0.0, "α", False):
         assert all(math.isfinite(v) for v in _numbers(json.loads(figure.to_json())["data"]))
+
+
+# --- contraction rates on the quadratic -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_measured_contraction_matches_theory(seed):
+    """Gradient descent contracts by max |1 − ρλ|, heavy ball by its spectral radius (a random stable run)."""
+    rng = np.random.default_rng(seed)
+    kappa, angle = float(10 ** rng.uniform(0.5, 2)), float(rng.uniform(-90, 90))
+    surface = landscapes.get("quadratic", condition=kappa, angle=angle)
+    alpha = float(rng.choice([0.0, rng.uniform(0.3, 0.9)]))
+    lr = float(rng.uniform(0.2, 0.9) * theory.max_stable_lr(alpha, kappa))
+    trajectory = optimizers.run(surface, "momentum" if alpha else "sgd", start=rng.uniform(-1.5, 1.5, 2),
+                                steps=400, lr=lr, momentum=alpha)
+    measured = theory.measured_rate(np.linalg.norm(trajectory.points[0], axis=1))
+    expected = theory.contraction_rates(lr, alpha, [1.0, kappa]).max()
+    assert measured is not None and measured == pytest.approx(expected, abs=0.02)
+    np.testing.assert_allclose(theory.contraction_rates(lr, 0.0, [1.0, kappa]), np.abs(1 - lr * np.array([1, kappa])))

@@ -14,14 +14,18 @@ import json
 import math
 from typing import Any
 
+import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
 import landscapes
 import optimizers
 import plots
-from losslab import config_io, exports, lessons, race
+from landscapes.curvature import curvature
+from losslab import config_io, exports, lessons, race, theory
 from optimizers import schedules
+from optimizers.inspect import step_view
+from plots.inspect import step_figure, step_rows
 from views import export_panel
 
 # --- constants ---------------------------------------------------------------------------------
@@ -45,7 +49,8 @@ SCHEDULE_UI_DEFAULTS = {  # values for the parameters torch requires (no default
     ("CosineAnnealingLR", "T_max"): 300, ("OneCycleLR", "max_lr"): 0.1, ("OneCycleLR", "total_steps"): 300,
 }
 SCHEDULE_CHOICES = {"anneal_strategy": ("cos", "linear")}
-UI_FLAGS = {"view3d": "3-D surface view", "field": "negative-gradient field", "same_lr": "same lr for all"}
+UI_FLAGS = {"view3d": "3-D surface view", "field": "negative-gradient field", "same_lr": "same lr for all",
+            "inspect": "inspect a step"}
 SYMBOLS = {  # keyword -> symbol in the lecture's notation
     "lr": r"\rho", "momentum": r"\alpha", "dampening": r"\tau", "weight_decay": r"\lambda", "eps": r"\epsilon",
     "lr_decay": r"\eta", "initial_accumulator_value": r"r_0",
@@ -376,6 +381,55 @@ def _producers(config: race.RaceConfig, key: str, trajectories: dict[str, optimi
     return {fmt: produce(fmt) for fmt in exports.FORMATS}
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def _step_view(key: str, name: str, step: int) -> Any:
+    """Step k of optimizer ``name`` in the race ``key``, replayed (optimizers.inspect.step_view)."""
+    config = json.loads(key)
+    surface = _surface(config["surface"], json.dumps(config["surface_params"], sort_keys=True))
+    hyper = config["optimizers"][name]
+    if "betas" in hyper:
+        hyper["betas"] = tuple(hyper["betas"])
+    schedule = schedules.from_config(config["schedule"]) if config["schedule"] else None
+    start = tuple(config["start"]) if config["start"] is not None else tuple(map(float, surface.default_start))
+    return step_view(surface, name, step, start=start, schedule=schedule, noise=config["noise"],
+                     seed=config["seed"], **hyper)
+
+
+def _quadratic_rates(config: race.RaceConfig, name: str, trajectory: optimizers.Trajectory) -> dict[str, Any]:
+    """On the quadratic, heavy ball's (or GD's) theoretical contraction per step next to the measured one."""
+    hyper = config.optimizers[name]
+    if not theory.applies(config.surface, name, hyper) or config.schedule or config.noise:
+        return {}
+    kappa = float(config.surface_params.get("condition", 10.0))
+    rates = theory.contraction_rates(float(hyper["lr"]), float(hyper.get("momentum", 0.0)), [1.0, kappa])
+    distances = np.linalg.norm(trajectory.points[0], axis=1)
+    return {"contraction per step, theory (spectral radius, λ = 1 and κ)": float(rates.max()),
+            "contraction per step, measured": theory.measured_rate(distances)}
+
+
+def _inspect_section(config: race.RaceConfig, key: str, surface: Any,
+                     trajectories: dict[str, optimizers.Trajectory]) -> None:
+    """One optimizer at one step: the zoomed figure (−ρg, its step, Hessian eigen-directions, per-coordinate
+    reach) and the numbers (Hessian eigenvalues, local κ, Adam's moments with and without bias correction)."""
+    st.subheader("Inspect a step")
+    names = list(trajectories)
+    if state.get("inspect.opt") not in names:
+        state["inspect.opt"] = names[0]
+    state["inspect.step"] = min(max(int(state.get("inspect.step", 0)), 0), config.steps - 1)
+    left, right = st.columns([2, 3])
+    name = left.selectbox("optimizer", names, key="inspect.opt")
+    step = left.slider("step k", 0, max(config.steps - 1, 1), key="inspect.step") if config.steps > 1 else 0
+    view = _step_view(key, name, int(step))
+    try:
+        local = curvature(surface, view.theta)
+    except ValueError:
+        local = None
+    rows = step_rows(view, local, _quadratic_rates(config, name, trajectories[name]))
+    left.markdown("| quantity | value |\n| --- | --- |\n" + "\n".join(f"| {q} | {v} |" for q, v in rows))
+    right.plotly_chart(step_figure(surface, view, local, name, names.index(name),
+                                                 trajectories[name].points[0]), theme=None, key="inspect.figure")
+
+
 # --- widgets ---------------------------------------------------------------------------------------
 
 
@@ -563,7 +617,7 @@ def sidebar_config() -> tuple[race.RaceConfig, dict[str, bool]]:
 
     config = race.RaceConfig(surface=surface, surface_params=surface_params, optimizers=chosen_hyper,
                              steps=int(steps), start=start, schedule=schedule, noise=float(noise), seed=int(seed))
-    flags = {"same_lr": same_lr, "view3d": bool(state.get("view3d", False)), "field": bool(state.get("field", False))}
+    flags = {"same_lr": same_lr, **{key: bool(state.get(key, False)) for key in ("view3d", "field", "inspect")}}
     return config, flags
 
 
@@ -703,10 +757,10 @@ def main() -> None:
     if getattr(surface, "description", ""):
         st.caption(surface.description)
 
-    view_left, view_right, _ = st.columns([1, 1, 3])
-    for column, key in ((view_left, "field"), (view_right, "view3d")):
+    view_columns = st.columns([1, 1, 1, 2])
+    for column, key in zip(view_columns, ("field", "view3d", "inspect")):
         _flag(column, UI_FLAGS[key], key, False)
-    flags["field"], flags["view3d"] = bool(state["field"]), bool(state["view3d"])
+        flags[key] = bool(state[key])
 
     for message in errors:
         st.error(message)
@@ -738,6 +792,8 @@ def main() -> None:
         st.markdown(summary_table(figures["rows"]))
     if "surface" in figures:
         st.plotly_chart(figures["surface"], theme=None, key="surface3d")
+    if flags["inspect"] and trajectories and config.steps:
+        _inspect_section(config, key, surface, trajectories)
 
     if "race" in figures and not failures:
         export_panel.download_section("export", key, exports.file_stem(config),
