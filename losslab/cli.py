@@ -19,7 +19,7 @@ def _list_surfaces(_: argparse.Namespace) -> int:
     import landscapes
 
     for name in landscapes.names():
-        params = ", ".join(f"{p.name}={p.default:g} [{p.low:g}, {p.high:g}]" for p in landscapes.parameters(name))
+        params = ", ".join(p.describe() for p in landscapes.parameters(name))
         print(f"{name:16s} {params}")
     return 0
 
