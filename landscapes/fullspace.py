@@ -188,7 +188,7 @@ def _full_space(config: nets.Config, optimizers: tuple, steps: int, batch_size: 
     every = np.concatenate([run.coordinates for run in runs.values()])
     surface = nets.NetworkPlane(
         "network_pca", network, as_weights(center), (as_weights(components[0]), as_weights(components[1])),
-        params={**config._asdict(), "optimizers": [name for name, _ in optimizers], "steps": steps},
+        params={**config._asdict(), "steps": steps},
         bounds=_bounds(every), default_start=tuple(float(v) for v in every[0]),
         description=(f"PCA plane of the iterates: explained variance {100 * explained[0]:.1f}% (direction 1), "
                      f"{100 * explained[1]:.1f}% (direction 2)"),

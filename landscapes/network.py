@@ -102,12 +102,15 @@ def forward(weights: Weights, x: torch.Tensor, activation: str) -> torch.Tensor:
     return h
 
 
-def data_loss(outputs: torch.Tensor, targets: torch.Tensor, classes: int) -> torch.Tensor:
-    """Softmax cross-entropy over the last axis (classes > 0) or mean squared error, averaged over examples."""
+def data_loss(outputs: torch.Tensor, targets: torch.Tensor, classes: int, dim: int = -1) -> torch.Tensor:
+    """Softmax cross-entropy over axis ``dim`` (classes > 0) or mean squared error, averaged over the last axis.
+
+    ``outputs`` is (N, M) for one network, or (P, M, N) with ``dim=1`` for P networks (the plane's layout).
+    """
     if classes:
-        true_score = outputs.gather(-1, targets.expand(outputs.shape[:-1]).unsqueeze(-1)).squeeze(-1)
-        return (torch.logsumexp(outputs, dim=-1) - true_score).mean(-1)
-    return (outputs[..., 0] - targets).square().mean(-1)
+        index = targets.expand(outputs.select(dim, 0).shape).unsqueeze(dim)
+        return (torch.logsumexp(outputs, dim=dim) - outputs.gather(dim, index).squeeze(dim)).mean(-1)
+    return (outputs.select(dim, 0) - targets).square().mean(-1)
 
 
 def squared_norm(weights: Weights) -> torch.Tensor:
@@ -241,8 +244,8 @@ class _PlaneTensors(NamedTuple):
     the L2 term ‖θ(a, b)‖² = c·G·c.
     """
 
-    first: torch.Tensor  # (3, N, h₁)
-    later: tuple[tuple[torch.Tensor, torch.Tensor], ...]  # per later layer: weightᵀ (3, in·out), bias (3, out)
+    first: torch.Tensor  # (3, h₁, N): examples last, the long axis of every batched product
+    later: tuple[tuple[torch.Tensor, torch.Tensor], ...]  # per later layer: weight (3, out·in), bias (3, out)
     targets: torch.Tensor
     gram: torch.Tensor  # (3, 3)
 
@@ -300,8 +303,8 @@ class NetworkPlane:
         x, y = self.network.tensors("train")
         activation = self.network.config.activation
         parts = [logistic_form(w, activation) for w in (self.origin, *self.directions)]
-        first = torch.stack([torch.nn.functional.linear(x, w[0].weight, w[0].bias) for w in parts])
-        later = tuple((torch.stack([w[i].weight.t().reshape(-1) for w in parts]),
+        first = torch.stack([torch.nn.functional.linear(x, w[0].weight, w[0].bias).t() for w in parts])
+        later = tuple((torch.stack([w[i].weight.reshape(-1) for w in parts]),
                        torch.stack([w[i].bias for w in parts]))
                       for i in range(1, len(self.origin)))
         vectors = torch.stack([flatten(w) for w in (self.origin, *self.directions)])
@@ -324,41 +327,40 @@ class NetworkPlane:
         t = self.tensors(c.dtype, c.device)
         points = c.shape[0]
         sigmoid = self.network.config.activation == "tanh"  # tanh in its logistic form (logistic_form)
-        z = (c @ t.first.flatten(1)).reshape(points, *t.first.shape[1:])  # (P, N, h₁): linear in (a, b)
+        z = (c @ t.first.flatten(1)).reshape(points, *t.first.shape[1:])  # (P, h₁, N): linear in (a, b)
         if rows is not None:
-            z = z.gather(1, rows[:, :, None].expand(-1, -1, z.shape[2]))
+            z = z.gather(2, rows[:, None, :].expand(-1, z.shape[1], -1))
         hidden, matrices = [], []
         for weight, bias in t.later:
             h = z.sigmoid_() if sigmoid else z.relu_()
-            matrix = (c @ weight).reshape(points, h.shape[2], bias.shape[1])  # W(p)ᵀ: (P, in, out)
-            z = torch.baddbmm((c @ bias)[:, None, :], h, matrix)
+            matrix = (c @ weight).reshape(points, bias.shape[1], h.shape[1])  # W(p): (P, out, in)
+            z = torch.baddbmm((c @ bias)[:, :, None], matrix, h)  # (P, out, n)
             hidden.append(h)
             matrices.append(matrix)
         targets = t.targets if rows is None else t.targets[rows]
-        loss = data_loss(z, targets, self.network.data.classes)
+        loss = data_loss(z, targets, self.network.data.classes, dim=1)
         l2 = self.network.config.l2
         if l2:
             loss = loss + 0.5 * l2 * ((c @ t.gram) * c).sum(dim=1)
         if not gradient:
             return loss, None
-        examples = z.shape[1]
+        examples = z.shape[2]
         if self.network.data.classes:  # ∂/∂z of the mean cross-entropy: (softmax(z) − onehot(y)) / N
-            delta = torch.softmax(z, dim=-1)
-            delta.scatter_add_(-1, targets.expand(z.shape[:-1]).unsqueeze(-1),
-                               torch.full((*z.shape[:-1], 1), -1.0, dtype=z.dtype, device=z.device))
+            delta = torch.softmax(z, dim=1)
+            index = targets.expand(points, examples).unsqueeze(1)
+            delta.scatter_add_(1, index, torch.full(index.shape, -1.0, dtype=z.dtype, device=z.device))
             delta /= examples
         else:
-            delta = (2.0 / examples) * (z - targets.unsqueeze(-1))
+            delta = (2.0 / examples) * (z - targets.expand(points, examples).unsqueeze(1))
         dc = l2 * (c @ t.gram) if l2 else torch.zeros_like(c)
         for (weight, bias), h, matrix in zip(reversed(t.later), reversed(hidden), reversed(matrices)):
-            dc += torch.bmm(h.transpose(1, 2), delta).flatten(1) @ weight.t() + delta.sum(dim=1) @ bias.t()
-            delta = torch.bmm(delta, matrix.transpose(1, 2))
+            dc += torch.bmm(delta, h.transpose(1, 2)).flatten(1) @ weight.t() + delta.sum(dim=2) @ bias.t()
+            delta = torch.bmm(matrix.transpose(1, 2), delta)
             delta *= h * (1.0 - h) if sigmoid else (h > 0).to(h.dtype)
         if rows is None:
             dc += delta.flatten(1) @ t.first.flatten(1).t()
         else:
-            first = t.first[:, rows]  # (3, P, n, h₁)
-            dc += torch.einsum("pnh,kpnh->pk", delta, first)
+            dc += torch.einsum("phn,khpn->pk", delta, t.first[:, :, rows])  # each row's own examples
         return loss, dc[:, 1:]
 
     def chunk(self, examples: int) -> int:

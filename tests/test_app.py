@@ -296,3 +296,20 @@ def test_a_new_surface_brings_its_own_default_learning_rates():
     assert "sgd.lr" not in at.query_params  # the surface's default is not written to the URL
     at.selectbox(key="surface").set_value("quadratic").run()
     assert at.select_slider(key="sgd.lr").value == race.DEFAULT_LR["sgd"]
+
+
+def test_network_surface_from_the_url_and_its_widgets():
+    """Categorical and widths parameters: read from the URL, shown in their widgets, written back."""
+    at = app({"surface": "network", "dataset": "xor", "hidden": "8,4", "activation": "relu", "surface.seed": "2",
+              "steps": "40"})
+    assert_clean(at)
+    assert at.selectbox(key="network.dataset").value == "xor"
+    assert at.selectbox(key="network.hidden").value == "8,4"  # not a suggestion: offered because the URL holds it
+    assert at.selectbox(key="network.activation").value == "relu"
+    assert at.number_input(key="network.seed").value == 2
+    assert at.query_params["hidden"] == "8,4" and at.query_params["surface.seed"] == "2"
+    assert start_marker(at) == pytest.approx(landscapes.get("network").default_start)
+    at.selectbox(key="network.hidden").set_value("16,16").run()
+    assert_clean(at)
+    assert at.query_params["hidden"] == "16,16"
+    assert all(len(points) == 41 for points in paths(at).values())

@@ -73,7 +73,7 @@ def test_float32_values_equal_the_float32_loop_within_rounding():
     points = random_points(s, np.random.default_rng(7), 80).astype(np.float32)
     ours = s.value(points)
     assert ours.dtype == np.float32
-    np.testing.assert_allclose(ours, classic_loop(s, points, torch.float32), rtol=2e-5)
+    np.testing.assert_allclose(ours, classic_loop(s, points, torch.float32), rtol=1e-5, atol=1e-6)
 
 
 def test_a_grid_larger_than_one_chunk_is_evaluated_in_chunks(monkeypatch):
