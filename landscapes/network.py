@@ -109,7 +109,7 @@ def data_loss(outputs: torch.Tensor, targets: torch.Tensor, classes: int, dim: i
     """
     if classes:
         index = targets.expand(outputs.select(dim, 0).shape).unsqueeze(dim)
-        return (torch.logsumexp(outputs, dim=dim) - outputs.gather(dim, index).squeeze(dim)).mean(-1)
+        return -torch.log_softmax(outputs, dim=dim).gather(dim, index).squeeze(dim).mean(-1)
     return (outputs.select(dim, 0) - targets).square().mean(-1)
 
 
