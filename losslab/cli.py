@@ -1,18 +1,46 @@
-"""The ``losslab`` command line.
+"""The ``losslab`` command line (also ``python -m losslab``).
 
 Usage::
 
     losslab --help
-    losslab surfaces      # list the surfaces with their parameters
-    losslab optimizers    # list the optimizers with torch.optim's defaults
+    losslab surfaces      # the surfaces with their parameters, defaults and ranges
+    losslab optimizers    # the optimizers with torch.optim's defaults
+    losslab lessons       # the lecture presets
+    losslab race --surface rosenbrock --optimizers sgd,momentum,rmsprop,adam --lr 1e-3 --lr adam=0.05 \\
+        --momentum 0.9 --steps 300 --start=-1.5,2 --out race.gif --out race.png
+    losslab race --config saved.json --out race.png
+
+Bad arguments and values (checked by the library's own validation) end with argparse's usage line, one
+error line and exit code 2; a file that cannot be written, exit code 1 and no partial file.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from dataclasses import replace
+from functools import partial
+from typing import Any
 
 from . import __version__
+
+RACE_EXAMPLES = """examples:
+  losslab race --surface rosenbrock --optimizers sgd,momentum,rmsprop,adam --lr 1e-3 --lr adam=0.05 \\
+      --momentum 0.9 --steps 300 --start=-1.5,2 --out race.gif
+  losslab race --out race.png --out race.pdf --out race.csv --out race.json      # the default race
+  losslab race --config race.json --out race.mp4 --fps 24 --frames 120           # re-run a saved race
+  losslab race --lesson ravine --out ravine.gif                                  # a lecture preset
+  losslab race --surface quadratic --param condition=200 --param angle=0 --optimizers momentum,nesterov \\
+      --set nesterov.momentum=0.95 --out ravine.png --preset paper --scale 3
+  losslab race --optimizers sgd --lr 0.05 --schedule StepLR --schedule-param step_size=100 \\
+      --schedule-param gamma=0.5 --noise 0.5 --seed 7 --out noisy.html
+
+The format comes from each --out suffix: .png .svg .pdf .html .gif .mp4 .csv .json.
+A plain --lr/--momentum applies to every selected optimizer that uses it (--momentum: momentum and
+nesterov, whose defaults are α = 0.9); NAME=VALUE sets one optimizer. --set NAME.KEY=VALUE sets any
+keyword (betas as --set adam.betas=0.9,0.99, flags as --set adam.amsgrad=true).
+With --config (or --lesson), the saved race is the base and the other options change it."""
 
 
 def _list_surfaces(_: argparse.Namespace) -> int:
@@ -20,33 +48,293 @@ def _list_surfaces(_: argparse.Namespace) -> int:
 
     for name in landscapes.names():
         params = ", ".join(p.describe() for p in landscapes.parameters(name))
-        print(f"{name:16s} {params}")
+        print(f"{name:16s} {params or '(no parameters)'}")
+    return 0
+
+
+def _list_lessons(_: argparse.Namespace) -> int:
+    import textwrap
+
+    from . import lessons
+
+    for name in lessons.names():
+        lesson = lessons.get(name)
+        print(f"{name:16s} {lesson.title}")
+        print(textwrap.indent(textwrap.fill(lesson.caption, 100), " " * 17))
     return 0
 
 
 def _list_optimizers(_: argparse.Namespace) -> int:
     import optimizers
 
+    from .race import optimizer_defaults
+
     for name in optimizers.names():
         params = ", ".join(f"{k}={v!r}" for k, v in optimizers.defaults(name).items())
-        print(f"{name:10s} {params}")
+        print(f"{name:10s} {params}  (race default lr={optimizer_defaults(name)['lr']!r})")
     return 0
 
 
+# --- argument types: each raises ArgumentTypeError (argparse: usage, one line, exit 2) ---------------------
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _count(text: str) -> int:
+    value = _finite(text)
+    if not value.is_integer():
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer")
+    return int(value)
+
+
+def _start(text: str) -> tuple[float, float]:
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"{text!r} is not two numbers x,y (write --start=-1.5,2)")
+    return _finite(parts[0]), _finite(parts[1])
+
+
+def _optimizer_list(text: str) -> list[str]:
+    import optimizers
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in optimizers.names()]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown optimizer {unknown[0] if unknown else text!r} "
+                                         f"(valid: {', '.join(optimizers.names())})")
+    return list(dict.fromkeys(names))
+
+
+def _assignment(text: str) -> tuple[str, str]:
+    key, sign, value = text.partition("=")
+    if not sign or not key.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    return key.strip(), value.strip()
+
+
+def _per_optimizer(text: str) -> tuple[str | None, float]:
+    """``0.01`` (every optimizer) or ``adam=0.05`` (one)."""
+    name, sign, value = text.rpartition("=")
+    return (name.strip() or None) if sign else None, _finite(value)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from plots.animation import MAX_FPS, MAX_FRAMES
+    from plots.static import MAX_SCALE, PRESETS
+
+    from .exports import FORMATS
+
     parser = argparse.ArgumentParser(
         prog="losslab",
         description="Loss Landscape Lab: optimizers racing across loss surfaces.",
-        epilog="examples:\n  losslab surfaces\n  losslab optimizers",
+        epilog="examples:\n  losslab surfaces\n  losslab optimizers\n  losslab race --out race.gif\n"
+               "  losslab race --help      # every option of a race, with examples",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"losslab {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser("surfaces", help="list the surfaces and their parameters").set_defaults(handler=_list_surfaces)
-    commands.add_parser("optimizers", help="list the optimizers and their defaults").set_defaults(
-        handler=_list_optimizers
-    )
+    commands.add_parser("surfaces", help="list the surfaces, their parameters, defaults and ranges",
+                        description="List every surface with its parameters as name=default [low, high].",
+                        epilog="example:\n  losslab surfaces", formatter_class=argparse.RawDescriptionHelpFormatter,
+                        ).set_defaults(handler=_list_surfaces)
+    commands.add_parser("lessons", help="list the lecture presets (races with what to look for)",
+                        description="List every lesson: its name (for `losslab race --lesson NAME` and the app's "
+                                    "?lesson=NAME), title and what it shows.",
+                        epilog="examples:\n  losslab lessons\n  losslab race --lesson ravine --out ravine.gif",
+                        formatter_class=argparse.RawDescriptionHelpFormatter).set_defaults(handler=_list_lessons)
+    commands.add_parser("optimizers", help="list the optimizers and their defaults",
+                        description="List every optimizer with torch.optim's keyword defaults and the learning "
+                                    "rate a race starts from.",
+                        epilog="example:\n  losslab optimizers", formatter_class=argparse.RawDescriptionHelpFormatter,
+                        ).set_defaults(handler=_list_optimizers)
+
+    race = commands.add_parser(
+        "race", help="run a race and export it (png, svg, pdf, html, gif, mp4, csv, json)",
+        description="Race optimizers across a surface and write the result in the formats the --out suffixes name.",
+        epilog=RACE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    race.set_defaults(handler=partial(_race, parser=race))
+    what = race.add_argument_group("the race")
+    what.add_argument("--config", metavar="FILE", help="a race JSON written by losslab or the app (the base)")
+    what.add_argument("--lesson", metavar="NAME", help="a lecture preset as the base (see `losslab lessons`)")
+    what.add_argument("--surface", metavar="NAME", help="the surface (see `losslab surfaces`)")
+    what.add_argument("--param", metavar="NAME=VALUE", type=_assignment, action="append", default=[],
+                      help="a surface parameter, e.g. condition=100 (repeatable)")
+    what.add_argument("--optimizers", metavar="A,B,...", type=_optimizer_list,
+                      help="comma-separated optimizers (default sgd,momentum,rmsprop,adam)")
+    what.add_argument("--lr", metavar="[NAME=]ρ", type=_per_optimizer, action="append", default=[],
+                      help="learning rate ρ ≥ 0 for all, or NAME=ρ for one (repeatable)")
+    what.add_argument("--momentum", metavar="[NAME=]α", type=_per_optimizer, action="append", default=[],
+                      help="momentum α in [0, 1) for momentum and nesterov, or NAME=α for one (repeatable)")
+    what.add_argument("--set", metavar="NAME.KEY=VALUE", type=_assignment, action="append", default=[],
+                      help="any optimizer keyword, e.g. adam.eps=1e-6 or adam.betas=0.9,0.99 (repeatable)")
+    what.add_argument("--steps", type=_count, metavar="N", help="optimizer steps (default 500, at most 5000)")
+    what.add_argument("--start", type=_start, metavar="X,Y", help="start point θ₀, e.g. --start=-1.5,2 "
+                      "(default: the surface's)")
+    what.add_argument("--schedule", metavar="NAME", help="a torch.optim.lr_scheduler name, e.g. StepLR, "
+                      "CosineAnnealingLR, or none")
+    what.add_argument("--schedule-param", metavar="KEY=VALUE", type=_assignment, action="append", default=[],
+                      help="a schedule parameter, e.g. step_size=100 (repeatable)")
+    what.add_argument("--noise", type=_finite, metavar="σ", help="Gaussian gradient noise σ ≥ 0 (default 0)")
+    what.add_argument("--seed", type=_count, metavar="N", help="noise seed (default 0)")
+    out = race.add_argument_group("the output")
+    out.add_argument("--out", metavar="FILE", action="append", required=True,
+                     help=f"output file, format from its suffix ({', '.join(FORMATS)}); repeatable")
+    out.add_argument("--preset", choices=list(PRESETS), default="slide",
+                     help="image size: " + "; ".join(f"{k}: {p.description}" for k, p in PRESETS.items()))
+    out.add_argument("--scale", type=_finite, default=1.0,
+                     help=f"pixels per layout pixel, 1–{MAX_SCALE} (PNG; GIF/MP4 up to 1 Mpx per frame)")
+    out.add_argument("--frames", type=_count, default=60, help=f"GIF/MP4 frames, 2–{MAX_FRAMES} (default 60)")
+    out.add_argument("--fps", type=_finite, default=15.0, help=f"GIF/MP4 frames per second, 1–{MAX_FPS} "
+                     "(default 15)")
     return parser
+
+
+# --- the race command --------------------------------------------------------------------------------------
+
+
+def _base_config(args: argparse.Namespace) -> Any:
+    from .config_io import read_race_json
+    from .race import RaceConfig
+
+    if args.config and args.lesson:
+        raise ValueError("--lesson and --config both name a base race: give one")
+    if args.lesson:
+        from . import lessons
+
+        return lessons.get(args.lesson).config
+    if not args.config:
+        return RaceConfig()
+    try:
+        with open(args.config, "rb") as handle:
+            return read_race_json(handle.read())[0]
+    except OSError as error:
+        raise ValueError(f"--config: cannot read {args.config!r}: {error.strerror}") from None
+    except ValueError as error:
+        raise ValueError(f"--config {args.config!r}: {error}") from None
+
+
+def _optimizer_settings(args: argparse.Namespace, base: Any, surface: str, names: list[str]) -> dict[str, dict]:
+    from . import race
+
+    chosen = {}
+    for name in names:
+        keep = name in base.optimizers and surface == base.surface
+        chosen[name] = dict(base.optimizers[name]) if keep else race.optimizer_defaults(name, surface)
+
+    def target(option: str, name: str | None) -> list[str]:
+        if name is not None and name not in chosen:
+            raise ValueError(f"{option}: {name!r} is not among the selected optimizers ({', '.join(chosen)})")
+        return [name] if name is not None else list(chosen)
+
+    for name, value in args.lr:
+        for each in target("--lr", name):
+            chosen[each]["lr"] = value
+    for name, value in args.momentum:
+        for each in target("--momentum", name):
+            if name is not None or each in ("momentum", "nesterov"):
+                if "momentum" not in chosen[each]:
+                    raise ValueError(f"--momentum: {each} takes no momentum")
+                chosen[each]["momentum"] = value
+    for key, text in args.set:
+        name, dot, keyword = key.partition(".")
+        if not dot:
+            raise ValueError(f"--set: {key!r} is not NAME.KEY (e.g. adam.eps=1e-6)")
+        (each,) = target("--set", name)
+        if keyword not in chosen[each]:
+            raise ValueError(f"--set: {each} takes no keyword {keyword!r} (valid: {', '.join(chosen[each])})")
+        try:
+            chosen[each][keyword] = race._parse_value(keyword, text, chosen[each][keyword])
+        except ValueError as error:
+            raise ValueError(f"--set {key}={text!r}: {error}") from None
+    return chosen
+
+
+def race_config(args: argparse.Namespace) -> Any:
+    """The validated configuration the race options describe (``ValueError`` naming the bad option)."""
+    import landscapes
+    from optimizers import schedules
+
+    from . import race
+
+    base = _base_config(args)
+    surface = args.surface or base.surface
+    if surface not in landscapes.names():
+        raise ValueError(f"--surface: unknown surface {surface!r} (valid: {', '.join(landscapes.names())})")
+    if surface == base.surface:
+        params = dict(base.surface_params)
+    else:
+        params = dict(race.DEFAULT_SURFACE_PARAMS) if surface == race.DEFAULT_SURFACE else {}
+    specs = {spec.name: spec for spec in landscapes.parameters(surface)}
+    for key, text in args.param:
+        if key not in specs:
+            raise ValueError(f"--param: {surface} has no parameter {key!r} (valid: {', '.join(sorted(specs)) or '-'})")
+        try:  # a number, or a choice / widths in its text form (--param dataset=xor --param hidden=8,8)
+            params[key] = (float(race._parse_number(text)) if isinstance(specs[key], landscapes.Param)
+                           else specs[key].validate(text))
+        except ValueError as error:
+            raise ValueError(f"--param {key}={text!r}: {error}") from None
+    names = args.optimizers or list(base.optimizers)
+    config = replace(base, surface=surface, surface_params=params,
+                     optimizers=_optimizer_settings(args, base, surface, names),
+                     start=args.start if args.start is not None else (base.start if surface == base.surface else None))
+    if args.steps is not None:
+        config = replace(config, steps=args.steps)
+    if args.noise is not None:
+        config = replace(config, noise=args.noise)
+    if args.seed is not None:
+        if args.seed < 0:
+            raise ValueError(f"--seed: {args.seed} (must be >= 0)")
+        config = replace(config, seed=args.seed)
+    if args.schedule is not None or args.schedule_param:
+        name = args.schedule or (config.schedule or {}).get("name")
+        if not name:
+            raise ValueError("--schedule-param needs --schedule NAME")
+        if name.lower() == "none":
+            config = replace(config, schedule=None)
+        else:
+            given = dict(config.schedule or {}) if name == (config.schedule or {}).get("name") else {}
+            given.update({key: race._parse_schedule_value(text) for key, text in args.schedule_param})
+            try:
+                config = replace(config, schedule=schedules.from_config({**given, "name": name}).config())
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"--schedule {name}: {error}") from None
+    return config.validate()
+
+
+def _race(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from . import exports
+    from .race import run_race
+
+    try:
+        formats = [exports.format_of(path) for path in args.out]
+        settings = exports.ExportSettings(preset=args.preset, scale=args.scale, frames=args.frames, fps=args.fps)
+        for fmt in formats:
+            settings.validate(fmt)
+        config = race_config(args)
+    except ValueError as error:
+        parser.error(str(error))
+    trajectories = run_race(config)
+    for path, fmt in zip(args.out, formats):
+        try:
+            data = exports.export_race(config, fmt, settings, trajectories=trajectories)
+        except (RuntimeError, OSError, ValueError) as error:
+            print(f"losslab: error: could not render {path}: {error}", file=sys.stderr)
+            return 1
+        try:
+            exports.write_atomic(path, data)
+        except OSError as error:
+            print(f"losslab: error: cannot write {path}: {error.strerror or error}", file=sys.stderr)
+            return 1
+        print(f"wrote {path} ({len(data) / 1e3:.0f} kB)")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,8 +22,8 @@ MAX_QUERY_VALUE = 200  # characters; longer URL values are refused unread
 DEFAULT_SURFACE = "quadratic"
 DEFAULT_SURFACE_PARAMS = {"condition": 50.0, "angle": 30.0}
 DEFAULT_OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam")
-DEFAULT_LR = {"sgd": 0.035, "momentum": 0.01, "nesterov": 0.01, "rmsprop": 0.02, "adam": 0.05, "adagrad": 0.3,
-              "adamw": 0.05}
+DEFAULT_LR = {"sgd": 0.035, "momentum": 0.01, "nesterov": 0.01, "rmsprop": 0.02, "adam": 0.05, "adam_nobc": 0.05,
+              "adagrad": 0.3, "adamw": 0.05}
 FLAG_KEYWORDS = ("nesterov", "amsgrad", "centered", "decoupled_weight_decay")
 RACE_KEYS = ("surface", "opt", "steps", "start", "schedule", "noise", "seed")  # a surface parameter of one of
 # these names (the network's seed) is written to the URL as "surface.<name>"

@@ -254,7 +254,9 @@ class _Stepper:
                     self.lrs.append(scheduled)
                 lr = be.kernel_value(scheduled, batch.rows)
             previous, previous_loss = theta, loss
-            theta, state = batch.rule.step(xp, theta, self._gradient(theta, grad, k), state, self.hp, lr, k)
+            self.gradient = self._gradient(theta, grad, k)  # gₖ as the rule sees it (noise, minibatch included)
+            theta, state = batch.rule.step(xp, theta, self.gradient, state, self.hp, lr, k)
+            self.state = state
             loss, grad = self._value_and_grad(theta)
             finite = xp.isfinite(theta).all(-1) & xp.isfinite(loss)
             blown = finite & (loss > limit) & alive

@@ -427,14 +427,27 @@ def _fill(rows: np.ndarray, batch: _Batch, family: Family) -> tuple[tuple[bool, 
 
 def _factors(batch: _Batch, k0: int, steps: int, per_row: bool, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
     """Adam's 1 − β₁ᵗ and (1 − β₂ᵗ)^½ for t = k0 + 1 ... k0 + steps, with rules.adam_step's expressions and types."""
+    if not batch.hp.get("bias_correction", True):  # adam_nobc: ŝ = s, r̂ = r
+        ones = np.ones((steps, 1), dtype)
+        return ones, ones
     beta1, beta2 = _kernel_value(batch.hp["beta1"], dtype), _kernel_value(batch.hp["beta2"], dtype)
     ts = range(k0 + 1, k0 + steps + 1)
     if not per_row:  # Python floats, as the reference computes them for scalar betas
         return (np.array([[1 - beta1**t] for t in ts], dtype), np.array([[(1 - beta2**t) ** 0.5] for t in ts], dtype))
     shape = (batch.rows,)  # each beta keeps its own type: a Python float, or an array of dtype
-    first = np.stack([np.broadcast_to(1 - beta1**t, shape) for t in ts]).astype(dtype, copy=False)
-    second = np.stack([np.broadcast_to((1 - beta2**t) ** 0.5, shape) for t in ts]).astype(dtype, copy=False)
+    first = _per_row(beta1, ts, shape, dtype, lambda power: 1 - power)
+    second = _per_row(beta2, ts, shape, dtype, lambda power: (1 - power) ** 0.5)
     return first, second
+
+
+def _per_row(beta: Any, ts: range, shape: tuple[int], dtype: np.dtype, factor: Callable) -> np.ndarray:
+    """factor(βᵗ) for each t as a (steps, B) array. A per-row β is raised to each power once per distinct value
+    and gathered to its rows (a hyper-parameter map's meshgrid holds few distinct β₁): the same elementwise
+    operations on the same values as the reference's, ~100× fewer of them."""
+    if np.ndim(beta) == 0:
+        return np.stack([np.broadcast_to(factor(beta**t), shape) for t in ts]).astype(dtype, copy=False)
+    values, rows = np.unique(beta, return_inverse=True)
+    return np.stack([factor(values**t)[rows] for t in ts]).astype(dtype, copy=False)
 
 
 def sweep(batch: _Batch, target: float, tol: float) -> Summary | None:

@@ -55,7 +55,7 @@ NUMERIC_RANGES: dict[str, Range] = {
     "beta2": UNIT_OPEN,
     "noise": NONNEGATIVE,
 }
-FLAGS = ("nesterov", "amsgrad", "centered", "decoupled_weight_decay")
+FLAGS = ("nesterov", "amsgrad", "centered", "decoupled_weight_decay", "bias_correction")
 
 
 def rule(name: str) -> Rule:

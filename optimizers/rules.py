@@ -132,7 +132,8 @@ def adam_step(xp: Any, params: Any, grad: Any, state: AdamState, hp: dict, lr: A
     s ← β₁s + (1 − β₁)g,  r ← β₂r + (1 − β₂) g⊙g,  ŝ = s/(1 − β₁ᵗ),  r̂ = r/(1 − β₂ᵗ),
     θ ← θ − ρ ŝ / (√r̂ + ε)   (torch: θ + (−ρ/(1 − β₁ᵗ))·s / (√r/√(1 − β₂ᵗ) + ε)).
     AMSGrad uses max(r̂max, r) for r. Weight decay λ: Adam adds λθ to g; AdamW
-    (decoupled) first shrinks θ ← θ(1 − ρλ).
+    (decoupled) first shrinks θ ← θ(1 − ρλ). ``bias_correction=False`` (our "adam_nobc", not in
+    torch.optim) uses ŝ = s and r̂ = r.
     """
     beta1, beta2 = hp["beta1"], hp["beta2"]
     weight_decay = hp["weight_decay"]
@@ -144,8 +145,11 @@ def adam_step(xp: Any, params: Any, grad: Any, state: AdamState, hp: dict, lr: A
     exp_avg = _lerp(xp, state.exp_avg, grad, 1 - beta1)
     exp_avg_sq = state.exp_avg_sq * beta2 + ((1 - beta2) * grad) * grad
     t = k + 1
-    step_size = lr / (1 - beta1**t)
-    bias_correction2_sqrt = (1 - beta2**t) ** 0.5
+    if hp.get("bias_correction", True):
+        step_size = lr / (1 - beta1**t)
+        bias_correction2_sqrt = (1 - beta2**t) ** 0.5
+    else:  # ours, for the lesson: ŝ = s, r̂ = r (s and r start at 0, so early steps are too short or too long)
+        step_size, bias_correction2_sqrt = lr, 1.0
     max_exp_avg_sq = state.max_exp_avg_sq
     if hp["amsgrad"]:
         max_exp_avg_sq = xp.maximum(max_exp_avg_sq, exp_avg_sq)
@@ -183,7 +187,7 @@ def adagrad_step(xp: Any, params: Any, grad: Any, state: AdagradState, hp: dict,
 
 
 class Rule(NamedTuple):
-    """An optimizer: torch.optim class name, keyword defaults, kernel pair and its math."""
+    """An optimizer: torch.optim class name ("" for ours), keyword defaults, kernel pair and its math."""
 
     name: str
     torch_name: str
@@ -235,6 +239,14 @@ RULES: dict[str, Rule] = {
          r"\hat s = \frac{s}{1 - \beta_1^t},\quad \hat r = \frac{r}{1 - \beta_2^t}",
          r"\theta \leftarrow \theta - \rho \frac{\hat s}{\sqrt{\hat r} + \epsilon}"),
         "Adam: momentum on g plus RMSProp's per-coordinate scaling, both bias-corrected",
+    ),
+    "adam_nobc": Rule(
+        "adam_nobc", "", dict(_ADAM_DEFAULTS), adam_init, adam_step,
+        (r"s \leftarrow \beta_1 s + (1 - \beta_1) g,\quad r \leftarrow \beta_2 r + (1 - \beta_2)\, g \odot g",
+         r"\theta \leftarrow \theta - \rho \frac{s}{\sqrt{r} + \epsilon}"),
+        "Adam without bias correction (ours, not in torch.optim): s and r start at 0, so the first steps use "
+        "moments shrunk towards 0",
+        {"bias_correction": False, "decoupled_weight_decay": False},
     ),
     "adagrad": Rule(
         "adagrad", "Adagrad",

@@ -6,9 +6,9 @@
 >>> figure = plots.race_figure(s, race)
 """
 
-from .curves import distance_figure, loss_figure, summary_rows, surface_figure
+from .curves import curves_figure, summary_rows, surface_figure
 from .landscape import Grid, evaluate_grid
 from .race import frame_steps, race_figure
 
-__all__ = ["Grid", "distance_figure", "evaluate_grid", "frame_steps", "loss_figure", "race_figure",
-           "summary_rows", "surface_figure"]
+__all__ = ["Grid", "curves_figure", "evaluate_grid", "frame_steps", "race_figure", "summary_rows",
+           "surface_figure"]

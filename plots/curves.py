@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import plotly.graph_objects as go
@@ -13,41 +13,17 @@ from .race import _clip_to_view
 from .style import FONT, optimizer_label, surface_title, trace_style
 
 
-def _line_figure(trajectories: Mapping[str, Any], values: Mapping[str, np.ndarray], title: str, y_title: str,
-                 log_y: bool, reference: float | None = None) -> go.Figure:
-    """Curves against the step k, one per optimizer in its race colour and dash, ✕ where it diverged."""
-    traces = []
-    for index, (name, trajectory) in enumerate(trajectories.items()):
-        style = trace_style(index)
-        traces.append(dict(
-            type="scatter", x=np.arange(len(values[name])), y=values[name], mode="lines", name=name,
-            line=dict(color=style.colour, dash=style.dash, width=2.5),
-            hovertemplate=f"{optimizer_label(name, trajectory.hyperparameters)}<br>"
-                          "step %{x}: %{y:.4g}<extra></extra>",
-        ))
-        step = int(trajectory.diverged_at[0])
-        if step >= 0:
-            traces.append(dict(
-                type="scatter", x=[step], y=[values[name][step]], mode="markers", showlegend=False,
-                name=f"{name} diverged", hovertemplate=f"{name} diverged at step {step}<extra></extra>",
-                marker=dict(symbol="x", size=12, color=style.colour, line=dict(color="black", width=1)),
-            ))
-    shapes, annotations = [], []
-    if reference is not None:
-        shapes.append(dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=reference, y1=reference,
-                           line=dict(color="black", dash="dot", width=1.5)))
-        annotations.append(dict(xref="paper", x=1, yref="y", y=reference, text=f"f* = {reference:.6g}",
-                                showarrow=False, xanchor="right", yanchor="top"))
-    layout = dict(
-        title=dict(text=title, x=0.01), font=FONT, height=340, margin=dict(l=60, r=20, t=50, b=40),
-        xaxis=dict(title="step k", gridcolor="#e5e5e5"),
-        yaxis=dict(title=y_title, type="log" if log_y else "linear", exponentformat="power", gridcolor="#e5e5e5"),
-        legend=dict(orientation="h", y=-0.25), plot_bgcolor="white", shapes=shapes, annotations=annotations,
-    )
-    return go.Figure(data=traces, layout=layout)
+class Panel(NamedTuple):
+    """One curve panel: a value per step for each optimizer, drawn against k."""
+
+    title: str
+    y_title: str
+    values: dict[str, np.ndarray]
+    log_y: bool
+    reference: float | None = None  # a horizontal line (the known optimum f*)
 
 
-def loss_figure(surface: Any, trajectories: Mapping[str, Any]) -> go.Figure:
+def loss_panel(surface: Any, trajectories: Mapping[str, Any]) -> Panel:
     """f(θₖ) against k, log y where every loss is positive, with the known optimum f* drawn."""
     losses = {name: t.losses[0] for name, t in trajectories.items()}
     minimum = getattr(surface, "minimum_value", None)
@@ -56,10 +32,10 @@ def loss_figure(surface: Any, trajectories: Mapping[str, Any]) -> go.Figure:
     if minimum is not None:
         title += f" · f* = {minimum:.6g}"
     drawn = minimum if minimum is not None and (minimum > 0 or not log_y) else None  # 0 has no place on a log axis
-    return _line_figure(trajectories, losses, title, "f(θₖ)", log_y, reference=drawn)
+    return Panel(title, "f(θₖ)", losses, log_y, drawn)
 
 
-def distance_figure(surface: Any, trajectories: Mapping[str, Any]) -> go.Figure | None:
+def distance_panel(surface: Any, trajectories: Mapping[str, Any]) -> Panel | None:
     """‖θₖ − θ*‖ to the nearest known minimizer (log y); None when the surface has no known minimum."""
     minima = np.asarray(getattr(surface, "minima", ()) or np.empty((0, 2)), dtype=float).reshape(-1, 2)
     if len(minima) == 0:
@@ -68,7 +44,63 @@ def distance_figure(surface: Any, trajectories: Mapping[str, Any]) -> go.Figure 
     for name, trajectory in trajectories.items():
         gaps = np.linalg.norm(trajectory.points[0][:, None, :] - minima[None], axis=-1).min(axis=1)
         distances[name] = np.maximum(gaps, 1e-300)
-    return _line_figure(trajectories, distances, "distance to the nearest minimum ‖θₖ − θ*‖", "‖θₖ − θ*‖", True)
+    return Panel("distance to the nearest minimum ‖θₖ − θ*‖", "‖θₖ − θ*‖", distances, True)
+
+
+def _panel_traces(trajectories: Mapping[str, Any], panel: Panel, axis: str) -> list[dict[str, Any]]:
+    """One curve per optimizer in its race colour and dash, ✕ where it diverged, on axes x{axis}/y{axis}; the
+    first panel carries the legend (``legendgroup`` toggles an optimizer in every panel)."""
+    traces = []
+    for index, (name, trajectory) in enumerate(trajectories.items()):
+        style = trace_style(index)
+        values = panel.values[name]
+        traces.append(dict(
+            type="scatter", x=np.arange(len(values)), y=values, mode="lines", name=name, legendgroup=name,
+            showlegend=not axis, xaxis=f"x{axis}", yaxis=f"y{axis}",
+            line=dict(color=style.colour, dash=style.dash, width=2.5),
+            hovertemplate=f"{optimizer_label(name, trajectory.hyperparameters)}<br>"
+                          "step %{x}: %{y:.4g}<extra></extra>",
+        ))
+        step = int(trajectory.diverged_at[0])
+        if step >= 0:
+            traces.append(dict(
+                type="scatter", x=[step], y=[values[step]], mode="markers", showlegend=False, legendgroup=name,
+                name=f"{name} diverged", hovertemplate=f"{name} diverged at step {step}<extra></extra>",
+                xaxis=f"x{axis}", yaxis=f"y{axis}",
+                marker=dict(symbol="x", size=12, color=style.colour, line=dict(color="black", width=1)),
+            ))
+    return traces
+
+
+def curves_figure(surface: Any, trajectories: Mapping[str, Any]) -> go.Figure:
+    """The loss panel and, where a minimum is known, the distance panel side by side in one figure (one chart
+    for the browser to draw, one legend for both)."""
+    panels = [panel for panel in (loss_panel(surface, trajectories), distance_panel(surface, trajectories)) if panel]
+    gap = 0.1
+    width = (1 - gap * (len(panels) - 1)) / len(panels)
+    traces, layout = [], dict(
+        font=FONT, height=360, margin=dict(l=60, r=20, t=50, b=40), legend=dict(orientation="h", y=-0.25),
+        plot_bgcolor="white", shapes=[], annotations=[],
+    )
+    for index, panel in enumerate(panels):
+        axis = str(index + 1) if index else ""
+        left = index * (width + gap)
+        traces += _panel_traces(trajectories, panel, axis)
+        layout[f"xaxis{axis}"] = dict(domain=[left, left + width], title="step k", gridcolor="#e5e5e5",
+                                      anchor=f"y{axis}")
+        layout[f"yaxis{axis}"] = dict(title=panel.y_title, type="log" if panel.log_y else "linear",
+                                      exponentformat="power", gridcolor="#e5e5e5", anchor=f"x{axis}")
+        layout["annotations"].append(dict(text=panel.title, xref="paper", x=left + width / 2, yref="paper", y=1,
+                                          xanchor="center", yanchor="bottom", showarrow=False))
+        if panel.reference is not None:
+            layout["shapes"].append(dict(type="line", xref=f"x{axis} domain", x0=0, x1=1, yref=f"y{axis}",
+                                         y0=panel.reference, y1=panel.reference,
+                                         line=dict(color="black", dash="dot", width=1.5)))
+            layout["annotations"].append(dict(
+                text=f"f* = {panel.reference:.6g}", xref=f"x{axis} domain", x=1, yref=f"y{axis}",
+                y=np.log10(panel.reference) if panel.log_y else panel.reference, xanchor="right", yanchor="top",
+                showarrow=False))
+    return go.Figure(data=traces, layout=layout)
 
 
 def summary_rows(surface: Any, trajectories: Mapping[str, Any], tol: float = 1e-6) -> list[dict[str, Any]]:

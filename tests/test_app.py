@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import landscapes
 import optimizers
-from losslab import race
+from losslab import exports, race
 
 TIMEOUT = 60
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,12 +87,15 @@ def test_default_render_draws_the_default_race(default_app):
     latex = [element.proto.body for element in at.get("latex")]
     assert len(latex) == len(DEFAULT_OPTIMIZERS)
     assert r"\rho &= 0.035" in latex[0] and r"\alpha &= 0.9" in latex[1]
-    assert len(at.get("plotly_chart")) == 3  # race, loss, distance to the minimum
-    assert at.get("arrow_data_frame") or at.get("dataframe")
+    charts = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    assert len(charts) == 2  # the race; loss and distance to the minimum side by side
+    assert {trace.get("xaxis") for trace in charts[1]["data"]} == {"x", "x2"}
+    table = [m.value for m in at.markdown if m.value.startswith("| optimizer |")]
+    assert len(table) == 1 and table[0].count("\n") == len(DEFAULT_OPTIMIZERS) + 1  # header, rule, one per row
 
 
 def test_page_runs_alone():
-    at = app(path="pages/explore.py")
+    at = app(path="views/explore.py")
     assert_clean(at)
     assert list(paths(at)) == DEFAULT_OPTIMIZERS
 
@@ -276,6 +283,23 @@ def test_divergence_is_a_warning():
     assert any(w.value.startswith("sgd diverged at step ") and "(blow-up)" in w.value for w in at.warning)
 
 
+@pytest.mark.parametrize("surface, lr", [("saddle", 10.0), ("monkey_saddle", 10.0), ("cliff", 10.0),
+                                         ("rastrigin", 1e-5), ("beale", 1e-5)])
+def test_overflow_and_extreme_learning_rates_are_reported_not_raised(surface, lr):
+    """Every optimizer at the same extreme ρ: runs that blow up are marked, the rest is drawn, no traceback."""
+    at = app({"surface": surface, "opt": ",".join(optimizers.names()), "steps": "200", "same_lr": "true"})
+    at.select_slider(key="lr_all").set_value(lr).run()
+    assert not at.exception and not at.error
+    drawn = paths(at)
+    assert list(drawn) == optimizers.names()
+    assert all(np.isfinite(points).all() for points in drawn.values())
+    diverged = [w.value for w in at.warning if " diverged at step " in w.value]
+    if lr == 1e-5:
+        assert not diverged
+    if surface in ("saddle", "monkey_saddle"):  # unbounded below: at ρ = 10 plain gradient steps explode
+        assert any(message.startswith("sgd diverged at step ") for message in diverged)
+
+
 def test_schedules_render():
     at = app({"steps": "50", "opt": "sgd"})
     for name in ("StepLR", "MultiStepLR", "CosineAnnealingLR", "OneCycleLR"):
@@ -296,6 +320,80 @@ def test_a_new_surface_brings_its_own_default_learning_rates():
     assert "sgd.lr" not in at.query_params  # the surface's default is not written to the URL
     at.selectbox(key="surface").set_value("quadratic").run()
     assert at.select_slider(key="sgd.lr").value == race.DEFAULT_LR["sgd"]
+
+
+# --- downloads and JSON upload ---------------------------------------------------------------------
+
+
+def test_download_section_has_a_button_per_format_and_renders_nothing_heavy(default_app):
+    at = default_app
+    labels = [button.label for button in at.get("download_button")]
+    assert labels == ["Download CSV", "Download JSON", "Download PNG", "Download SVG"]  # deferred: made on click
+    assert [button.label for button in at.button if button.label.startswith("Prepare")] == [
+        "Prepare PDF", "Prepare HTML", "Prepare GIF", "Prepare MP4"]
+    assert not at.session_state["export._prepared"]["files"]  # no export ran during the render
+
+
+def test_prepare_renders_the_file_and_a_change_drops_it():
+    at = app({"steps": "60"})
+    at.slider(key="export.frames").set_value(5).run()
+    at.button(key="export.prepare.gif").click().run()
+    assert_clean(at)
+    assert "Download GIF" in [button.label for button in at.get("download_button")]
+    gif = at.session_state["export._prepared"]["files"]["gif"]
+    image = Image.open(io.BytesIO(gif))
+    assert image.format == "GIF" and image.n_frames == 5
+    at.button(key="export.prepare.pdf").click().run()
+    assert at.session_state["export._prepared"]["files"]["pdf"].startswith(b"%PDF")
+    at.select_slider(key="sgd.lr").set_value(0.02).run()  # another race: the prepared files are stale
+    assert not at.session_state["export._prepared"]["files"]
+    assert "Download GIF" not in [button.label for button in at.get("download_button")]
+
+
+def test_uploading_a_race_json_restores_the_view():
+    config = race.RaceConfig(surface="rosenbrock", surface_params={"a": 1.0, "b": 50.0},
+                             optimizers={"adam": race.optimizer_defaults("adam", "rosenbrock"),
+                                         "nesterov": {**race.optimizer_defaults("nesterov", "rosenbrock"),
+                                                      "lr": 0.0007}},
+                             steps=120, start=(-1.0, 1.5), noise=0.1, seed=3)
+    data = exports.export_race(config, "json")
+    at = app()
+    at.file_uploader(key="export.upload").set_value(("race.json", data, "application/json")).run()
+    assert_clean(at)
+    assert at.success and "Restored the race" in at.success[0].value
+    assert at.selectbox(key="surface").value == "rosenbrock"
+    assert at.multiselect(key="opt").value == ["adam", "nesterov"]
+    assert at.slider(key="steps").value == 120
+    assert at.query_params["start"] == ["-1.0,1.5"] or at.query_params["start"] == "-1.0,1.5"
+    expected = race.run_race(config)
+    for name, points in paths(at).items():
+        np.testing.assert_array_equal(points, expected[name].points[0])  # the same trajectories, bit for bit
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"{not json", "Invalid JSON"),
+    (json.dumps({"schema_version": 7, "config": {}}).encode(), "Unsupported schema_version 7"),
+    (exports.export_race(race.RaceConfig(steps=5), "json").replace(b'"steps": 5', b'"steps": -3'),
+     "Invalid steps value: -3"),
+])
+def test_a_bad_upload_is_an_error_message_and_the_view_stays(content, message):
+    at = app()
+    at.file_uploader(key="export.upload").set_value(("bad.json", content, "application/json")).run()
+    assert not at.exception
+    assert any(message in error.value for error in at.error), [e.value for e in at.error]
+    assert list(paths(at)) == DEFAULT_OPTIMIZERS
+
+
+def test_the_server_runs_one_thread_per_computation():
+    """In a fresh process (as ``streamlit run`` is) the app caps numba's and torch's threads before they load."""
+    script = ("from streamlit.testing.v1 import AppTest\n"
+              "at = AppTest.from_file('app.py', default_timeout=120).run()\n"
+              "assert not at.exception, at.exception\n"
+              "import numba, torch\n"
+              "print(numba.config.NUMBA_NUM_THREADS, torch.get_num_threads())\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1", "1"]
 
 
 def test_network_surface_from_the_url_and_its_widgets():

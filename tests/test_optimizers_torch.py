@@ -35,7 +35,7 @@ def random_hyperparameters(optimizer: str, rng: np.random.Generator, rows: int) 
             "momentum": maybe(rng.uniform(0, 0.95, rows)),
             "centered": bool(rng.random() < 0.5),
         }
-    if optimizer in ("adam", "adamw"):
+    if optimizer in ("adam", "adamw", "adam_nobc"):
         kwargs = {
             "lr": lr,
             "betas": (rng.uniform(0.0, 0.99, rows), rng.uniform(0.5, 0.9999, rows)),
@@ -184,3 +184,13 @@ def test_chaotic_rows_stay_a_minority():
         pytest.fail("the equivalence tests did not run before this check")
     print(f"\ntorch.optim equivalence: {TOTALS}")
     assert TOTALS["chaotic"] < 0.2 * TOTALS["rows"], TOTALS
+
+
+def test_adam_without_bias_correction_first_step_is_off_by_the_missing_factors():
+    """t = 1: Adam steps ρ·g/|g| per coordinate; without correction (1 − β₁)/√(1 − β₂) times that (≈ 3.16ρ)."""
+    surface = landscapes.get("quadratic", condition=50.0, angle=30.0)
+    start = np.array(surface.default_start)
+    corrected = optimizers.run(surface, "adam", start=start, steps=1, lr=0.01, eps=0.0).points[0, 1] - start
+    raw = optimizers.run(surface, "adam_nobc", start=start, steps=1, lr=0.01, eps=0.0).points[0, 1] - start
+    np.testing.assert_allclose(np.abs(corrected), 0.01, rtol=1e-12)
+    np.testing.assert_allclose(raw, corrected * (1 - 0.9) / np.sqrt(1 - 0.999), rtol=1e-12)

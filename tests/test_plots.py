@@ -107,8 +107,7 @@ def test_a_diverged_run_gets_a_cross_at_its_step_and_no_nan_reaches_the_figure()
         assert trace.text[0] == f"{name} diverged at step {trajectories[name].diverged_at[0]}"
         (xmin, xmax), (ymin, ymax) = surface.bounds
         assert xmin <= trace.x[0] <= xmax and ymin <= trace.y[0] <= ymax
-    for other in (plots.loss_figure(surface, trajectories), plots.distance_figure(surface, trajectories),
-                  plots.surface_figure(surface, trajectories), figure):
+    for other in (plots.curves_figure(surface, trajectories), plots.surface_figure(surface, trajectories), figure):
         assert all(math.isfinite(v) for v in numbers_in(other.to_dict())), "a NaN or inf reached a figure"
 
 
@@ -122,25 +121,32 @@ def test_each_optimizer_has_its_own_colour_dash_and_marker():
     assert len(set(positions.marker.symbol)) == 4 and list(positions.marker.color) == [t.line.color for t in paths]
 
 
+def panel_traces(figure, axis):
+    return {t.name: t for t in figure.data if t.xaxis == axis and t.mode == "lines"}
+
+
 def test_loss_curve_log_scale_and_known_optimum():
     surface, trajectories = race()
-    figure = plots.loss_figure(surface, trajectories)
-    assert figure.layout.yaxis.type == "log" and "f* = 0" in figure.layout.title.text
+    figure = plots.curves_figure(surface, trajectories)
+    assert figure.layout.yaxis.type == "log" and "f* = 0" in figure.layout.annotations[0].text
+    np.testing.assert_array_equal(decode(panel_traces(figure, "x")["adam"].y), trajectories["adam"].losses[0])
+    assert [t.name for t in figure.data if t.showlegend is not False] == list(trajectories)  # one legend entry each
     camel = landscapes.get("six_hump_camel")  # negative losses: linear axis and the f* line drawn
     camel_race = {"adam": optimizers.run(camel, "adam", steps=200, lr=0.02)}
-    camel_figure = plots.loss_figure(camel, camel_race)
+    camel_figure = plots.curves_figure(camel, camel_race)
     assert camel_figure.layout.yaxis.type == "linear"
     assert any(shape.y0 == pytest.approx(camel.minimum_value) for shape in camel_figure.layout.shapes)
 
 
 def test_distance_to_minimum_and_surfaces_without_minima():
     surface, trajectories = race()
-    figure = plots.distance_figure(surface, trajectories)
-    adam = next(t for t in figure.data if t.name == "adam")
+    figure = plots.curves_figure(surface, trajectories)
+    assert figure.layout.yaxis2.type == "log" and figure.layout.xaxis2.domain[0] > figure.layout.xaxis.domain[1]
     expected = np.linalg.norm(trajectories["adam"].points[0] - np.array(surface.minima[0]), axis=1)
-    np.testing.assert_allclose(decode(adam.y), expected)
+    np.testing.assert_allclose(decode(panel_traces(figure, "x2")["adam"].y), expected)
     saddle = landscapes.get("saddle")
-    assert plots.distance_figure(saddle, {"sgd": optimizers.run(saddle, "sgd", steps=10)}) is None
+    saddle_figure = plots.curves_figure(saddle, {"sgd": optimizers.run(saddle, "sgd", steps=10)})
+    assert {t.xaxis for t in saddle_figure.data} == {"x"} and len(saddle_figure.layout.annotations) == 1
 
 
 def test_summary_rows():

@@ -45,6 +45,37 @@ def row_kwargs(hyperparameters: dict[str, Any], row: int) -> dict[str, Any]:
     return kwargs
 
 
+class AdamWithoutBiasCorrection(torch.optim.Optimizer):
+    """The reference for our "adam_nobc": torch.optim.Adam's single-tensor kernel, in torch's ops and order, with
+    the bias corrections 1 − β₁ᵗ and √(1 − β₂ᵗ) left out."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad))
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for param in group["params"]:
+                grad = param.grad
+                if group["weight_decay"] != 0:
+                    grad = grad.add(param, alpha=group["weight_decay"])
+                state = self.state[param]
+                if not state:
+                    state.update(exp_avg=torch.zeros_like(param), exp_avg_sq=torch.zeros_like(param),
+                                 max_exp_avg_sq=torch.zeros_like(param))
+                state["exp_avg"].lerp_(grad, 1 - beta1)
+                state["exp_avg_sq"].mul_(beta2).addcmul_(grad, grad.conj(), value=1 - beta2)
+                second = state["exp_avg_sq"]
+                if group["amsgrad"]:
+                    torch.maximum(state["max_exp_avg_sq"], second, out=state["max_exp_avg_sq"])
+                    second = state["max_exp_avg_sq"]
+                param.addcdiv_(state["exp_avg"], second.sqrt().add_(group["eps"]), value=-group["lr"])
+
+
+OURS = {"adam_nobc": AdamWithoutBiasCorrection}  # optimizers torch.optim lacks: a reference written in torch ops
+
+
 def torch_trajectory(
     surface: Any,
     optimizer: str,
@@ -61,7 +92,8 @@ def torch_trajectory(
     param = torch.nn.Parameter(torch.tensor(start, dtype=torch.float64))
     fixed = set(rule.fixed)  # implied by the class (AdamW), not a keyword torch takes
     torch_kwargs = {k: v for k, v in kwargs.items() if k not in fixed}
-    opt = getattr(torch.optim, rule.torch_name)([param], **torch_kwargs)
+    optimizer_class = getattr(torch.optim, rule.torch_name) if rule.torch_name else OURS[optimizer]
+    opt = optimizer_class([param], **torch_kwargs)
     scheduler = schedule_factory(opt) if schedule_factory is not None else None
     points = np.empty((steps + 1, 2))
     points[0] = start

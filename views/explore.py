@@ -20,8 +20,9 @@ import streamlit as st
 import landscapes
 import optimizers
 import plots
-from losslab import race
+from losslab import config_io, exports, lessons, race
 from optimizers import schedules
+from views import export_panel
 
 # --- constants ---------------------------------------------------------------------------------
 
@@ -60,6 +61,9 @@ HINTS = {
                "bends, and with a constant ρ it ends rattling in a band around the minimum.",
     "adam": "Adam's first steps have length ≈ ρ per coordinate whatever the gradient's size (a diagonal start); "
             "near the minimum it circles unless ρ decays (try a schedule).",
+    "adam_nobc": "Without bias correction Adam's first step is (1 − β₁)/√(1 − β₂) ≈ 3.2 times Adam's (β₂ = 0.999): "
+                 "s and r start at 0, and r forgets that start ten times more slowly than s. Race it against "
+                 "adam and watch the first steps.",
     "adagrad": "AdaGrad's steps shrink as squared gradients pile up, so it stalls on long flat valleys; "
                "a larger ρ buys back speed.",
     "adamw": "AdamW pulls θ toward the origin by ρλ every step independently of the gradient: where the "
@@ -221,16 +225,55 @@ def _load_url() -> None:
     query = st.query_params.to_dict()
     if _query_id(query) in state.get("_written_queries", ()):
         return
+    lesson = query.pop("lesson", None)
     config, messages = race.from_query(query)
+    if lesson is not None:  # ?lesson=NAME opens a lecture preset
+        try:
+            config = lessons.get(lesson).config
+        except ValueError as error:
+            messages.insert(0, f"Ignored URL parameter lesson={lesson[:60]!r} ({error}).")
+    config, range_messages = _fit_page(config)
+    flags, flag_messages = _parse_flags(query)
+    _apply(config, flags)
+    state["_url_messages"] = messages + range_messages + flag_messages
+    state["_url_messages_for"] = None  # filled in with the first query written after this load
+
+
+def _open_lesson() -> None:
+    """The Lesson picker's callback: the chosen preset's race into the widgets (before any widget is drawn)."""
+    if state.get("lesson"):
+        config, _ = _fit_page(lessons.get(state["lesson"]).config)
+        _apply(config, {key: False for key in UI_FLAGS})
+
+
+def _lesson_picker(slot: Any, config: race.RaceConfig) -> lessons.Lesson | None:
+    """The picker shows the lesson the current race is (none once a setting changes); returns that lesson."""
+    shown = lessons.matching(config)
+    state["lesson"] = shown.name if shown else ""
+    slot.selectbox("Lesson", ["", *lessons.names()], key="lesson", on_change=_open_lesson,
+                   format_func=lambda name: lessons.get(name).title if name else "— a lecture preset —",
+                   help="a complete race with a caption of what to look for; change anything to explore from it")
+    return shown
+
+
+def _fit_page(config: race.RaceConfig) -> tuple[race.RaceConfig, list[str]]:
+    """A valid configuration as the page's widgets can hold it: out-of-widget values -> defaults, with messages."""
+    messages = []
     if config.seed > MAX_SEED:
         messages.append(f"Ignored URL parameter seed={config.seed} (the page holds seeds up to {MAX_SEED}); "
                         "using the default.")
         config = dataclasses.replace(config, seed=0)
     config, range_messages = _fit_sliders(config)
-    flags, flag_messages = _parse_flags(query)
-    _apply(config, flags)
-    state["_url_messages"] = messages + range_messages + flag_messages
-    state["_url_messages_for"] = None  # filled in with the first query written after this load
+    return config, messages + range_messages
+
+
+def _restore_json(data: bytes) -> str:
+    """An uploaded race JSON -> the widgets (the uploader's callback, before any widget is drawn)."""
+    config, _ = config_io.read_race_json(data)
+    config, messages = _fit_page(config)
+    _apply(config, {key: bool(state.get(key, False)) for key in UI_FLAGS})
+    note = " Adjusted to fit the page's sliders: " + " ".join(messages) if messages else ""
+    return f"Restored the race: {config.surface}, {', '.join(config.optimizers)}, {config.steps} steps.{note}"
 
 
 # --- cached computations -----------------------------------------------------------------------------
@@ -295,11 +338,9 @@ def _race_figure(key: str, gradient_field: bool) -> go.Figure:
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _curves(key: str) -> dict[str, Any]:
-    """The loss and distance-to-minimum figures (distance None without known minima) and the summary rows."""
+    """The loss (and distance-to-minimum, where a minimum is known) figure and the summary rows."""
     surface, trajectories, _ = _race(key)
-    distance = plots.distance_figure(surface, trajectories)
-    return {"loss": _freeze(plots.loss_figure(surface, trajectories)),
-            "distance": _freeze(distance) if distance is not None else None,
+    return {"curves": _freeze(plots.curves_figure(surface, trajectories)),
             "rows": plots.summary_rows(surface, trajectories)}
 
 
@@ -325,6 +366,21 @@ def _freeze(figure: go.Figure) -> go.Figure:
     plain_dict = figure.to_dict()
     figure.to_dict = lambda: plain_dict
     return figure
+
+
+def _producers(config: race.RaceConfig, key: str, trajectories: dict[str, optimizers.Trajectory],
+               gradient_field: bool) -> dict[str, Any]:
+    """Each format's bytes from what the page already computed (the race, its cached figure and landscape)."""
+    figure = _race_figure(key, gradient_field)
+    layer = _layer(config.surface, json.dumps(config.surface_params, sort_keys=True))
+
+    def produce(fmt: str) -> Any:
+        def run(settings: exports.ExportSettings, progress: Any) -> bytes:
+            return exports.export_race(config, fmt, settings, trajectories=trajectories, figure=figure, layer=layer,
+                                       progress=progress)
+        return run
+
+    return {fmt: produce(fmt) for fmt in exports.FORMATS}
 
 
 # --- widgets ---------------------------------------------------------------------------------------
@@ -502,7 +558,7 @@ def sidebar_config() -> tuple[race.RaceConfig, dict[str, bool]]:
                              state.get(f"{first}.lr", race.optimizer_defaults(first, surface)["lr"]), grid=LR_GRID)
     chosen_hyper = {}
     for name in chosen:
-        with sidebar.expander(f"{name}: {optimizers.RULES[name].torch_name}"):
+        with sidebar.expander(f"{name}: {optimizers.RULES[name].torch_name or 'ours, not in torch.optim'}"):
             hyper = _optimizer_widgets(st, name, same_lr, surface)
         if same_lr:
             hyper = {"lr": lr_all, **hyper}
@@ -598,6 +654,19 @@ def _latex_number(value: float) -> str:
     return text
 
 
+def summary_table(rows: list[dict[str, Any]]) -> str:
+    """The per-optimizer summary as a Markdown table (no pandas import, no data-grid widget in the browser)."""
+    def cell(value: Any) -> str:
+        if value is None:
+            return "—"
+        return f"{value:.4g}" if isinstance(value, float) else str(value).replace("|", "\\|")
+
+    header = list(rows[0])
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(cell(row[key]) for key in header) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 # --- the page --------------------------------------------------------------------------------------
 
 
@@ -616,7 +685,9 @@ def write_query(query: dict[str, str]) -> None:
 
 def main() -> None:
     _load_url()
+    lesson_slot = st.sidebar.container()
     config, flags = sidebar_config()
+    lesson = _lesson_picker(lesson_slot, config)
 
     query = race.to_query(config)
     query.update({key: "true" for key, on in flags.items() if on})
@@ -638,6 +709,8 @@ def main() -> None:
         st.warning("Some URL settings were not valid and fell back to their defaults:\n\n"
                    + "\n".join(f"- {m}" for m in messages))
 
+    if lesson is not None:
+        st.info(f"**Lesson: {lesson.title}.** {lesson.caption}")
     try:
         surface = _surface(config.surface, json.dumps(config.surface_params, sort_keys=True))
     except ValueError as error:
@@ -673,17 +746,20 @@ def main() -> None:
 
     if "race" in figures:
         st.plotly_chart(figures["race"], key="race", on_select=_on_chart_select, selection_mode="points", theme=None)
-    left, right = st.columns(2)
-    if "loss" in figures:
-        left.plotly_chart(figures["loss"], theme=None, key="loss")
-    if figures.get("distance") is not None:
-        right.plotly_chart(figures["distance"], theme=None, key="distance")
-    elif trajectories:
-        right.caption("This surface has no known minimum: no distance-to-minimum curve.")
+    if "curves" in figures:
+        st.plotly_chart(figures["curves"], theme=None, key="curves")
+        if not getattr(surface, "minima", ()):
+            st.caption("This surface has no known minimum: no distance-to-minimum curve.")
     if figures.get("rows"):
-        st.dataframe(figures["rows"], hide_index=True)
+        st.markdown(summary_table(figures["rows"]))
     if "surface" in figures:
         st.plotly_chart(figures["surface"], theme=None, key="surface3d")
+
+    if "race" in figures and not failures:
+        export_panel.download_section("export", key, exports.file_stem(config),
+                                      _producers(config, key, trajectories, flags["field"]), on_upload=_restore_json)
+    else:
+        export_panel.download_section("export", key, "race", {}, on_upload=_restore_json)
 
     if config.optimizers:
         st.subheader("The update rules")

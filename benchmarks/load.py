@@ -1,0 +1,145 @@
+"""Serving a class: N users on one server, each moving a slider on Explore every 3 s.
+
+One ``streamlit run app.py`` and one headless chromium with N browser contexts (N separate sessions). Each
+session opens Explore, then every ``--interval`` seconds presses an arrow key on the sgd ρ slider and waits
+until the race chart shows the new trajectories. Prints, per N: slider → redraw latency p50/p95, the server's
+peak resident memory (sampled from /proc every 0.1 s) and the errors any session saw (an exception element,
+a page error, or a redraw that never came).
+
+Run:  python benchmarks/load.py [--sessions 1 4 8] [--duration 60] [--interval 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from explore import CHROMIUM, CHROMIUM_ARGS, RACE_SIGNATURE, free_port  # noqa: E402
+
+TARGETS = {"p95": 3.0, "rss": 2e9}
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+class PeakMemory(threading.Thread):
+    """The largest resident set size a process reaches while this thread samples it."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.running = pid, 0, True
+
+    def run(self) -> None:
+        while self.running:
+            try:
+                self.peak = max(self.peak, rss_bytes(self.pid))
+            except OSError:
+                return
+            time.sleep(0.1)
+
+
+async def user(browser, url: str, duration: float, interval: float, latencies: list[float],
+               errors: list[str]) -> None:
+    context = await browser.new_context(viewport={"width": 1400, "height": 1100})
+    page = await context.new_page()
+    page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
+    try:
+        await page.goto(url)
+        await page.wait_for_function(RACE_SIGNATURE, timeout=120_000, polling=100)
+        await page.locator('[data-testid="stExpander"] summary').filter(has_text="sgd: SGD").click()
+        slider = page.get_by_role("slider", name="ρ  learning rate").first
+        ends = time.perf_counter() + duration
+        index = 0
+        while time.perf_counter() < ends:
+            tick = time.perf_counter()
+            before = await page.evaluate(RACE_SIGNATURE)
+            await slider.focus()
+            started = time.perf_counter()
+            await page.keyboard.press("ArrowLeft" if index % 2 == 0 else "ArrowRight")
+            try:
+                await page.wait_for_function(f"(old) => ({RACE_SIGNATURE})() !== old", arg=before,
+                                             timeout=30_000, polling=50)
+                latencies.append(time.perf_counter() - started)
+            except Exception as error:  # noqa: BLE001 - any failure to redraw is an error the table reports
+                errors.append(f"no redraw: {type(error).__name__}")
+            if await page.locator('[data-testid="stException"]').count():
+                errors.append("exception shown on the page")
+            index += 1
+            await asyncio.sleep(max(0.0, interval - (time.perf_counter() - tick)))
+    finally:
+        await context.close()
+
+
+async def measure(sessions: int, duration: float, interval: float) -> dict[str, float]:
+    from playwright.async_api import async_playwright
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
+         str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    memory = PeakMemory(server.pid)
+    memory.start()
+    latencies: list[float] = []
+    errors: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("streamlit did not start") from None
+                time.sleep(0.1)
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            await asyncio.gather(*(user(browser, url, duration, interval, latencies, errors)
+                                   for _ in range(sessions)))
+            await browser.close()
+    finally:
+        memory.running = False
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    ordered = sorted(latencies) or [float("nan")]
+    return {"presses": len(latencies), "p50": statistics.median(ordered),
+            "p95": ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))],
+            "rss": memory.peak, "errors": len(errors), "first error": errors[0] if errors else ""}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sessions", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds each session keeps moving")
+    parser.add_argument("--interval", type=float, default=3.0, help="seconds between one session's presses")
+    args = parser.parse_args()
+    print(f"{'sessions':>8s} {'presses':>8s} {'p50 s':>7s} {'p95 s':>7s} {'peak RSS':>10s} {'errors':>6s}  "
+          f"targets: p95 < {TARGETS['p95']:g} s, RSS < {TARGETS['rss'] / 1e9:g} GB, no errors")
+    for sessions in args.sessions:
+        row = asyncio.run(measure(sessions, args.duration, args.interval))
+        met = row["p95"] < TARGETS["p95"] and row["rss"] < TARGETS["rss"] and not row["errors"]
+        print(f"{sessions:8d} {row['presses']:8d} {row['p50']:7.3f} {row['p95']:7.3f} "
+              f"{row['rss'] / 1e6:8.0f} MB {row['errors']:6d}  {'met' if met else 'NOT met'} {row['first error']}",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,417 @@
+"""Hyper-parameter maps and learning-rate curves, each one batched ``optimizers.sweep`` call.
+
+A map crosses the learning rate ρ (log-spaced, x) with a second quantity (y): the optimizer's own
+hyper-parameter (momentum α; Adam's β₁ with β₂ fixed; RMSProp's decay ρ_r, torch's ``alpha``), the
+distance d of the start from the minimum (along the line from the minimum through the start), or, on the
+quadratic, its condition number κ (each row its own surface). The cells are passed to ``sweep`` as the
+raveled meshgrid, so a 128 × 128 map is one call of 16 384 rows.
+
+Gradient noise σ > 0: every cell runs ``seeds`` times in the same call, as rows r = s·cells + c
+(s = 0 … seeds − 1). Row r's noise stream is fixed by (seed, r) (``optimizers.noise``), so the repeats of
+a cell draw different noise; the map shows the mean over repeats. A cell counts as diverged when any of
+its repeats diverged (the boundary is where every repeat still survives).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import contourpy
+import numpy as np
+
+import landscapes
+import optimizers
+
+from . import race
+
+MAX_CELLS = 128  # per axis
+MIN_CELLS = 2
+MAX_CURVE_POINTS = 256
+MAX_SEEDS = 16
+MAX_STEPS = race.MAX_RACE_STEPS  # a cell opens on Explore with the same steps
+MAX_WORK = 100_000_000  # rows × steps of one call (128² cells × 1000 steps × 6 seeds)
+METRICS = ("final_loss", "best_loss", "steps_to_tol")
+
+
+class Axis(NamedTuple):
+    """A swept quantity: its key, symbol and label, the closed range it may take, and its spacing."""
+
+    key: str
+    symbol: str
+    label: str
+    low: float
+    high: float
+    log: bool
+
+    def values(self, span: tuple[float, float], count: int) -> np.ndarray:
+        """``count`` values from span[0] to span[1]: log-spaced on a log axis, else evenly spaced."""
+        return np.geomspace(*span, count) if self.log else np.linspace(*span, count)
+
+
+AXES = {  # ρ's limits are Explore's slider's, so every cell opens there
+    "lr": Axis("lr", "ρ", "learning rate ρ", 1e-5, 10.0, True),
+    "momentum": Axis("momentum", "α", "momentum α", 0.0, 0.999, False),
+    "beta1": Axis("beta1", "β₁", "Adam's β₁ (first-moment decay)", 0.0, 0.999, False),
+    "alpha": Axis("alpha", "ρ_r", "RMSProp's decay ρ_r (torch's alpha)", 0.0, 1.0, False),
+    "distance": Axis("distance", "d", "distance d of the start from the minimum", 0.0, math.inf, False),
+    "condition": Axis("condition", "κ", "condition number κ", 1.0, 1e4, True),
+}
+OWN_AXIS = {"sgd": "momentum", "momentum": "momentum", "nesterov": "momentum", "rmsprop": "alpha",
+            "adam": "beta1", "adamw": "beta1"}
+DISTANCE_REACH = 2.0  # the distance axis reaches this many window diagonals
+
+
+def y_axes(optimizer: str, surface: str) -> list[str]:
+    """The quantities a map of ``optimizer`` on ``surface`` can put on its y axis."""
+    own = [OWN_AXIS[optimizer]] if optimizer in OWN_AXIS else []
+    return [*own, "distance", *(["condition"] if surface == "quadratic" else [])]
+
+
+@dataclass(frozen=True)
+class MapConfig:
+    """Everything that determines a map: the problem, the swept ranges, the resolution and the repeats.
+
+    ``hyper`` overrides the optimizer's other hyper-parameters (torch.optim's names; the rest are
+    ``race.optimizer_defaults``); the swept ones are replaced per cell. ``y_range`` None: the axis' default.
+    """
+
+    surface: str = "rosenbrock"
+    surface_params: dict[str, float] = field(default_factory=dict)
+    optimizer: str = "momentum"
+    y: str = "momentum"
+    lr_range: tuple[float, float] | None = None
+    y_range: tuple[float, float] | None = None
+    cells: int = 64
+    steps: int = 1000
+    start: tuple[float, float] | None = None
+    hyper: dict[str, Any] = field(default_factory=dict)
+    noise: float = 0.0
+    seeds: int = 1
+    seed: int = 0
+    tol: float = 1e-6
+
+    def landscape(self) -> Any:
+        return landscapes.get(self.surface, **self.surface_params)
+
+    def start_point(self) -> np.ndarray:
+        return np.asarray(self.start if self.start is not None else self.landscape().default_start, dtype=float)
+
+    def hyperparameters(self, optimizer: str | None = None) -> dict[str, Any]:
+        """The optimizer's keywords: race defaults for this surface, then ``hyper`` (for the map's optimizer)."""
+        name = optimizer or self.optimizer
+        own = self.hyper if name == self.optimizer else {}
+        return {**race.optimizer_defaults(name, self.surface), **own}
+
+    def lrs(self, count: int | None = None) -> np.ndarray:
+        return AXES["lr"].values(self.lr_span(), count or self.cells)
+
+    def ys(self) -> np.ndarray:
+        return AXES[self.y].values(self.y_span(), self.cells)
+
+    def lr_span(self) -> tuple[float, float]:
+        """``lr_range``, or two decades either side of the race's default ρ (within the axis)."""
+        if self.lr_range is not None:
+            return self.lr_range
+        lr = self.hyperparameters()["lr"]
+        axis = AXES["lr"]
+        return max(lr / 100.0, axis.low), min(lr * 100.0, axis.high)
+
+    def y_span(self) -> tuple[float, float]:
+        return self.y_range if self.y_range is not None else default_y_range(self)
+
+    def validate(self) -> MapConfig:
+        """Raise ``ValueError`` naming the first bad setting (every check of the library; no work)."""
+        if self.optimizer not in optimizers.names():
+            raise ValueError(f"Invalid optimizer value: {self.optimizer!r} (valid: {', '.join(optimizers.names())})")
+        surface = self.landscape()
+        valid = y_axes(self.optimizer, self.surface)
+        if self.y not in valid:
+            raise ValueError(f"Invalid y value: {self.y!r} (valid for {self.optimizer} on {self.surface}: "
+                             f"{', '.join(valid)})")
+        _check_int("cells", self.cells, MIN_CELLS, MAX_CELLS)
+        _check_int("steps", self.steps, 0, MAX_STEPS)
+        _check_int("seeds", self.seeds, 1, MAX_SEEDS)
+        _check_span("lr_range", self.lr_span(), AXES["lr"])
+        _check_span("y_range", self.y_span(), axis_for(self.y, surface))
+        work = self.cells**2 * self.seeds * max(self.steps, 1)
+        if work > MAX_WORK:
+            raise ValueError(f"Invalid map size: cells² × seeds × steps = {work} (must be <= {MAX_WORK})")
+        corners = np.array([self.lr_span()[0], self.lr_span()[1]]), np.array(self.y_span())
+        surface_rows, start, hyper = sweep_inputs(self, *corners)
+        optimizers.sweep(surface_rows, self.optimizer, start=start, steps=0, noise=self.noise, seed=self.seed,
+                         tol=self.tol, **hyper)
+        return self
+
+
+def _check_int(name: str, value: Any, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+        raise ValueError(f"Invalid {name} value: {value!r} (must be an integer in [{low}, {high}])")
+
+
+def _check_span(name: str, span: Any, axis: Axis) -> None:
+    try:
+        low, high = (float(v) for v in span)
+    except (TypeError, ValueError):
+        raise ValueError(f"Invalid {name} value: {span!r} (must be a pair (low, high))") from None
+    if not (axis.low <= low < high <= axis.high and (low > 0 or not axis.log)):
+        raise ValueError(f"Invalid {name} value: {span!r} (must be low < high within [{axis.low:g}, {axis.high:g}]"
+                         f"{' and positive' if axis.log else ''})")
+
+
+def axis_for(key: str, surface: Any) -> Axis:
+    """The axis with its limits for this surface (the distance axis reaches DISTANCE_REACH window diagonals)."""
+    axis = AXES[key]
+    if key == "distance":
+        (xmin, xmax), (ymin, ymax) = surface.bounds
+        axis = axis._replace(high=DISTANCE_REACH * math.hypot(xmax - xmin, ymax - ymin))
+    return axis
+
+
+def default_y_range(config: MapConfig) -> tuple[float, float]:
+    """The y axis' default span: α, β₁ in [0, 0.99] (Nesterov from 0.01), ρ_r in [0.5, 0.999],
+    d from 5 % to 200 % of the start's distance, κ in [1, 1000]."""
+    if config.y in ("momentum", "beta1"):
+        return (0.01 if config.optimizer == "nesterov" else 0.0), 0.99
+    if config.y == "alpha":
+        return 0.5, 0.999
+    if config.y == "condition":
+        return 1.0, 1000.0
+    anchor, _ = distance_line(config.landscape(), config.start_point())
+    reach = float(np.linalg.norm(config.start_point() - anchor))
+    limit = axis_for("distance", config.landscape()).high
+    return min(0.05 * reach, limit / 2), min(2.0 * reach, limit)
+
+
+def distance_line(surface: Any, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The anchor (first known minimizer, else the window's centre) and the unit direction towards ``start``."""
+    minima = getattr(surface, "minima", ()) or ()
+    if minima:
+        anchor = np.asarray(minima[0], dtype=float)
+    else:
+        anchor = np.array([sum(surface.bounds[0]) / 2, sum(surface.bounds[1]) / 2])
+    offset = np.asarray(start, dtype=float) - anchor
+    norm = float(np.linalg.norm(offset))
+    return anchor, (offset / norm if norm > 0 else np.array([1.0, 0.0]))
+
+
+class ConditionRows:
+    """The quadratic with one condition number κᵢ per row: f(θᵢ) = ½ θᵢᵀ R diag(1, κᵢ) Rᵀ θᵢ.
+
+    A surface for ``sweep`` whose rows are ``landscapes.get("quadratic", condition=κᵢ, angle=φ)``; it has
+    no numba formula (its parameters are per row), so ``sweep`` runs the plain numpy kernels.
+    """
+
+    def __init__(self, conditions: np.ndarray, angle: float):
+        base = landscapes.get("quadratic", condition=1.0, angle=angle)
+        self._rows = dataclasses.replace(base, p=(np.asarray(conditions, dtype=float), *base.p[1:]))
+        self.bounds, self.minima, self.minimum_value = base.bounds, base.minima, base.minimum_value
+        self.default_start = base.default_start
+
+    def value(self, xy: Any) -> Any:
+        return self._rows.value(xy)
+
+    def grad(self, xy: Any) -> Any:
+        return self._rows.grad(xy)
+
+    def value_and_grad(self, xy: Any) -> tuple[Any, Any]:
+        return self._rows.value_and_grad(xy)
+
+
+def sweep_inputs(config: MapConfig, lr: np.ndarray, y: np.ndarray | None) -> tuple[Any, np.ndarray, dict[str, Any]]:
+    """The surface, start and keyword arguments of ``sweep`` for configurations (lrᵢ, yᵢ), zipped per row
+    (y None: the configuration's own value of the y quantity)."""
+    surface = config.landscape()
+    start = config.start_point()
+    hyper = {**config.hyperparameters(), "lr": np.asarray(lr, dtype=float)}
+    if y is None:
+        return surface, start, hyper
+    y = np.asarray(y, dtype=float)
+    if config.y in ("momentum", "alpha"):
+        hyper[config.y] = y
+    elif config.y == "beta1":
+        hyper["betas"] = (y, hyper["betas"][1])
+    elif config.y == "distance":
+        anchor, direction = distance_line(surface, start)
+        start = anchor + y[:, None] * direction
+    elif config.y == "condition":
+        surface = ConditionRows(y, float(config.surface_params.get("angle", 0.0)))
+    return surface, start, hyper
+
+
+class Cells(NamedTuple):
+    """Per-configuration results of a sweep, averaged over the repeats: each (n,)."""
+
+    final_loss: np.ndarray  # mean over repeats
+    best_loss: np.ndarray
+    steps_to_tol: np.ndarray  # float: mean over repeats; -1 where some repeat never reached f* + tol
+    diverged: np.ndarray  # bool: some repeat diverged
+    diverged_fraction: np.ndarray
+    diverged_at: np.ndarray  # int: the earliest divergence step among the repeats, -1 where none
+
+
+def evaluate(config: MapConfig, lr: np.ndarray, y: np.ndarray | None) -> Cells:
+    """Run configurations (lrᵢ, yᵢ) ``config.seeds`` times each in one ``sweep`` call (y None: only ρ varies)."""
+    repeats = config.seeds
+    lr = np.asarray(lr, dtype=float)
+    count = len(lr)
+    tiled_y = None if y is None else np.tile(np.asarray(y, dtype=float), repeats)
+    surface, start, hyper = sweep_inputs(config, np.tile(lr, repeats), tiled_y)
+    summary = optimizers.sweep(surface, config.optimizer, start=start, steps=config.steps, noise=config.noise,
+                               seed=config.seed, tol=config.tol, **hyper)
+    shaped = lambda values: np.asarray(values).reshape(repeats, count)  # noqa: E731
+    diverged = shaped(summary.diverged)
+    reached = shaped(summary.steps_to_tol)
+    first = np.where(diverged, shaped(summary.diverged_at), np.iinfo(np.int64).max).min(axis=0)
+    return Cells(
+        final_loss=shaped(summary.final_loss).mean(axis=0),
+        best_loss=shaped(summary.best_loss).mean(axis=0),
+        steps_to_tol=np.where((reached >= 0).all(axis=0), reached.mean(axis=0), -1.0),
+        diverged=diverged.any(axis=0),
+        diverged_fraction=diverged.mean(axis=0),
+        diverged_at=np.where(diverged.any(axis=0), first, -1),
+    )
+
+
+@dataclass(frozen=True)
+class HyperMap:
+    """A computed map: ``lr`` (nx,) and ``y`` (ny,) grids; each field of ``cells`` reshaped to (ny, nx)."""
+
+    config: MapConfig
+    lr: np.ndarray
+    y: np.ndarray
+    cells: Cells
+    reference: float  # f*, or the best finite final loss of the map where f* is unknown
+
+    @property
+    def axis(self) -> Axis:
+        """The y axis."""
+        return AXES[self.config.y]
+
+    def values(self, metric: str) -> np.ndarray:
+        """(ny, nx) values of ``metric`` ("final_loss", "best_loss", "steps_to_tol")."""
+        if metric not in METRICS:
+            raise ValueError(f"Invalid metric value: {metric!r} (valid: {', '.join(METRICS)})")
+        return getattr(self.cells, metric)
+
+
+def hyper_map(config: MapConfig) -> HyperMap:
+    """The map of ``config``: every (ρ, y) cell of the cells × cells grid, one ``sweep`` call."""
+    config.validate()
+    lr, y = config.lrs(), config.ys()
+    grid_lr, grid_y = np.meshgrid(lr, y)
+    cells = evaluate(config, grid_lr.ravel(), grid_y.ravel())
+    shaped = Cells(*(np.asarray(values).reshape(len(y), len(lr)) for values in cells))
+    return HyperMap(config, lr, y, shaped, _reference(config.landscape(), shaped))
+
+
+def _reference(surface: Any, cells: Cells) -> float:
+    """f* where known; else the lowest loss of a cell that did not diverge (0 if every cell diverged)."""
+    minimum = getattr(surface, "minimum_value", None)
+    if minimum is not None:
+        return float(minimum)
+    finite = np.concatenate([cells.best_loss[~cells.diverged], cells.final_loss[~cells.diverged]])
+    return float(finite.min()) if finite.size else 0.0
+
+
+def divergence_boundary(hmap: HyperMap) -> list[np.ndarray]:
+    """The border of the diverged region as polylines of (ρ, y) points: contour ½ of the diverged mask,
+    traced in the axes' own spacing (log₁₀ ρ; log₁₀ κ)."""
+    x = np.log10(hmap.lr)
+    log_y = AXES[hmap.config.y].log
+    y = np.log10(hmap.y) if log_y else hmap.y
+    mask = hmap.cells.diverged.astype(float)
+    if mask.min() == mask.max():
+        return []
+    lines = contourpy.contour_generator(x, y, mask, line_type="Separate").lines(0.5)
+    return [np.column_stack([10.0 ** line[:, 0], 10.0 ** line[:, 1] if log_y else line[:, 1]]) for line in lines]
+
+
+def map_rows(hmap: HyperMap) -> list[dict[str, Any]]:
+    """The map as table rows (one per cell, y outer, ρ inner), ready for a CSV writer or a dataframe."""
+    key = hmap.config.y
+    rows = []
+    for i, y in enumerate(hmap.y):
+        for j, lr in enumerate(hmap.lr):
+            rows.append({
+                "lr": float(lr), key: float(y),
+                "final_loss": float(hmap.cells.final_loss[i, j]), "best_loss": float(hmap.cells.best_loss[i, j]),
+                "steps_to_tol": float(hmap.cells.steps_to_tol[i, j]), "diverged": bool(hmap.cells.diverged[i, j]),
+                "diverged_at": int(hmap.cells.diverged_at[i, j]),
+                "diverged_fraction": float(hmap.cells.diverged_fraction[i, j]),
+            })
+    return rows
+
+
+# --- learning-rate curves -------------------------------------------------------------------
+
+
+class Curve(NamedTuple):
+    """One optimizer's results against ρ: ``lr`` (n,), ``cells`` (each (n,)), and the best ρ's index (-1: none)."""
+
+    optimizer: str
+    lr: np.ndarray
+    cells: Cells
+    best: int
+
+
+def lr_curves(config: MapConfig, names: Sequence[str], points: int = 96) -> dict[str, Curve]:
+    """Final loss against ρ for each optimizer in ``names`` (one ``sweep`` call each), on ``config``'s
+    surface, start, steps, noise and repeats; each optimizer's own hyper-parameters (``config.hyper`` for
+    ``config.optimizer``). The best ρ is the one of the lowest final loss among those that did not diverge."""
+    _check_int("points", points, MIN_CELLS, MAX_CURVE_POINTS)
+    if not names:
+        raise ValueError("Invalid optimizers value: [] (select at least one optimizer)")
+    work = points * config.seeds * max(config.steps, 1)
+    if work > MAX_WORK:
+        raise ValueError(f"Invalid curve size: points × seeds × steps = {work} (must be <= {MAX_WORK})")
+    curves = {}
+    for name in names:
+        single = dataclasses.replace(config, optimizer=name, y=y_axes(name, config.surface)[0], y_range=None,
+                                     cells=MIN_CELLS).validate()
+        lr = single.lrs(points)
+        cells = evaluate(single, lr, None)
+        loss = np.where(cells.diverged, np.inf, cells.final_loss)
+        best = int(np.argmin(loss)) if np.isfinite(loss).any() else -1
+        curves[name] = Curve(name, lr, cells, best)
+    return curves
+
+
+# --- a cell on Explore ----------------------------------------------------------------------
+
+
+def race_config(config: MapConfig, lr: float, y: float | None, optimizer: str | None = None) -> race.RaceConfig:
+    """The race that replays configuration (ρ, y) of the map (y None: the configuration's own value; a curve's
+    point) for ``optimizer`` (default the map's): its hyper-parameters, the start, steps, noise and seed.
+    α, β₁ and ρ_r are rounded to 0.001, Explore's slider step."""
+    name = optimizer or config.optimizer
+    hyper = {**config.hyperparameters(name), "lr": float(lr)}
+    surface_params = dict(config.surface_params)
+    start = config.start
+    if y is None:
+        pass
+    elif config.y in ("momentum", "alpha"):
+        hyper[config.y] = round(float(y), 3)
+    elif config.y == "beta1":
+        hyper["betas"] = (round(float(y), 3), float(hyper["betas"][1]))
+    elif config.y == "distance":
+        anchor, direction = distance_line(config.landscape(), config.start_point())
+        start = tuple(float(v) for v in anchor + float(y) * direction)
+    elif config.y == "condition":
+        surface_params["condition"] = float(y)
+    return race.RaceConfig(surface=config.surface, surface_params=surface_params, optimizers={name: hyper},
+                           steps=min(int(config.steps), race.MAX_RACE_STEPS), start=start, noise=float(config.noise),
+                           seed=int(config.seed))
+
+
+def explore_query(config: MapConfig, lr: float, y: float | None, optimizer: str | None = None) -> dict[str, str]:
+    """Explore's URL query parameters for configuration (ρ, y) (``race.to_query`` of :func:`race_config`)."""
+    return race.to_query(race_config(config, lr, y, optimizer))
+
+
+__all__ = ["AXES", "MAX_CELLS", "METRICS", "Cells", "ConditionRows", "Curve", "HyperMap", "MapConfig", "axis_for",
+           "divergence_boundary", "evaluate", "explore_query", "hyper_map", "lr_curves", "map_rows", "race_config",
+           "sweep_inputs", "y_axes"]

@@ -1,0 +1,71 @@
+"""What an optimizer "sees" at one step: θₖ, the gradient gₖ it is fed, the step it takes and its state.
+
+For the lecture's pictures at a scrubbed step k: −gₖ against the actual update θₖ₊₁ − θₖ (for momentum the
+velocity v, lecture form v ← αv − ρg, θ ← θ + v), and for the adaptive methods the per-coordinate effective
+learning rate ρ/(√r̂ + ε) — an axis-aligned ellipse of step sizes — with Adam's moments s, r and their
+bias-corrected ŝ = s/(1 − β₁ᵗ), r̂ = r/(1 − β₂ᵗ) side by side.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from . import engine
+
+
+class StepView(NamedTuple):
+    """One row's step k: θₖ → θₖ₊₁ under gradient gₖ and learning rate ρₖ, and the state after it."""
+
+    step: int
+    theta: np.ndarray  # θₖ (2,)
+    loss: float  # f(θₖ)
+    grad: np.ndarray  # gₖ as fed to the rule (2,)
+    lr: float  # ρₖ
+    update: np.ndarray  # θₖ₊₁ − θₖ (2,): momentum's velocity v
+    state: dict[str, np.ndarray]  # the rule's state after the step, by torch's names (2,) each
+    effective_lr: np.ndarray | None  # per-coordinate step size ρ/(√r̂ + ε) of the adaptive methods (2,)
+    moments: dict[str, np.ndarray]  # Adam: s, r, ŝ, r̂ (2,) each; empty for the others
+    diverged: bool  # the row diverged at or before step k + 1 (the update is then 0)
+
+
+def step_view(surface: Any, optimizer: str, step: int, start: Any = None, *, lr: Any = None, schedule: Any = None,
+              noise: float = 0.0, seed: int = 0, batch_size: int | None = None, **hyperparameters: Any) -> StepView:
+    """Replay ``optimizer`` from ``start`` for ``step + 1`` steps (the same arguments as ``optimizers.run``, one
+    row) and describe step ``step``."""
+    batch = engine._prepare(surface, optimizer, start, int(step) + 1, lr, schedule, noise, seed, batch_size,
+                            "numpy", None, "float64", hyperparameters, keep_trajectories=False)
+    if batch.rows != 1:
+        raise ValueError(f"Invalid batch: {batch.rows} rows (step_view inspects one: scalar hyper-parameters and "
+                         "one start)")
+    stepper = engine._Stepper(batch)
+    iterates = {}
+    with np.errstate(all="ignore"):
+        for k, theta, loss in stepper:
+            if k >= step:
+                iterates[k] = (np.array(theta[0]), float(loss[0]))
+    (theta, loss), (after, _) = iterates[step], iterates[step + 1]
+    state = {name: np.array(value[0]) for name, value in stepper.state._asdict().items() if value is not None}
+    lr_k = float(batch.lr_at(step)[0])
+    hp = {name: float(np.asarray(value).reshape(-1)[0]) if not isinstance(value, bool) else value
+          for name, value in batch.hp.items()}
+    effective, moments = _adaptive(optimizer, state, hp, lr_k, step + 1)
+    return StepView(step, theta, loss, np.array(stepper.gradient[0]), lr_k, after - theta, state, effective, moments,
+                    bool(stepper.diverged_at[0] >= 0))
+
+
+def _adaptive(optimizer: str, state: dict[str, np.ndarray], hp: dict[str, Any], lr: float,
+              t: int) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
+    """Per-coordinate step sizes and Adam's moments after step t (1-based)."""
+    if "exp_avg" in state:  # adam, adamw, adam_nobc
+        s, r = state["exp_avg"], state["max_exp_avg_sq"] if hp.get("amsgrad") else state["exp_avg_sq"]
+        s_hat, r_hat = s / (1 - hp["beta1"] ** t), r / (1 - hp["beta2"] ** t)
+        used = r_hat if hp.get("bias_correction", True) else r
+        return lr / (np.sqrt(used) + hp["eps"]), {"s": s, "r": r, "ŝ": s_hat, "r̂": r_hat}
+    if "square_avg" in state:  # rmsprop
+        r = state["square_avg"] - (state["grad_avg"] ** 2 if hp.get("centered") else 0.0)
+        return lr / (np.sqrt(r) + hp["eps"]), {}
+    if "sum" in state:  # adagrad
+        return lr / (1 + (t - 1) * hp["lr_decay"]) / (np.sqrt(state["sum"]) + hp["eps"]), {}
+    return None, {}

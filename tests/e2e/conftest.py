@@ -1,0 +1,105 @@
+"""Real-browser fixtures: one ``streamlit run app.py`` per test session on a free loopback port, driven by
+Debian's chromium through Playwright (never ``playwright install``: no downloads here)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = ROOT / "test-artifacts"
+
+# The last race chart on the page (during a rerun a stale and a new chart can both be in the DOM) as plain data:
+# every trace's name and x/y values, the layout image count, the isolines shape and the animation slider.
+RACE_STATE = """() => {
+  const charts = [...document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')]
+    .filter(g => g._fullLayout && g.layout.title && String(g.layout.title.text || '').includes('steps'));
+  if (!charts.length || !charts[charts.length - 1]._fullData) return null;
+  const chart = charts[charts.length - 1];
+  return {
+    title: String(chart.layout.title.text),
+    traces: chart._fullData.map(t => ({name: String(t.name || ''), x: Array.from(t.x || []),
+                                       y: Array.from(t.y || [])})),
+    images: chart.querySelectorAll('.layer-below .imagelayer image, .imagelayer image').length,
+    isolines: [...chart.querySelectorAll('.shapelayer path')].filter(p => (p.getAttribute('d') || '').length > 1000)
+      .length,
+    frame: chart._fullLayout.sliders && chart._fullLayout.sliders.length ? chart._fullLayout.sliders[0].active : null,
+    frames: (chart._transitionData && chart._transitionData._frames || []).length,
+  };
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, "viewport": {"width": 1400, "height": 1100}, "accept_downloads": True}
+
+
+@pytest.fixture(scope="session")
+def app_url():
+    """A live server for the whole session; stopped (by its PID) when the session ends."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
+                    break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("streamlit did not start") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+def race_state(page, timeout: float = 60_000, changed_from: dict | None = None) -> dict:
+    """Wait for the race chart to be drawn (and differ from ``changed_from``'s paths), then read it."""
+    page.wait_for_function(
+        f"(old) => {{ const s = ({RACE_STATE})(); if (!s) return false;"
+        " const paths = s.traces.filter(t => /^(sgd|momentum|nesterov|rmsprop|adam|adagrad|adamw)\\b/.test(t.name));"
+        " if (!paths.length) return false;"
+        " return old === null || JSON.stringify(paths) !== JSON.stringify(old); }",
+        arg=None if changed_from is None else paths(changed_from), timeout=timeout, polling="raf")
+    return page.evaluate(RACE_STATE)
+
+
+def paths(state: dict) -> list[dict]:
+    """The optimizers' path traces of a race state, in legend order."""
+    names = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adagrad", "adamw")
+    return [t for t in state["traces"] if t["name"].split(" ")[0] in names]

@@ -1,0 +1,355 @@
+"""Sweeps: where each optimizer converges, how fast, and where it diverges, over thousands of configurations.
+
+Thin page: sidebar widgets -> ``losslab.sweeps.MapConfig`` -> cached library calls (``losslab.sweeps``,
+``losslab.tuning``, ``losslab.schedule_presets``, ``losslab.theory``) -> ``plots.sweeps`` figures. One view
+is computed at a time. A click on a map cell, a curve point or a tried configuration (Plotly selection
+events on invisible markers: a heatmap does not select) opens that configuration on Explore through
+Explore's URL query parameters (``losslab.sweeps.explore_query``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from typing import Any
+
+import streamlit as st
+
+import landscapes
+import optimizers
+import plots
+import plots.sweeps as sweep_plots
+from losslab import race, schedule_presets, sweeps, theory, tuning
+
+EXPLORE = "views/explore.py"
+MANTISSAS = (1, 2, 5)
+LR_OPTIONS = tuple(float(f"{m * 10.0**e:.6g}") for e in range(-5, 2) for m in MANTISSAS if m * 10.0**e <= 10)
+CELL_OPTIONS = (16, 24, 32, 48, 64, 96, sweeps.MAX_CELLS)
+BUDGETS = (16, 25, 36, 49, 64, 100, 144, 256, 400, 1024)
+MAX_NOISE = 10.0
+VIEWS = ("Map", "Learning-rate curves", "Schedules", "Tuning")
+METRIC_NAMES = {"final_loss": "final loss", "best_loss": "best loss", "steps_to_tol": "steps to tolerance"}
+DEFAULT_CURVE_OPTIMIZERS = ["sgd", "momentum", "rmsprop", "adam"]
+
+state = st.session_state
+
+
+# --- cached computations ------------------------------------------------------------------------
+
+
+def _config(key: str) -> sweeps.MapConfig:
+    values = json.loads(key)
+    for name in ("lr_range", "y_range", "start"):
+        if values[name] is not None:
+            values[name] = tuple(values[name])
+    if "betas" in values["hyper"]:
+        values["hyper"]["betas"] = tuple(values["hyper"]["betas"])
+    return sweeps.MapConfig(**values)
+
+
+def config_key(config: sweeps.MapConfig) -> str:
+    """The configuration as JSON: the cache key of everything computed from it."""
+    return json.dumps(dataclasses.asdict(config), sort_keys=True)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _map(key: str) -> sweeps.HyperMap:
+    return sweeps.hyper_map(_config(key))
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _map_figure(key: str, metric: str) -> Any:
+    hmap = _map(key)
+    overlays = theory.map_overlays(hmap.config, hmap.y)
+    return sweep_plots.map_figure(hmap, metric, sweeps.divergence_boundary(hmap), overlays)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _curves(key: str, names: tuple[str, ...], points: int) -> dict[str, sweeps.Curve]:
+    return sweeps.lr_curves(_config(key), names, points)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _searches(key: str, budget: int, seed: int) -> dict[str, tuning.Search]:
+    return tuning.tune(_config(key), budget, seed)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _scheduled_race(race_json: str, schedule_json: str, label: str) -> dict[str, optimizers.Trajectory]:
+    config = race.from_query(json.loads(race_json))[0]
+    return schedule_presets.scheduled_race(config, json.loads(schedule_json), label)
+
+
+# --- widgets ---------------------------------------------------------------------------------
+
+
+def _log_grid(low: float, high: float) -> list[float]:
+    """1-2-5 per decade within [low, high], both ends included."""
+    grid = {float(low), float(high)}
+    for exponent in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1):
+        grid.update(v for m in MANTISSAS if low <= (v := float(f"{m * 10.0**exponent:.6g}")) <= high)
+    return sorted(grid)
+
+
+def _surface_widgets(sidebar: Any) -> tuple[str, dict[str, float]]:
+    state.setdefault("sweeps.surface", "rosenbrock")
+    numeric = [name for name in landscapes.names()  # maps of thousands of runs: surfaces with numeric parameters
+               if all(isinstance(spec, landscapes.Param) and not spec.integer for spec in landscapes.parameters(name))]
+    surface = sidebar.selectbox("surface", numeric, key="sweeps.surface", persist_state="page")
+    params = {}
+    for spec in landscapes.parameters(surface):
+        key = f"sweeps.{surface}.{spec.name}"
+        default = race.DEFAULT_SURFACE_PARAMS.get(spec.name, spec.default) if surface == "quadratic" else spec.default
+        state.setdefault(key, float(default))
+        if spec.log:
+            options = sorted({*_log_grid(spec.low, spec.high), float(state[key])})
+            params[spec.name] = float(sidebar.select_slider(f"{spec.name}: {spec.doc}", options=options, key=key,
+                                                            persist_state="page"))
+        else:
+            params[spec.name] = float(sidebar.slider(f"{spec.name}: {spec.doc}", float(spec.low), float(spec.high),
+                                                     key=key, persist_state="page"))
+    return surface, params
+
+
+def _log_range(sidebar: Any, label: str, key: str, options: list[float] | tuple[float, ...],
+               default: tuple[float, float]) -> tuple[float, float]:
+    """A log range as two select sliders, "from" and "to" (nearest options to ``default`` at first)."""
+    ends = []
+    for end, value in zip(("from", "to"), default):
+        wkey = f"{key}.{end}"
+        state.setdefault(wkey, min(options, key=lambda v, value=value: abs(math.log(v / value))))
+        ends.append(float(sidebar.select_slider(f"{label}: {end}", options=options, key=wkey,
+                                                format_func=lambda v: f"{v:g}", persist_state="page")))
+    return ends[0], ends[1]
+
+
+def _y_widgets(sidebar: Any, config: sweeps.MapConfig) -> tuple[float, float]:
+    """The y range of the map (its own widget per axis and surface, so each keeps its value)."""
+    axis = sweeps.AXES[config.y]
+    low, high = sweeps.default_y_range(config)
+    key = f"sweeps.y_range.{config.y}.{config.surface}.{config.optimizer == 'nesterov'}"
+    if axis.log:
+        return _log_range(sidebar, axis.label, key, _log_grid(axis.low, axis.high), (low, high))
+    else:
+        floor = 0.01 if config.optimizer == "nesterov" and config.y == "momentum" else axis.low
+        limit = math.floor(sweeps.axis_for(config.y, config.landscape()).high * 1000) / 1000
+        state.setdefault(key, (round(low, 3), round(high, 3)))
+        chosen = sidebar.slider(f"{axis.label} range", floor, limit, step=0.001, key=key, persist_state="page")
+    return float(chosen[0]), float(chosen[1])
+
+
+def sidebar_config() -> sweeps.MapConfig:
+    """Draw the sidebar; the map configuration it describes."""
+    sidebar = st.sidebar
+    sidebar.header("Problem")
+    surface, params = _surface_widgets(sidebar)
+    state.setdefault("sweeps.optimizer", "momentum")
+    optimizer = sidebar.selectbox("optimizer", optimizers.names(), key="sweeps.optimizer", persist_state="page")
+    state.setdefault("sweeps.steps", 1000)
+    steps = sidebar.slider("steps", 10, sweeps.MAX_STEPS, step=10, key="sweeps.steps", persist_state="page")
+    state.setdefault("sweeps.noise", 0.0)
+    noise = sidebar.number_input("gradient noise σ", min_value=0.0, max_value=MAX_NOISE, step=0.1, format="%g",
+                                 key="sweeps.noise", persist_state="page", help="g = ∇f(θ) + σξ, ξ ~ N(0, I)")
+    seeds = 1
+    if noise > 0:
+        state.setdefault("sweeps.seeds", 3)
+        seeds = sidebar.slider("repeats per cell (mean over seeds)", 1, sweeps.MAX_SEEDS, key="sweeps.seeds",
+                               persist_state="page")
+
+    sidebar.header("Map")
+    axes = sweeps.y_axes(optimizer, surface)
+    state.setdefault("sweeps.y", axes[0])
+    if state["sweeps.y"] not in axes:
+        state["sweeps.y"] = axes[0]
+    y = sidebar.selectbox("y axis", axes, key="sweeps.y", format_func=lambda k: sweeps.AXES[k].label,
+                          persist_state="page")
+    lr_range = _log_range(sidebar, "learning rate ρ", "sweeps.lr_range", LR_OPTIONS, (1e-5, 1.0))
+    state.setdefault("sweeps.cells", 64)
+    cells = sidebar.select_slider("cells per axis", options=CELL_OPTIONS, key="sweeps.cells", persist_state="page")
+    config = sweeps.MapConfig(surface=surface, surface_params=params, optimizer=optimizer, y=y,
+                              lr_range=lr_range, cells=int(cells), steps=int(steps),
+                              noise=float(noise), seeds=int(seeds), hyper=_fixed_widgets(sidebar, optimizer, y))
+    return dataclasses.replace(config, y_range=_y_widgets(sidebar, config))
+
+
+def _fixed_widgets(sidebar: Any, optimizer: str, y: str) -> dict[str, Any]:
+    """The optimizer's own swept quantity (α, β₁, ρ_r) held fixed when the map's y axis is another one."""
+    own = sweeps.OWN_AXIS.get(optimizer)
+    if own is None or own == y:
+        return {}
+    defaults = race.optimizer_defaults(optimizer)
+    default = defaults["betas"][0] if own == "beta1" else defaults[own]
+    axis, key = sweeps.AXES[own], f"sweeps.fixed.{optimizer}.{own}"
+    state.setdefault(key, float(default))
+    low = 0.01 if optimizer == "nesterov" else axis.low
+    value = float(sidebar.slider(f"{axis.label} (fixed)", low, axis.high, step=0.001, key=key, persist_state="page"))
+    return {"betas": (value, defaults["betas"][1])} if own == "beta1" else {own: value}
+
+
+# --- click-through to Explore ----------------------------------------------------------------------
+
+
+def _on_select(view: str) -> Any:
+    """A selection callback: remember the clicked point's ``customdata`` for the next run."""
+
+    def remember() -> None:
+        points = ((state.get(f"sweeps.chart.{view}") or {}).get("selection") or {}).get("points") or []
+        if points and points[0].get("customdata") is not None:
+            state["sweeps.click"] = {"view": view, "point": list(points[0]["customdata"])}
+
+    return remember
+
+
+def open_clicked(config: sweeps.MapConfig) -> None:
+    """Switch to Explore with the query parameters of the clicked configuration, if a click is pending."""
+    click = state.pop("sweeps.click", None)
+    if not click:
+        return
+    try:
+        if click["view"] == "curves":  # (optimizer, ρ): the optimizer's own other hyper-parameters
+            name, lr = click["point"]
+            query = sweeps.explore_query(config, float(lr), None, optimizer=str(name))
+        else:
+            lr, y = (float(v) for v in click["point"])
+            query = sweeps.explore_query(config, lr, y)
+    except (TypeError, ValueError, KeyError):
+        query = None
+    if query is not None:
+        st.switch_page(EXPLORE, query_params=query)
+
+
+# --- the views ------------------------------------------------------------------------------------
+
+
+def map_view(config: sweeps.MapConfig) -> None:
+    state.setdefault("sweeps.metric", "final_loss")
+    metric = st.radio("colour by", sweeps.METRICS, key="sweeps.metric", horizontal=True,
+                      format_func=METRIC_NAMES.get, persist_state="page")
+    key = config_key(config)
+    figure = _map_figure(key, metric)
+    st.plotly_chart(figure, key="sweeps.chart.map", on_select=_on_select("map"), selection_mode="points",
+                    theme=None)
+    hmap = _map(key)
+    caption = (f"{len(hmap.lr)} × {len(hmap.y)} = {hmap.lr.size * hmap.y.size} configurations in one batched sweep. "
+               "Hatched: diverged (not a value of the colour scale); black line: the measured divergence boundary. "
+               "Click a cell to open it on Explore (α, β₁ and ρ_r rounded to 0.001).")
+    if config.noise > 0:
+        caption += (f" With σ > 0 each cell is the mean of {config.seeds} repeats with different noise; it counts "
+                    "as diverged if any repeat diverged. Explore replays one run with its own noise stream.")
+    if theory.map_overlays(config, hmap.y):
+        caption += " Theory (quadratic): λ_min = 1, λ_max = κ."
+    st.caption(caption)
+
+
+def curves_view(config: sweeps.MapConfig) -> None:
+    state.setdefault("sweeps.curve_optimizers", DEFAULT_CURVE_OPTIMIZERS)
+    names = st.multiselect("optimizers", optimizers.names(), key="sweeps.curve_optimizers", persist_state="page")
+    state.setdefault("sweeps.points", 96)
+    points = st.slider("learning rates per optimizer", 8, sweeps.MAX_CURVE_POINTS, key="sweeps.points",
+                       persist_state="page")
+    if not names:
+        st.info("Select at least one optimizer.")
+        return
+    curves = _curves(config_key(config), tuple(names), int(points))
+    reference = config.landscape().minimum_value
+    figure = sweep_plots.lr_curve_figure(curves, reference if reference is not None else _lowest(curves))
+    st.plotly_chart(figure, key="sweeps.chart.curves", on_select=_on_select("curves"), selection_mode="points",
+                    theme=None)
+    st.caption("Final loss after the same steps from the same start, each optimizer with its own default "
+               "hyper-parameters: a flat, wide valley means the optimizer is insensitive to ρ. Click a point to open "
+               "it on Explore.")
+
+
+def _lowest(curves: dict[str, sweeps.Curve]) -> float:
+    values = [c.cells.final_loss[~c.cells.diverged].min() for c in curves.values() if (~c.cells.diverged).any()]
+    return float(min(values)) if values else 0.0
+
+
+def schedules_view(config: sweeps.MapConfig) -> None:
+    left, right = st.columns([1, 2])
+    state.setdefault("sweeps.schedule", "cosine")
+    preset = left.selectbox("schedule", list(schedule_presets.PRESETS), key="sweeps.schedule",
+                            format_func=lambda p: schedule_presets.PRESETS[p].label, persist_state="page")
+    values = {}
+    for knob in schedule_presets.PRESETS[preset].knobs:
+        wkey = f"sweeps.schedule.{preset}.{knob.key}"
+        state.setdefault(wkey, float(knob.default))
+        values[knob.key] = left.number_input(knob.label, min_value=knob.low, max_value=knob.high, key=wkey,
+                                             format="%g", step=(knob.high - knob.low) / 100, persist_state="page")
+    default_lr = config.hyperparameters()["lr"]
+    state.setdefault("sweeps.base_lr", min(LR_OPTIONS, key=lambda v: abs(math.log(v / default_lr))))
+    base_lr = left.select_slider("base learning rate ρ₀", options=LR_OPTIONS, key="sweeps.base_lr",
+                                 format_func=lambda v: f"{v:g}", persist_state="page")
+    steps = min(config.steps, race.MAX_RACE_STEPS)
+    try:
+        chosen = schedule_presets.schedule_config(preset, steps, values)
+    except ValueError as error:
+        st.error(str(error))
+        return
+    rates = {schedule_presets.PRESETS[p].label: schedule_presets.learning_rates(
+        chosen if p == preset else schedule_presets.schedule_config(p, steps), float(base_lr), steps)
+        for p in schedule_presets.PRESETS}
+    right.plotly_chart(sweep_plots.schedule_figure(rates), key="sweeps.chart.rates", theme=None)
+
+    race_config = race.RaceConfig(surface=config.surface, surface_params=config.surface_params,
+                                  optimizers={config.optimizer: {**config.hyperparameters(), "lr": float(base_lr)}},
+                                  steps=steps, noise=config.noise, seed=config.seed)
+    trajectories = _scheduled_race(json.dumps(race.to_query(race_config)), json.dumps(chosen), preset)
+    surface = config.landscape()
+    st.plotly_chart(plots.race_figure(surface, trajectories, frames=30), key="sweeps.chart.schedule_race",
+                    theme=None)
+    st.plotly_chart(plots.curves_figure(surface, trajectories), key="sweeps.chart.schedule_loss", theme=None)
+    if st.button("Open the scheduled race on Explore", key="sweeps.open_schedule"):
+        st.switch_page(EXPLORE, query_params=race.to_query(dataclasses.replace(race_config, schedule=chosen)))
+
+
+def tuning_view(config: sweeps.MapConfig) -> None:
+    left, right = st.columns(2)
+    state.setdefault("sweeps.budget", 64)
+    budget = left.select_slider("budget N (runs per search)", options=BUDGETS, key="sweeps.budget",
+                                persist_state="page")
+    state.setdefault("sweeps.search_seed", 0)
+    seed = right.number_input("search seed", min_value=0, max_value=2**31 - 1, step=1, key="sweeps.search_seed",
+                              persist_state="page")
+    key = config_key(config)
+    searches = _searches(key, int(budget), int(seed))
+    minimum = config.landscape().minimum_value
+    finite = [s.best_so_far[-1] for s in searches.values() if math.isfinite(s.best_so_far[-1])]
+    reference = minimum if minimum is not None else (min(finite) if finite else 0.0)
+    axis = sweeps.AXES[config.y]
+    curve, points = sweep_plots.search_figures(searches, reference, axis.label, axis.log)
+    left, right = st.columns(2)
+    left.plotly_chart(curve, key="sweeps.chart.search_curve", theme=None)
+    right.plotly_chart(points, key="sweeps.chart.search_points", on_select=_on_select("tuning"),
+                       selection_mode="points", theme=None)
+    for column, (name, search) in zip(st.columns(len(searches)), searches.items()):
+        if search.best < 0:
+            column.warning(f"{name} search: every run diverged.")
+            continue
+        lr, y = float(search.lr[search.best]), float(search.y[search.best])
+        column.metric(f"{name} search: best final loss", f"{search.final_loss[search.best]:.4g}",
+                      help=f"ρ = {lr:.4g}, {axis.symbol} = {y:.4g}")
+        if column.button(f"Open the {name} search's best on Explore", key=f"sweeps.open_{name}"):
+            st.switch_page(EXPLORE, query_params=sweeps.explore_query(config, lr, y))
+    st.caption(f"Grid search runs the √N × √N grid (in a random order), random search N configurations drawn "
+               f"uniformly in (log ρ, {axis.symbol}); both are one batched sweep of 2N runs (Bergstra & Bengio 2012: "
+               "when one hyper-parameter matters more, random search tries N of its values, the grid √N).")
+
+
+def main() -> None:
+    config = sidebar_config()
+    try:
+        config.validate()
+    except ValueError as error:
+        st.error(str(error))
+        return
+    open_clicked(config)
+    state.setdefault("sweeps.view", VIEWS[0])
+    view = st.segmented_control("view", VIEWS, key="sweeps.view", persist_state="page", label_visibility="collapsed")
+    view = view or VIEWS[0]
+    {"Map": map_view, "Learning-rate curves": curves_view, "Schedules": schedules_view,
+     "Tuning": tuning_view}[view](config)
+
+
+main()
