@@ -6,8 +6,8 @@
 array([0.])
 """
 
-from . import analytic  # noqa: F401  (registers the analytic surfaces)
-from .base import FormulaLandscape, Param
+from . import analytic, network  # noqa: F401  (register the analytic surfaces and the network surface)
+from .base import Choice, FormulaLandscape, Param, Widths
 from .registry import get, names, parameters, register
 
-__all__ = ["FormulaLandscape", "Param", "get", "names", "parameters", "register"]
+__all__ = ["Choice", "FormulaLandscape", "Param", "Widths", "get", "names", "parameters", "register"]

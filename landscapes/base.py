@@ -29,7 +29,12 @@ Bounds = tuple[tuple[float, float], tuple[float, float]]
 
 
 class Param(NamedTuple):
-    """A numeric surface parameter with its default and valid closed range."""
+    """A numeric surface parameter with its default and valid closed range (an integer one if ``integer``).
+
+    Every parameter kind (``Param``, ``Choice``, ``Widths``) has ``name``, ``default``, ``doc`` and
+    ``validate(value)``, which also takes the value's text form (a URL query string), ``format(value)``
+    (the text ``validate`` reads back) and ``describe()`` (a one-line summary for the command line).
+    """
 
     name: str
     default: float
@@ -37,22 +42,89 @@ class Param(NamedTuple):
     high: float
     doc: str
     log: bool = False  # whether a UI should offer it on a log scale
+    integer: bool = False  # a count or a seed: validated to an int
 
-    def validate(self, value: Any) -> float:
-        """Return ``value`` as a float or raise ``ValueError`` naming the parameter and its range."""
+    def validate(self, value: Any) -> float | int:
+        """Return ``value`` as a float (an int if ``integer``) or raise ``ValueError`` naming the parameter."""
+        kind = "an integer" if self.integer else "a number"
         try:
             if isinstance(value, bool):
                 raise TypeError
             number = float(value)
         except (TypeError, ValueError):
             raise ValueError(
-                f"Invalid {self.name} value: {value!r} (must be a number in [{self.low:g}, {self.high:g}])"
+                f"Invalid {self.name} value: {value!r} (must be {kind} in [{self.low:g}, {self.high:g}])"
             ) from None
         if not (self.low <= number <= self.high):  # also rejects NaN
             raise ValueError(
                 f"Invalid {self.name} value: {value!r} (must be in [{self.low:g}, {self.high:g}])"
             )
+        if self.integer:
+            if not number.is_integer():
+                raise ValueError(f"Invalid {self.name} value: {value!r} (must be an integer in "
+                                 f"[{self.low:g}, {self.high:g}])")
+            return int(number)
         return number
+
+    def format(self, value: float | int) -> str:
+        return str(int(value)) if self.integer else repr(float(value))
+
+    def describe(self) -> str:
+        return f"{self.name}={self.default:g} [{self.low:g}, {self.high:g}]"
+
+
+class Choice(NamedTuple):
+    """A categorical surface parameter: one of ``choices`` (strings)."""
+
+    name: str
+    default: str
+    choices: tuple[str, ...]
+    doc: str
+
+    def validate(self, value: Any) -> str:
+        if not isinstance(value, str) or value not in self.choices:
+            raise ValueError(f"Invalid {self.name} value: {value!r} (must be one of {', '.join(self.choices)})")
+        return value
+
+    def format(self, value: str) -> str:
+        return value
+
+    def describe(self) -> str:
+        return f"{self.name}={self.default} {{{', '.join(self.choices)}}}"
+
+
+class Widths(NamedTuple):
+    """A tuple of 1 … ``max_length`` integers in [low, high] (hidden-layer widths); text form "16,16".
+
+    ``suggestions`` are the values a UI offers in a picker (any valid tuple is accepted).
+    """
+
+    name: str
+    default: tuple[int, ...]
+    low: int
+    high: int
+    max_length: int
+    doc: str
+    suggestions: tuple[tuple[int, ...], ...] = ()
+
+    def validate(self, value: Any) -> tuple[int, ...]:
+        rule = f"must be 1 to {self.max_length} integers in [{self.low}, {self.high}]"
+        items = value.replace(" ", "").split(",") if isinstance(value, str) else value
+        try:
+            if isinstance(items, (str, bytes)) or not 1 <= len(items) <= self.max_length:
+                raise TypeError
+            numbers = [float(item) for item in items if not isinstance(item, bool)]
+            if len(numbers) != len(items) or not all(n.is_integer() and self.low <= n <= self.high for n in numbers):
+                raise TypeError
+        except (TypeError, ValueError):
+            raise ValueError(f"Invalid {self.name} value: {value!r} ({rule})") from None
+        return tuple(int(n) for n in numbers)
+
+    def format(self, value: tuple[int, ...]) -> str:
+        return ",".join(str(int(v)) for v in value)
+
+    def describe(self) -> str:
+        return f"{self.name}={self.format(self.default)} [1-{self.max_length} widths in [{self.low}, {self.high}]]"
 
 
 def is_torch(array: Any) -> bool:

@@ -9,21 +9,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from .base import Param
+from .base import Choice, Param, Widths
+
+Parameter = Param | Choice | Widths  # every kind of declared surface parameter
 
 
 class Entry(NamedTuple):
     """A registered surface: how to build it and which parameters it accepts."""
 
     factory: Callable[..., Any]
-    params: tuple[Param, ...]
+    params: tuple[Parameter, ...]
     description: str
 
 
 _REGISTRY: dict[str, Entry] = {}
 
 
-def register(name: str, params: tuple[Param, ...] = (), description: str = "") -> Callable:
+def register(name: str, params: tuple[Parameter, ...] = (), description: str = "") -> Callable:
     """Decorator registering ``factory(**validated_params)`` under ``name``."""
 
     def decorate(factory: Callable) -> Callable:
@@ -48,8 +50,8 @@ def entry(name: str) -> Entry:
         raise ValueError(f"Unknown surface {name!r} (valid: {', '.join(names())})") from None
 
 
-def parameters(name: str) -> tuple[Param, ...]:
-    """The declared numeric parameters of surface ``name`` (for UIs and the command line)."""
+def parameters(name: str) -> tuple[Parameter, ...]:
+    """The declared parameters of surface ``name`` (numeric, categorical or widths; for UIs and the command line)."""
     return entry(name).params
 
 

@@ -47,7 +47,7 @@ def _list_surfaces(_: argparse.Namespace) -> int:
     import landscapes
 
     for name in landscapes.names():
-        params = ", ".join(f"{p.name}={p.default:g} [{p.low:g}, {p.high:g}]" for p in landscapes.parameters(name))
+        params = ", ".join(p.describe() for p in landscapes.parameters(name))
         print(f"{name:16s} {params or '(no parameters)'}")
     return 0
 
@@ -272,12 +272,13 @@ def race_config(args: argparse.Namespace) -> Any:
         params = dict(base.surface_params)
     else:
         params = dict(race.DEFAULT_SURFACE_PARAMS) if surface == race.DEFAULT_SURFACE else {}
-    valid = {spec.name for spec in landscapes.parameters(surface)}
+    specs = {spec.name: spec for spec in landscapes.parameters(surface)}
     for key, text in args.param:
-        if key not in valid:
-            raise ValueError(f"--param: {surface} has no parameter {key!r} (valid: {', '.join(sorted(valid)) or '-'})")
-        try:
-            params[key] = float(race._parse_number(text))
+        if key not in specs:
+            raise ValueError(f"--param: {surface} has no parameter {key!r} (valid: {', '.join(sorted(specs)) or '-'})")
+        try:  # a number, or a choice / widths in its text form (--param dataset=xor --param hidden=8,8)
+            params[key] = (float(race._parse_number(text)) if isinstance(specs[key], landscapes.Param)
+                           else specs[key].validate(text))
         except ValueError as error:
             raise ValueError(f"--param {key}={text!r}: {error}") from None
     names = args.optimizers or list(base.optimizers)

@@ -43,7 +43,8 @@ def config_dict(config: RaceConfig) -> dict[str, Any]:
     """The configuration as JSON-able values, with the start point written out."""
     return {
         "surface": config.surface,
-        "surface_params": {key: float(value) for key, value in config.surface_params.items()},
+        "surface_params": {key: _jsonable(value) if isinstance(value, (str, tuple, list)) else float(value)
+                           for key, value in config.surface_params.items()},
         "optimizers": {name: _jsonable(dict(hyper)) for name, hyper in config.optimizers.items()},
         "steps": int(config.steps),
         "start": [float(v) for v in config.start_point()],
@@ -102,6 +103,15 @@ def _hyper_value(field: str, value: Any) -> Any:
     return _number(field, value)
 
 
+def _surface_value(field: str, value: Any) -> Any:
+    """A surface parameter: a number, a choice (text) or widths (a list of integers); the registry checks ranges."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return tuple(_integer(field, v) for v in value)
+    return _number(field, value)
+
+
 def _schedule_value(field: str, value: Any) -> Any:
     if isinstance(value, (bool, str)) or (isinstance(value, int) and not isinstance(value, bool)):
         return value
@@ -119,7 +129,7 @@ def config_from_dict(data: Any) -> RaceConfig:
     surface = data.get("surface", RaceConfig.surface)
     if not isinstance(surface, str):
         raise _fail("surface", surface, "must be a surface name")
-    params = {key: _number(f"surface_params.{key}", value)
+    params = {key: _surface_value(f"surface_params.{key}", value)
               for key, value in _mapping("surface_params", data.get("surface_params", {})).items()}
     chosen = {}
     for name, hyper in _mapping("optimizers", data.get("optimizers", {})).items():

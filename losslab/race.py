@@ -25,6 +25,8 @@ DEFAULT_OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam")
 DEFAULT_LR = {"sgd": 0.035, "momentum": 0.01, "nesterov": 0.01, "rmsprop": 0.02, "adam": 0.05, "adam_nobc": 0.05,
               "adagrad": 0.3, "adamw": 0.05}
 FLAG_KEYWORDS = ("nesterov", "amsgrad", "centered", "decoupled_weight_decay")
+RACE_KEYS = ("surface", "opt", "steps", "start", "schedule", "noise", "seed")  # a surface parameter of one of
+# these names (the network's seed) is written to the URL as "surface.<name>"
 
 
 # DEFAULT_LR suits the default quadratic. From these surfaces' default starts it diverges, so each entry is the
@@ -49,7 +51,7 @@ class RaceConfig:
     """Everything that determines a race's trajectories."""
 
     surface: str = DEFAULT_SURFACE
-    surface_params: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SURFACE_PARAMS))
+    surface_params: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SURFACE_PARAMS))
     optimizers: dict[str, dict[str, Any]] = field(
         default_factory=lambda: {name: optimizer_defaults(name) for name in DEFAULT_OPTIMIZERS}
     )
@@ -104,8 +106,9 @@ def _format_number(value: float) -> str:
 def to_query(config: RaceConfig) -> dict[str, str]:
     """The configuration as URL query parameters (strings); only values that differ from defaults."""
     query = {"surface": config.surface}
+    specs = {spec.name: spec for spec in landscapes.parameters(config.surface)}
     for key, value in config.surface_params.items():
-        query[key] = _format_number(value)
+        query[surface_key(key)] = specs[key].format(value) if key in specs else _format_number(value)
     query["opt"] = ",".join(config.optimizers)
     for name, hyper in config.optimizers.items():
         defaults = optimizer_defaults(name, config.surface)
@@ -124,6 +127,11 @@ def to_query(config: RaceConfig) -> dict[str, str]:
         query["noise"] = _format_number(config.noise)
         query["seed"] = str(config.seed)
     return query
+
+
+def surface_key(name: str) -> str:
+    """The URL key of surface parameter ``name``: the name itself unless a race setting already uses it."""
+    return f"surface.{name}" if name in RACE_KEYS else name
 
 
 def _encode(value: Any) -> str:
@@ -191,11 +199,14 @@ def from_query(query: Mapping[str, str]) -> tuple[RaceConfig, list[str]]:
         surface = default.surface
     surface_params = dict(DEFAULT_SURFACE_PARAMS) if surface == default.surface else {}
     for spec in landscapes.parameters(surface):
-        if spec.name in query:
+        key = surface_key(spec.name)
+        if key in query:
             try:
-                surface_params[spec.name] = spec.validate(_parse_value(spec.name, query[spec.name], 0.0))
+                text = query[key]
+                surface_params[spec.name] = spec.validate(_parse_value(key, text, 0.0)
+                                                          if isinstance(spec, landscapes.Param) else text)
             except ValueError as error:
-                refuse(spec.name, error or ValueError(f"must be a number in [{spec.low:g}, {spec.high:g}]"))
+                refuse(key, error)
 
     names = list(default.optimizers)
     if "opt" in query:
@@ -205,8 +216,13 @@ def from_query(query: Mapping[str, str]) -> tuple[RaceConfig, list[str]]:
             refuse("opt", ValueError(f"valid optimizers: {', '.join(optimizers.names())}"))
         else:
             names = list(dict.fromkeys(chosen))
+    try:  # each value is valid alone; a combination may not be (a network over the parameter cap)
+        landscape = landscapes.get(surface, **surface_params)
+    except ValueError as error:
+        messages.append(f"Ignored the URL's {surface} parameters ({error}); using the defaults.")
+        surface_params = dict(DEFAULT_SURFACE_PARAMS) if surface == default.surface else {}
+        landscape = landscapes.get(surface, **surface_params)
     chosen_optimizers = {}
-    landscape = landscapes.get(surface, **surface_params)
     for name in names:
         defaults = optimizer_defaults(name, surface)
         hyper = dict(defaults)

@@ -52,9 +52,16 @@ def optimizer_label(name: str, hyperparameters: dict[str, Any]) -> str:
 
 
 def surface_title(surface: Any) -> str:
-    """``quadratic (condition = 50, angle = 30)`` from a surface's name and parameters."""
+    """``quadratic (condition = 50, angle = 30)``, ``network (dataset = moons, hidden = 16×16, …)``."""
     params = getattr(surface, "params", {}) or {}
     name = getattr(surface, "name", type(surface).__name__)
     if not params:
         return name
-    return f"{name} (" + ", ".join(f"{key} = {value:g}" for key, value in params.items()) + ")"
+    return f"{name} (" + ", ".join(f"{key} = {_parameter_text(value)}" for key, value in params.items()) + ")"
+
+
+def _parameter_text(value: Any) -> str:
+    """A number as ``%g``, widths as ``16×16``, a choice as itself."""
+    if isinstance(value, (tuple, list)):
+        return "×".join(_parameter_text(v) for v in value)
+    return value if isinstance(value, str) else f"{value:g}"

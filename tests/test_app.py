@@ -415,3 +415,20 @@ def test_inspect_a_step_shows_curvature_and_the_optimizers_view():
     theory_rate = float(table.split("| contraction per step, theory (spectral radius, λ = 1 and κ) | ")[1].split()[0])
     measured = float(table.split("| contraction per step, measured | ")[1].split()[0])
     assert measured == pytest.approx(theory_rate, abs=0.02)
+
+
+def test_network_surface_from_the_url_and_its_widgets():
+    """Categorical and widths parameters: read from the URL, shown in their widgets, written back."""
+    at = app({"surface": "network", "dataset": "xor", "hidden": "8,4", "activation": "relu", "surface.seed": "2",
+              "steps": "40"})
+    assert_clean(at)
+    assert at.selectbox(key="network.dataset").value == "xor"
+    assert at.selectbox(key="network.hidden").value == "8,4"  # not a suggestion: offered because the URL holds it
+    assert at.selectbox(key="network.activation").value == "relu"
+    assert at.number_input(key="network.seed").value == 2
+    assert at.query_params["hidden"] == "8,4" and at.query_params["surface.seed"] == "2"
+    assert start_marker(at) == pytest.approx(landscapes.get("network").default_start)
+    at.selectbox(key="network.hidden").set_value("16,16").run()
+    assert_clean(at)
+    assert at.query_params["hidden"] == "16,16"
+    assert all(len(points) == 41 for points in paths(at).values())

@@ -143,3 +143,16 @@ def test_unwritable_output_exits_1_and_leaves_no_partial_file(tmp_path):
     assert result.returncode == 1 and "cannot write" in result.stderr and "Traceback" not in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.csv"]
     assert list(taken.iterdir()) == []
+
+
+def test_network_parameters_from_the_command_line(tmp_path):
+    out = tmp_path / "net.json"
+    result = losslab("race", "--surface", "network", "--param", "dataset=xor", "--param", "hidden=8,4",
+                     "--param", "activation=relu", "--steps", "20", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    saved = json.loads(out.read_text())
+    assert saved["config"]["surface_params"] == {"dataset": "xor", "hidden": [8, 4], "activation": "relu"}
+    loaded = config_io.config_from_dict(saved["config"])  # the JSON reads back to the same race
+    assert loaded.surface_params == {"dataset": "xor", "hidden": (8, 4), "activation": "relu"}
+    bad = losslab("race", "--surface", "network", "--param", "activation=elu", "--out", str(out))
+    assert bad.returncode == 2 and "Invalid activation value: 'elu'" in bad.stderr

@@ -1,7 +1,8 @@
 """Every registered surface: gradients, declared minima, shapes, dtypes, backends and the registry.
 
-Each check is parametrized over ``landscapes.names()``, so a surface registered later is covered
-without touching this file (BoTorch's shared test-function mixin, in pytest form).
+Each check is parametrized over ``landscapes.names()`` (formula properties over the formula surfaces), so a
+surface registered later is covered without touching this file (BoTorch's shared test-function mixin, in
+pytest form).
 """
 
 from __future__ import annotations
@@ -21,13 +22,18 @@ from hypothesis import strategies as st
 import landscapes
 
 NAMES = landscapes.names()
-PARAMETERIZED = [name for name in NAMES if landscapes.parameters(name)]
 
 
 @cache
 def surface(name: str) -> Any:
     """The surface with its default parameters (built once per test session)."""
     return landscapes.get(name)
+
+
+# Formula properties (parameter corners, random numeric parameters, numba) hold for the formula surfaces; the
+# protocol checks (shapes, dtypes, backends, gradients) run on every surface, the network's included.
+FORMULAS = [name for name in NAMES if isinstance(surface(name), landscapes.FormulaLandscape)]
+PARAMETERIZED = [name for name in FORMULAS if landscapes.parameters(name)]
 
 
 def rng_for(name: str, salt: str = "") -> np.random.Generator:
@@ -58,7 +64,7 @@ def parameter_settings(name: str) -> list[dict[str, float]]:
     return [{}, *corners] if params else [{}]
 
 
-SETTINGS = [(name, kwargs) for name in NAMES for kwargs in parameter_settings(name)]
+SETTINGS = [(name, kwargs) for name in FORMULAS for kwargs in parameter_settings(name)]
 SETTING_IDS = [f"{name}-{'-'.join(f'{k}={v:g}' for k, v in kw.items()) or 'defaults'}" for name, kw in SETTINGS]
 
 
@@ -354,21 +360,22 @@ def test_bad_input_is_a_value_error(case):
         landscapes.get(case.name, **case.kwargs)
 
 
-def test_parameters_have_defaults_inside_their_ranges():
+def test_parameters_have_valid_defaults():
     for name in NAMES:
         for p in landscapes.parameters(name):
-            assert p.low <= p.default <= p.high, (name, p)
-            assert not p.log or p.low > 0, (name, p)
+            assert p.validate(p.default) == p.default, (name, p)
+            assert p.validate(p.format(p.default)) == p.default, (name, p)  # the text form reads back
+            if isinstance(p, landscapes.Param):
+                assert p.low <= p.default <= p.high, (name, p)
+                assert not p.log or p.low > 0, (name, p)
 
 
 # --- numba ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", FORMULAS)
 def test_numba_formula_matches_numpy(name):
     s = surface(name)
-    if not isinstance(s, landscapes.FormulaLandscape):
-        pytest.skip("not a formula surface: nothing for numba to compile")
     p = np.array(s.p, dtype=np.float64)
     compiled = s.numba_formula
     numpy_formula = landscapes.base.bind_namespace(s.formula, np)

@@ -54,3 +54,23 @@ def test_default_configuration_round_trips_through_the_url(surface):
     tuned = dataclasses.replace(config, optimizers={**config.optimizers, "sgd": {**config.optimizers["sgd"],
                                                                                   "lr": 0.0007}})
     assert race.from_query(race.to_query(tuned))[0].optimizers["sgd"]["lr"] == 0.0007
+
+
+def test_network_parameters_round_trip_through_the_url():
+    params = {"dataset": "spirals", "hidden": (8, 4), "activation": "relu", "seed": 3, "l2": 0.001}
+    config = race.RaceConfig(surface="network", surface_params=params, noise=0.1, seed=5)
+    query = race.to_query(config)
+    assert query["hidden"] == "8,4" and query["surface.seed"] == "3" and query["seed"] == "5"  # no clash
+    loaded, messages = race.from_query(query)
+    assert not messages
+    assert loaded.surface_params == params and loaded.seed == 5
+
+
+def test_bad_network_parameters_in_the_url_fall_back_to_defaults():
+    loaded, messages = race.from_query({"surface": "network", "dataset": "mnist", "hidden": "0", "surface.seed": "x",
+                                        "activation": "relu"})
+    assert loaded.surface_params == {"activation": "relu"}
+    assert [m.split("=")[0] for m in messages] == ["Ignored URL parameter dataset", "Ignored URL parameter hidden",
+                                                   "Ignored URL parameter surface.seed"]
+    loaded, messages = race.from_query({"surface": "network", "dataset": "digits", "hidden": "256,256"})
+    assert loaded.surface_params == {} and "must be at most 20000" in messages[0]  # valid alone, too big together

@@ -151,7 +151,7 @@ def _apply(config: race.RaceConfig, flags: dict[str, bool]) -> None:
     state["surface"] = config.surface
     values = {**_surface_defaults(config.surface), **config.surface_params}
     for spec in landscapes.parameters(config.surface):
-        state[f"{config.surface}.{spec.name}"] = float(values[spec.name])
+        state[f"{config.surface}.{spec.name}"] = _widget_value(spec, values[spec.name])
     state["opt"] = list(config.optimizers)
     for name, hyper in config.optimizers.items():
         _set_optimizer_state(name, hyper)
@@ -172,6 +172,13 @@ def _apply(config: race.RaceConfig, flags: dict[str, bool]) -> None:
         state[key] = value
     if flags.get("same_lr") and config.optimizers:
         state["lr_all"] = float(next(iter(config.optimizers.values()))["lr"])
+
+
+def _widget_value(spec: Any, value: Any) -> Any:
+    """A surface parameter as its widget holds it: a number, a choice, or widths as text ("16,16")."""
+    if isinstance(spec, landscapes.Param):
+        return int(value) if spec.integer else float(value)
+    return spec.format(value)
 
 
 def _schedule_widget_value(key: str, value: Any) -> Any:
@@ -463,7 +470,7 @@ def _flag(container: Any, label: str, key: str, default: bool, help: str | None 
     return container.toggle(label, key=key, help=help, persist_state="page")
 
 
-def _surface_widgets(sidebar: Any) -> tuple[str, dict[str, float]]:
+def _surface_widgets(sidebar: Any) -> tuple[str, dict[str, Any]]:
     state.setdefault("surface", race.DEFAULT_SURFACE)
     surface = sidebar.selectbox("surface", landscapes.names(), key="surface", persist_state="page",
                                 help=_surface(state["surface"], "{}").description or None)
@@ -471,7 +478,16 @@ def _surface_widgets(sidebar: Any) -> tuple[str, dict[str, float]]:
     params = {}
     for spec in landscapes.parameters(surface):
         key, label = f"{surface}.{spec.name}", f"{spec.name}: {spec.doc}"
-        if spec.log:
+        if not isinstance(spec, landscapes.Param):  # a choice, or widths picked from suggestions (or the URL's)
+            state.setdefault(key, _widget_value(spec, defaults[spec.name]))
+            options = spec.choices if isinstance(spec, landscapes.Choice) else list(dict.fromkeys(
+                [spec.format(v) for v in spec.suggestions] + [state[key]]))
+            params[spec.name] = spec.validate(sidebar.selectbox(label, options, key=key, persist_state="page"))
+        elif spec.integer:
+            state.setdefault(key, int(defaults[spec.name]))
+            params[spec.name] = int(sidebar.number_input(label, int(spec.low), int(spec.high), step=1, key=key,
+                                                         persist_state="page"))
+        elif spec.log:
             params[spec.name] = _log_select(sidebar, label, key, spec.low, spec.high, defaults[spec.name], fmt=plain)
         else:
             params[spec.name] = _slider(sidebar, label, key, float(spec.low), float(spec.high),

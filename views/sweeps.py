@@ -94,7 +94,9 @@ def _log_grid(low: float, high: float) -> list[float]:
 
 def _surface_widgets(sidebar: Any) -> tuple[str, dict[str, float]]:
     state.setdefault("sweeps.surface", "rosenbrock")
-    surface = sidebar.selectbox("surface", landscapes.names(), key="sweeps.surface", persist_state="page")
+    numeric = [name for name in landscapes.names()  # maps of thousands of runs: surfaces with numeric parameters
+               if all(isinstance(spec, landscapes.Param) and not spec.integer for spec in landscapes.parameters(name))]
+    surface = sidebar.selectbox("surface", numeric, key="sweeps.surface", persist_state="page")
     params = {}
     for spec in landscapes.parameters(surface):
         key = f"sweeps.{surface}.{spec.name}"
