@@ -31,13 +31,9 @@ import numpy as np
 import torch
 
 from . import datasets
-from .base import Choice, Param, Widths, as_points, is_torch
-from .registry import register
+from .base import as_points, is_torch
+from .network_entry import ACTIVATIONS, MAX_LAYERS, MAX_PARAMETERS, MAX_WIDTH  # noqa: F401  (re-exported)
 
-MAX_PARAMETERS = 20_000
-MAX_WIDTH = 256
-MAX_LAYERS = 4
-ACTIVATIONS = ("tanh", "relu")
 TRAIN_STEPS = 500
 TRAIN_LR = 0.02
 CHUNK_ELEMENTS = 1 << 19  # hidden activations per chunk of plane points (2 MB in float32, 64 points at N = 512, h = 16)
@@ -458,23 +454,3 @@ def slice_plane(config: Config) -> NetworkPlane:
     minima, minimum_value = certified_minimum(plane)
     return NetworkPlane("network", network, network.weights, directions, params, description=description,
                         minima=minima, minimum_value=minimum_value)
-
-
-WIDTH_SUGGESTIONS = ((4,), (8,), (16,), (32,), (64,), (8, 8), (16, 16), (32, 32), (64, 64), (16, 16, 16))
-
-
-@register(
-    "network",
-    (
-        Choice("dataset", "moons", tuple(datasets.names()), "training data (standardized, fixed train split)"),
-        Widths("hidden", (16, 16), 1, MAX_WIDTH, MAX_LAYERS, f"hidden-layer widths (≤ {MAX_PARAMETERS} parameters)",
-               suggestions=WIDTH_SUGGESTIONS),
-        Choice("activation", "tanh", ACTIVATIONS, "hidden-layer activation"),
-        Param("seed", 0, 0, 9999, "initialization and plane directions", integer=True),
-        Param("l2", 0.0, 0.0, 0.1, "L2 penalty λ: the loss is L(θ) + λ/2 ‖θ‖²"),
-    ),
-    "A real MLP trained to θ*: its loss on a filter-normalized random plane θ* + a·d₁ + b·d₂.",
-)
-def network(dataset: str, hidden: tuple[int, ...], activation: str, seed: int, l2: float) -> NetworkPlane:
-    """The network surface: f(a, b) = L(θ* + a·d₁ + b·d₂) of a trained MLP (see the module docstring)."""
-    return slice_plane(Config(dataset, tuple(hidden), activation, int(seed), float(l2)))
