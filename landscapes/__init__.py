@@ -6,8 +6,8 @@
 array([0.])
 """
 
-from . import analytic, network_entry  # noqa: F401  (register the analytic surfaces and the network surface)
-from .base import Choice, FormulaLandscape, Param, Widths
+from . import analytic, expression, network_entry  # noqa: F401  (register the analytic, expression, network surfaces)
+from .base import Box, Choice, FormulaLandscape, Param, Text, Widths
 from .registry import get, names, parameters, register
 
-__all__ = ["Choice", "FormulaLandscape", "Param", "Widths", "get", "names", "parameters", "register"]
+__all__ = ["Box", "Choice", "FormulaLandscape", "Param", "Text", "Widths", "get", "names", "parameters", "register"]

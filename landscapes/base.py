@@ -127,6 +127,60 @@ class Widths(NamedTuple):
         return f"{self.name}={self.format(self.default)} [1-{self.max_length} widths in [{self.low}, {self.high}]]"
 
 
+class Text(NamedTuple):
+    """A text surface parameter (a user's formula), at most ``max_length`` characters; the surface parses it."""
+
+    name: str
+    default: str
+    max_length: int
+    doc: str
+
+    def validate(self, value: Any) -> str:
+        if not isinstance(value, str) or len(value) > self.max_length:
+            raise ValueError(f"Invalid {self.name} value: {str(value)[:60]!r}"
+                             f"{'…' if len(str(value)) > 60 else ''} (must be text of at most {self.max_length} "
+                             "characters)")
+        return value
+
+    def format(self, value: str) -> str:
+        return value
+
+    def describe(self) -> str:
+        return f"{self.name}={self.default!r} (text, at most {self.max_length} characters)"
+
+
+class Box(NamedTuple):
+    """A view window ((xmin, xmax), (ymin, ymax)) with finite bounds, min < max, |value| ≤ ``limit``;
+    text form "xmin,xmax,ymin,ymax"."""
+
+    name: str
+    default: Bounds
+    limit: float
+    doc: str
+
+    def validate(self, value: Any) -> Bounds:
+        rule = f"must be xmin,xmax,ymin,ymax with min < max, each within ±{self.limit:g}"
+        try:
+            if isinstance(value, str):
+                numbers = [float(v) for v in value.split(",")]
+            else:
+                numbers = [float(v) for pair in value for v in pair]
+            if len(numbers) != 4 or any(isinstance(v, bool) for v in numbers):
+                raise TypeError
+        except (TypeError, ValueError):
+            raise ValueError(f"Invalid {self.name} value: {str(value)[:80]!r} ({rule})") from None
+        xmin, xmax, ymin, ymax = numbers
+        if not (all(math.isfinite(v) and abs(v) <= self.limit for v in numbers) and xmin < xmax and ymin < ymax):
+            raise ValueError(f"Invalid {self.name} value: {str(value)[:80]!r} ({rule})")
+        return (xmin, xmax), (ymin, ymax)
+
+    def format(self, value: Bounds) -> str:
+        return ",".join(repr(float(v)) for pair in value for v in pair)
+
+    def describe(self) -> str:
+        return f"{self.name}={self.format(self.default)} (xmin,xmax,ymin,ymax)"
+
+
 def is_torch(array: Any) -> bool:
     """True for a torch tensor (checked without importing torch)."""
     return type(array).__module__.startswith("torch")

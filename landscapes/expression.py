@@ -25,11 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from .base import Bounds, Point, as_points, is_torch
+from .base import Bounds, Box, Point, Text, as_points, is_torch
+from .registry import register
 
-MAX_LENGTH = 500  # characters of f
+MAX_LENGTH = 200  # characters of f (a URL value holds 200)
 MAX_DEPTH = 40  # nesting of parentheses and operators
-MAX_NODES = 300  # tree size of f
+MAX_NODES = 150  # tree size of f (a 200-character text has at most ~200 tokens)
 MAX_DERIVATIVE_NODES = 5_000  # tree size of ∂f/∂x plus ∂f/∂y (a product of n factors has n² terms)
 MAX_BOUND = 1e6  # |x|, |y| of the view window
 GRID = 201  # points per axis of the grid that estimates the minimum
@@ -325,18 +326,9 @@ def _torch() -> Any:
 # --- the surface -----------------------------------------------------------------------------------------------
 
 
-def check_bounds(bounds: Any) -> Bounds:
-    """((xmin, xmax), (ymin, ymax)) with finite numbers, min < max, |value| ≤ MAX_BOUND."""
-    message = f"Invalid bounds value: {bounds!r:.100} (must be ((xmin, xmax), (ymin, ymax)) with min < max, " \
-              f"each within ±{MAX_BOUND:g})"
-    try:
-        (xmin, xmax), (ymin, ymax) = ((float(a), float(b)) for a, b in bounds)
-    except (TypeError, ValueError):
-        raise ValueError(message) from None
-    values = (xmin, xmax, ymin, ymax)
-    if not all(math.isfinite(v) and abs(v) <= MAX_BOUND for v in values) or not (xmin < xmax and ymin < ymax):
-        raise ValueError(message)
-    return (xmin, xmax), (ymin, ymax)
+FORMULA = Text("f", "x**2 + 10*y**2", MAX_LENGTH,
+               "your f(x, y): numbers, x, y, + − * / **, ( ), pi, e and " + ", ".join(FUNCTIONS))
+WINDOW = Box("bounds", ((-2.0, 2.0), (-2.0, 2.0)), MAX_BOUND, "the view window xmin,xmax,ymin,ymax")
 
 
 @dataclass(frozen=True, eq=False)
@@ -349,12 +341,12 @@ class ExpressionLandscape:
     """
 
     f: str
-    bounds: Bounds = ((-2.0, 2.0), (-2.0, 2.0))
+    bounds: Bounds = WINDOW.default
     start: Point | None = None
     name: str = field(default="expression", init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "bounds", check_bounds(self.bounds))
+        object.__setattr__(self, "bounds", WINDOW.validate(self.bounds))
         object.__setattr__(self, "tree", parse(self.f))
         if self.start is not None:
             try:
@@ -436,3 +428,13 @@ class ExpressionLandscape:
 
     def __repr__(self) -> str:
         return f"landscapes.get('expression', f={self.f!r}, bounds={self.bounds!r})"
+
+
+@register(
+    "expression",
+    (FORMULA, WINDOW),
+    "Your own surface: f(x, y) typed as text, parsed safely; exact gradient by symbolic differentiation.",
+)
+def expression(f: str, bounds: Bounds) -> ExpressionLandscape:
+    """``landscapes.get("expression", f="x**2 + 10*y**2", bounds=((-2, 2), (-2, 2)))``."""
+    return ExpressionLandscape(f, bounds)

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from .base import Choice, Param, Widths
+from .base import Box, Choice, Param, Text, Widths
 
-Parameter = Param | Choice | Widths  # every kind of declared surface parameter
+Parameter = Param | Choice | Widths | Text | Box  # every kind of declared surface parameter
 
 
 class Entry(NamedTuple):

@@ -107,6 +107,8 @@ def _surface_value(field: str, value: Any) -> Any:
     """A surface parameter: a number, a choice (text) or widths (a list of integers); the registry checks ranges."""
     if isinstance(value, str):
         return value
+    if isinstance(value, list) and value and all(isinstance(v, list) for v in value):  # a window [[x0, x1], ...]
+        return tuple(tuple(_number(field, v) for v in pair) for pair in value)
     if isinstance(value, list):
         return tuple(_integer(field, v) for v in value)
     return _number(field, value)

@@ -432,3 +432,28 @@ def test_network_surface_from_the_url_and_its_widgets():
     assert_clean(at)
     assert at.query_params["hidden"] == "16,16"
     assert all(len(points) == 41 for points in paths(at).values())
+
+
+def test_your_own_surface_typed_checked_and_shared_by_url():
+    at = app({"steps": "60"})
+    at.selectbox(key="surface").set_value("expression").run()
+    at.text_input(key="expression.f").set_value("sin(x)*cos(y) + 0.1*(x**2 + y**2)").run()
+    at.text_input(key="expression.bounds").set_value("-3,3,-3,3").run()
+    assert_clean(at)
+    assert at.query_params["f"] == "sin(x)*cos(y) + 0.1*(x**2 + y**2)"
+    assert at.query_params["bounds"] == "-3.0,3.0,-3.0,3.0"
+    surface = landscapes.get("expression", f="sin(x)*cos(y) + 0.1*(x**2 + y**2)", bounds="-3,3,-3,3")
+    expected = optimizers.run(surface, "adam", steps=60, lr=race.DEFAULT_LR["adam"])
+    np.testing.assert_array_equal(paths(at)["adam"], expected.points[0])
+    shared = app(dict(at.query_params))
+    assert_clean(shared)
+    assert shared.text_input(key="expression.f").value == "sin(x)*cos(y) + 0.1*(x**2 + y**2)"
+    for hostile in ("__import__('os').system('ls')", "x.__class__", "(" * 50 + "x" + ")" * 50, "open(x)"):
+        at.text_input(key="expression.f").set_value(hostile).run()
+        assert not at.exception
+        assert any(error.value.startswith("Invalid f value") for error in at.error), hostile
+        assert at.query_params["f"] == "x**2 + 10*y**2"  # the default is raced meanwhile
+    hostile_url = app({"surface": "expression", "f": "eval('1')", "bounds": "0,0,1,1"})
+    assert not hostile_url.exception
+    warning = " ".join(w.value for w in hostile_url.warning)
+    assert "bounds" in warning and "Invalid f value" in warning

@@ -35,6 +35,7 @@ EPS_GRID = tuple(10.0**e for e in range(-12, 0))
 MANTISSAS = (1, 1.5, 2, 3, 5, 7)
 DEFAULT_CONFIG = race.RaceConfig()
 MAX_REMEMBERED_URLS = 64
+MAX_TEXT = 200  # characters of a typed surface parameter (a formula, a window): what a URL value holds
 MAX_SEED = 2**53 - 1  # what a browser's number input holds exactly
 UNIT_MAX = 0.999  # α, β₁, dampening sliders: [0, 0.999]
 SLIDER_RANGES = {  # what the page's sliders hold; the library accepts more (lr ≥ 0, eps ≥ 0, α < 1)
@@ -478,7 +479,10 @@ def _surface_widgets(sidebar: Any) -> tuple[str, dict[str, Any]]:
     params = {}
     for spec in landscapes.parameters(surface):
         key, label = f"{surface}.{spec.name}", f"{spec.name}: {spec.doc}"
-        if not isinstance(spec, landscapes.Param):  # a choice, or widths picked from suggestions (or the URL's)
+        if isinstance(spec, (landscapes.Text, landscapes.Box)):  # a formula or a window, typed
+            state.setdefault(key, spec.format(defaults[spec.name]))
+            params[spec.name] = sidebar.text_input(label, key=key, persist_state="page", max_chars=MAX_TEXT)
+        elif not isinstance(spec, landscapes.Param):  # a choice, or widths picked from suggestions (or the URL's)
             state.setdefault(key, _widget_value(spec, defaults[spec.name]))
             options = spec.choices if isinstance(spec, landscapes.Choice) else list(dict.fromkeys(
                 [spec.format(v) for v in spec.suggestions] + [state[key]]))
@@ -492,6 +496,12 @@ def _surface_widgets(sidebar: Any) -> tuple[str, dict[str, Any]]:
         else:
             params[spec.name] = _slider(sidebar, label, key, float(spec.low), float(spec.high),
                                         defaults[spec.name], nice_step(spec.low, spec.high), fmt="%g")
+    try:  # typed text is checked by building the surface: a mistake is shown here and the default is raced
+        params = {spec.name: spec.validate(params[spec.name]) for spec in landscapes.parameters(surface)}
+        _surface(surface, json.dumps(params, sort_keys=True))
+    except ValueError as error:
+        sidebar.error(str(error))
+        params = {key: value for key, value in defaults.items() if key in params}
     return surface, params
 
 
