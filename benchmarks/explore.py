@@ -38,9 +38,15 @@ RACE_SIGNATURE = """() => {
 
 
 def server_side(repeats: int) -> dict[str, float]:
-    """AppTest: the page script's time for a rerun after the sgd lr slider moves."""
-    from streamlit.testing.v1 import AppTest
+    """AppTest: the page script's time for a rerun after the sgd lr slider moves.
 
+    AppTest compiles app.py and the page afresh on every run (a new ScriptCache per run), which a server does
+    once; one shared cache here makes the rerun what ``streamlit run`` executes."""
+    from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+    from streamlit.testing.v1 import AppTest, app_test, local_script_runner
+
+    shared = ScriptCache()
+    app_test.ScriptCache = local_script_runner.ScriptCache = lambda: shared
     os.chdir(ROOT)
     started = time.perf_counter()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
