@@ -43,3 +43,15 @@ def trajectories_csv(trajectories: Mapping[str, Any]) -> str:
                              _number(lrs[k]) if k < len(lrs) else "",
                              "true" if 0 <= diverged_at <= k else "false"))
     return buffer.getvalue()
+
+
+def rows_csv(rows: list[Mapping[str, Any]]) -> str:
+    """Table rows (dicts with the same keys) as CSV: floats written to read back exactly, booleans as true/false."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    if rows:
+        writer.writerow(list(rows[0]))
+    for row in rows:
+        writer.writerow(["true" if v is True else "false" if v is False else _number(v) if isinstance(v, float)
+                         else v for v in row.values()])
+    return buffer.getvalue()

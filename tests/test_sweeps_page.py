@@ -178,3 +178,30 @@ def test_the_optimizers_own_quantity_is_held_fixed_off_the_y_axis():
     opened, messages = race.from_query(dict(at.query_params))
     assert messages == [] and opened.optimizers["momentum"]["momentum"] == 0.5
     assert np.linalg.norm(np.subtract(opened.start_point(), (1.0, 1.0))) == pytest.approx(1.0)
+
+
+def test_the_map_downloads_as_images_html_and_csv_that_reads_back():
+    at = sweeps_page()
+    assert_clean(at)
+    assert [b.label for b in at.get("download_button")] == ["Download CSV", "Download PNG", "Download SVG"]
+    assert [b.label for b in at.button if b.label.startswith("Prepare")] == ["Prepare PDF", "Prepare HTML"]
+    at.button(key="sweeps.export.prepare.html").click().run()
+    assert_clean(at)
+    html = at.session_state["sweeps.export._prepared"]["files"]["html"]
+    assert b"<html" in html[:300].lower() and b'<script src="http' not in html
+
+
+def test_map_rows_as_csv_round_trip():
+    import csv
+    import io
+
+    from plots.export import rows_csv
+
+    hmap = sweeps.hyper_map(sweeps.MapConfig(surface="rosenbrock", optimizer="momentum", y="momentum", cells=6,
+                                             steps=50))
+    rows = sweeps.map_rows(hmap)
+    read = list(csv.DictReader(io.StringIO(rows_csv(rows))))
+    assert len(read) == 36 and list(read[0]) == list(rows[0])
+    for written, original in zip(read, rows):
+        assert float(written["final_loss"]) == original["final_loss"]  # exact: shortest round-tripping floats
+        assert written["diverged"] == ("true" if original["diverged"] else "false")

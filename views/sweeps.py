@@ -20,7 +20,9 @@ import landscapes
 import optimizers
 import plots
 import plots.sweeps as sweep_plots
-from losslab import race, schedule_presets, sweeps, theory, tuning
+from losslab import exports, race, schedule_presets, sweeps, theory, tuning
+from plots.export import rows_csv
+from views import export_panel
 
 EXPLORE = "views/explore.py"
 MANTISSAS = (1, 2, 5)
@@ -240,6 +242,17 @@ def map_view(config: sweeps.MapConfig) -> None:
     if theory.map_overlays(config, hmap.y):
         caption += " Theory (quadratic): λ_min = 1, λ_max = κ."
     st.caption(caption)
+    export_panel.download_section("sweeps.export", f"{key}/{metric}", f"map-{config.surface}-{config.optimizer}",
+                                  _map_producers(figure, hmap))
+
+
+def _map_producers(figure: Any, hmap: sweeps.HyperMap) -> dict[str, Any]:
+    """The map as an image or interactive HTML (the figure) and its cells as CSV."""
+    def image(fmt: str) -> Any:
+        return lambda settings, _progress: exports.figure_bytes(figure, fmt, settings)
+
+    return {**{fmt: image(fmt) for fmt in exports.FIGURE_FORMATS},
+            "csv": lambda _settings, _progress: rows_csv(sweeps.map_rows(hmap)).encode("utf-8")}
 
 
 def curves_view(config: sweeps.MapConfig) -> None:
