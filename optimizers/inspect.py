@@ -27,7 +27,7 @@ class StepView(NamedTuple):
     state: dict[str, np.ndarray]  # the rule's state after the step, by torch's names (2,) each
     effective_lr: np.ndarray | None  # per-coordinate step size ρ/(√r̂ + ε) of the adaptive methods (2,)
     moments: dict[str, np.ndarray]  # Adam: s, r, ŝ, r̂ (2,) each; empty for the others
-    diverged: bool  # the row diverged at or before step k + 1 (the update is then 0)
+    diverged: bool  # this step is where the row diverged (θₖ₊₁ is frozen at its last finite iterate)
 
 
 def step_view(surface: Any, optimizer: str, step: int, start: Any = None, *, lr: Any = None, schedule: Any = None,
@@ -45,6 +45,10 @@ def step_view(surface: Any, optimizer: str, step: int, start: Any = None, *, lr:
         for k, theta, loss in stepper:
             if k >= step:
                 iterates[k] = (np.array(theta[0]), float(loss[0]))
+    diverged_at = int(stepper.diverged_at[0])
+    if 0 <= diverged_at <= step:  # frozen from there on: no step to describe, and its state is not finite
+        raise ValueError(f"Invalid step value: {step} (the run diverged at step {diverged_at}; inspect a step "
+                         f"before it, at most {diverged_at - 1})")
     (theta, loss), (after, _) = iterates[step], iterates[step + 1]
     state = {name: np.array(value[0]) for name, value in stepper.state._asdict().items() if value is not None}
     lr_k = float(batch.lr_at(step)[0])
@@ -52,7 +56,7 @@ def step_view(surface: Any, optimizer: str, step: int, start: Any = None, *, lr:
           for name, value in batch.hp.items()}
     effective, moments = _adaptive(optimizer, state, hp, lr_k, step + 1)
     return StepView(step, theta, loss, np.array(stepper.gradient[0]), lr_k, after - theta, state, effective, moments,
-                    bool(stepper.diverged_at[0] >= 0))
+                    diverged_at == step + 1)
 
 
 def _adaptive(optimizer: str, state: dict[str, np.ndarray], hp: dict[str, Any], lr: float,

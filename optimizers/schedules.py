@@ -59,9 +59,13 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------------------- parameter checks
+
+MAX_MILESTONES = 1_000  # MultiStepLR's milestones: a list a user types (and the engine bisects every step)
 def _invalid(name: str, value: Any, rule: str, row: int | None = None) -> ValueError:
     where = "" if row is None else f" at row {row}"
-    return ValueError(f"Invalid {name} value: {value!r}{where} (must be {rule})")
+    shown = repr(value)
+    return ValueError(f"Invalid {name} value: {shown if len(shown) <= 120 else shown[:120] + '…'}{where} "
+                      f"(must be {rule})")
 
 
 def _fmt(x: float) -> str:
@@ -125,18 +129,18 @@ class _Choice:
 
 @dataclass(frozen=True)
 class _Milestones:
-    """Strictly increasing integers >= lo, as a tuple (shared by all rows)."""
+    """Strictly increasing integers >= lo, at most MAX_MILESTONES of them, as a tuple (shared by all rows)."""
 
     lo: int = 0
 
     @property
     def rule(self) -> str:
-        return f"a list of strictly increasing integers >= {self.lo}"
+        return f"a list of at most {MAX_MILESTONES} strictly increasing integers >= {self.lo}"
 
     def __call__(self, name: str, value: Any) -> tuple[int, ...]:
         sequence = isinstance(value, (Sequence, np.ndarray)) and not isinstance(value, str)
         items = list(value) if sequence else []
-        if not sequence or not all(
+        if not sequence or len(items) > MAX_MILESTONES or not all(
             isinstance(m, (int, np.integer)) and not isinstance(m, bool) for m in items
         ):
             raise _invalid(name, value, self.rule)

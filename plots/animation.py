@@ -9,7 +9,8 @@ drawn at twice the resolution and scaled down (antialiasing). Measured in ``benc
 frame ≈ 8 s, kaleido rendering each frame ≈ 53 s (0.9 s a frame).
 
 Sizes are bounded: at most ``MAX_FRAMES`` frames of at most ``MAX_PIXELS`` pixels, 1–60 fps. Frames are
-produced one at a time; MP4 streams them into ffmpeg, GIF keeps them as 8-bit palette images.
+produced one at a time; MP4 streams them into ffmpeg, GIF maps each to one palette as it is drawn and keeps
+only the 8-bit images.
 """
 
 from __future__ import annotations
@@ -232,28 +233,35 @@ class _Painter:
         return image
 
 
-def race_frames(surface: Any, trajectories: Mapping[str, Any], *, frames: int = 60, preset: str = "slide",
-                scale: float = 1.0, layer: Any = None, progress: Progress | None = None) -> Iterator[Image.Image]:
-    """The race as RGB images, one per shown step (``frame_steps``), the last showing the whole race."""
+def _painter(surface: Any, trajectories: Mapping[str, Any], frames: int, preset: str, scale: float,
+             layer: Any) -> tuple[_Painter, int, np.ndarray]:
+    """The painter over the once-rendered still figure, the race's step count and the steps shown."""
     _check_frames(frames, preset, scale)
     if not trajectories:
         raise ValueError("Invalid trajectories value: {} (give at least one trajectory)")
     still = _still_figure(surface, trajectories, preset, layer)
     background = Image.open(io.BytesIO(static.render(still, "png", scale))).convert("RGB")
-    painter = _Painter(background, static.plot_box(still), scale, surface, trajectories)
     steps = next(iter(trajectories.values())).points.shape[1] - 1
-    shown = frame_steps(steps, frames)
+    return _Painter(background, static.plot_box(still), scale, surface, trajectories), steps, frame_steps(steps, frames)
+
+
+def race_frames(surface: Any, trajectories: Mapping[str, Any], *, frames: int = 60, preset: str = "slide",
+                scale: float = 1.0, layer: Any = None, progress: Progress | None = None) -> Iterator[Image.Image]:
+    """The race as RGB images, one per shown step (``frame_steps``), the last showing the whole race."""
+    return _painted(*_painter(surface, trajectories, frames, preset, scale, layer), progress)
+
+
+def _painted(painter: _Painter, steps: int, shown: np.ndarray, progress: Progress | None) -> Iterator[Image.Image]:
     for index, k in enumerate(shown):
         yield painter.frame(int(k), steps)
         if progress is not None:
             progress((index + 1) / len(shown))
 
 
-def gif_bytes(images: Iterator[Image.Image], fps: float) -> bytes:
-    """An endlessly looping GIF; every frame mapped to one palette (taken from the last, complete frame)."""
-    rgb = list(images)
-    palette = rgb[-1].quantize(colors=255, method=Image.Quantize.MEDIANCUT)
-    indexed = [image.quantize(palette=palette, dither=Image.Dither.NONE) for image in rgb]
+def gif_bytes(images: Iterator[Image.Image], fps: float, palette: Image.Image) -> bytes:
+    """An endlessly looping GIF; every frame mapped, as it arrives, to one palette (``palette``: a quantized
+    image, e.g. the complete race), so only 8-bit frames are held."""
+    indexed = [image.quantize(palette=palette, dither=Image.Dither.NONE) for image in images]
     buffer = io.BytesIO()
     indexed[0].save(buffer, format="GIF", save_all=True, append_images=indexed[1:], duration=round(1000 / fps),
                     loop=0, optimize=False, disposal=1)
@@ -284,6 +292,9 @@ def animation_bytes(surface: Any, trajectories: Mapping[str, Any], fmt: str, *, 
     if fmt not in ANIMATION_FORMATS:
         raise ValueError(f"Invalid format value: {fmt!r} (must be one of {', '.join(ANIMATION_FORMATS)})")
     check_animation(frames, fps, preset, scale)
-    images = race_frames(surface, trajectories, frames=frames, preset=preset, scale=scale, layer=layer,
-                         progress=progress)
-    return gif_bytes(images, fps) if fmt == "gif" else mp4_bytes(images, fps)
+    if fmt == "mp4":
+        return mp4_bytes(race_frames(surface, trajectories, frames=frames, preset=preset, scale=scale, layer=layer,
+                                     progress=progress), fps)
+    painter, steps, shown = _painter(surface, trajectories, frames, preset, scale, layer)
+    palette = painter.frame(steps, steps).quantize(colors=255, method=Image.Quantize.MEDIANCUT)  # every colour
+    return gif_bytes(_painted(painter, steps, shown, progress), fps, palette)

@@ -457,3 +457,18 @@ def test_your_own_surface_typed_checked_and_shared_by_url():
     assert not hostile_url.exception
     warning = " ".join(w.value for w in hostile_url.warning)
     assert "bounds" in warning and "Invalid f value" in warning
+
+
+def test_inspecting_a_diverged_run_stops_at_its_last_step():
+    at = app({"steps": "100", "opt": "sgd,adam"})
+    at.select_slider(key="sgd.lr").set_value(10.0).run()
+    at.toggle(key="inspect").set_value(True).run()
+    diverged_at = int(race.run_race(race.RaceConfig(
+        optimizers={"sgd": {**race.optimizer_defaults("sgd"), "lr": 10.0}}, steps=100))["sgd"].diverged_at[0])
+    slider = at.slider(key="inspect.step")
+    assert slider.max == diverged_at - 1
+    slider.set_value(diverged_at - 1).run()
+    assert_clean(at)
+    spec = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    assert spec["layout"]["title"]["text"].startswith(f"sgd at step k = {diverged_at - 1}")
+    assert "nan" not in json.dumps(spec).lower()

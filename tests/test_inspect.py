@@ -53,7 +53,10 @@ def test_noise_is_part_of_the_fed_gradient_and_divergence_is_flagged():
     noisy = step_view(SURFACE, "sgd", 4, lr=0.01, noise=0.5, seed=3)
     assert not np.allclose(noisy.grad, SURFACE.grad(noisy.theta))
     np.testing.assert_allclose(noisy.update, -0.01 * noisy.grad, rtol=1e-12)
-    assert step_view(SURFACE, "sgd", 30, lr=1.0).diverged
+    diverged_at = int(optimizers.run(SURFACE, "sgd", steps=30, lr=1.0).diverged_at[0])
+    assert step_view(SURFACE, "sgd", diverged_at - 1, lr=1.0).diverged  # the step that diverged
+    with pytest.raises(ValueError, match=f"Invalid step value: 30 \\(the run diverged at step {diverged_at}"):
+        step_view(SURFACE, "sgd", 30, lr=1.0)
 
 
 def test_one_row_only():

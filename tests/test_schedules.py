@@ -352,7 +352,7 @@ ERRORS = [
     (
         S.MultiStepLR,
         {"milestones": [5, 3]},
-        r"Invalid milestones value: \[5, 3\] \(must be a list of strictly",
+        r"Invalid milestones value: \[5, 3\] \(must be a list of at most 1000 strictly",
     ),
     (S.MultiStepLR, {"milestones": [2, 2]}, r"Invalid milestones value: \[2, 2\]"),
     (S.MultiStepLR, {"milestones": [-1]}, r"Invalid milestones value: \[-1\] .*>= 0"),

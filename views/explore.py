@@ -27,6 +27,7 @@ from optimizers import schedules
 from optimizers.inspect import step_view
 from plots.inspect import step_figure, step_rows
 from views import export_panel
+from views.frozen import freeze
 
 # --- constants ---------------------------------------------------------------------------------
 
@@ -68,8 +69,8 @@ HINTS = {
     "adam": "Adam's first steps have length ≈ ρ per coordinate whatever the gradient's size (a diagonal start); "
             "near the minimum it circles unless ρ decays (try a schedule).",
     "adam_nobc": "Without bias correction Adam's first step is (1 − β₁)/√(1 − β₂) ≈ 3.2 times Adam's (β₂ = 0.999): "
-                 "s and r start at 0, and r forgets that start ten times more slowly than s. Race it against "
-                 "adam and watch the first steps.",
+                 "s and r start at 0, and r forgets that start a hundred times more slowly than s "
+                 "(1/(1 − β₂) = 1000 steps against 10). Race it against adam and watch the first steps.",
     "adagrad": "AdaGrad's steps shrink as squared gradients pile up, so it stalls on long flat valleys; "
                "a larger ρ buys back speed.",
     "adamw": "AdamW pulls θ toward the origin by ρλ every step independently of the gradient: where the "
@@ -339,21 +340,21 @@ def _race_figure(key: str, gradient_field: bool) -> go.Figure:
     surface, trajectories, _ = _race(key)
     config = json.loads(key)
     layer = _layer(config["surface"], json.dumps(config["surface_params"], sort_keys=True))
-    return _freeze(plots.race_figure(surface, trajectories, gradient_field=gradient_field, layer=layer))
+    return freeze(plots.race_figure(surface, trajectories, gradient_field=gradient_field, layer=layer))
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _curves(key: str) -> dict[str, Any]:
     """The loss (and distance-to-minimum, where a minimum is known) figure and the summary rows."""
     surface, trajectories, _ = _race(key)
-    return {"curves": _freeze(plots.curves_figure(surface, trajectories)),
+    return {"curves": freeze(plots.curves_figure(surface, trajectories)),
             "rows": plots.summary_rows(surface, trajectories)}
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _surface_figure(key: str) -> go.Figure:
     surface, trajectories, _ = _race(key)
-    return _freeze(plots.surface_figure(surface, trajectories))
+    return freeze(plots.surface_figure(surface, trajectories))
 
 
 def _figures(key: str, has_trajectories: bool, gradient_field: bool, view3d: bool) -> dict[str, Any]:
@@ -363,15 +364,6 @@ def _figures(key: str, has_trajectories: bool, gradient_field: bool, view3d: boo
     if view3d:
         figures["surface"] = _surface_figure(key)
     return figures
-
-
-def _freeze(figure: go.Figure) -> go.Figure:
-    """Compute the figure's plain dict once: ``st.plotly_chart`` calls ``to_dict()`` (a deep copy plus a
-    base64 pass, ~0.1 s for a race) on every rerun, even when the cached figure did not change. The figure is
-    shared read-only from the cache afterwards, so its dict is too."""
-    plain_dict = figure.to_dict()
-    figure.to_dict = lambda: plain_dict
-    return figure
 
 
 def _producers(config: race.RaceConfig, key: str, trajectories: dict[str, optimizers.Trajectory],
@@ -423,10 +415,14 @@ def _inspect_section(config: race.RaceConfig, key: str, surface: Any,
     names = list(trajectories)
     if state.get("inspect.opt") not in names:
         state["inspect.opt"] = names[0]
-    state["inspect.step"] = min(max(int(state.get("inspect.step", 0)), 0), config.steps - 1)
     left, right = st.columns([2, 3])
     name = left.selectbox("optimizer", names, key="inspect.opt")
-    step = left.slider("step k", 0, max(config.steps - 1, 1), key="inspect.step") if config.steps > 1 else 0
+    diverged_at = int(trajectories[name].diverged_at[0])
+    last = config.steps - 1 if diverged_at < 0 else diverged_at - 1  # a diverged run's last step that moved
+    state["inspect.step"] = min(max(int(state.get("inspect.step", 0)), 0), last)
+    step = left.slider("step k", 0, max(last, 1), key="inspect.step") if last > 0 else 0
+    if diverged_at >= 0:
+        left.caption(f"{name} diverged at step {diverged_at}: its steps up to {last} can be inspected.")
     view = _step_view(key, name, int(step))
     try:
         local = curvature(surface, view.theta)
@@ -553,7 +549,7 @@ def _schedule_widgets(sidebar: Any) -> dict[str, Any] | None:
         elif isinstance(default, bool):
             config[key] = sidebar.toggle(key, key=wkey, help=doc, persist_state="page")
         elif key == "milestones":
-            text = sidebar.text_input(key, key=wkey, help=doc, persist_state="page")
+            text = sidebar.text_input(key, key=wkey, help=doc, persist_state="page", max_chars=MAX_TEXT)
             try:
                 config[key] = [int(part) for part in text.replace(" ", "").split(",") if part]
             except ValueError:
@@ -822,7 +818,7 @@ def main() -> None:
         _inspect_section(config, key, surface, trajectories)
 
     if "race" in figures and not failures:
-        export_panel.download_section("export", key, exports.file_stem(config),
+        export_panel.download_section("export", f"{key}/field={flags['field']}", exports.file_stem(config),
                                       _producers(config, key, trajectories, flags["field"]), on_upload=_restore_json)
     else:
         export_panel.download_section("export", key, "race", {}, on_upload=_restore_json)

@@ -23,6 +23,7 @@ import plots.sweeps as sweep_plots
 from losslab import exports, race, schedule_presets, sweeps, theory, tuning
 from plots.export import rows_csv
 from views import export_panel
+from views.frozen import freeze
 
 EXPLORE = "views/explore.py"
 MANTISSAS = (1, 2, 5)
@@ -64,7 +65,7 @@ def _map(key: str) -> sweeps.HyperMap:
 def _map_figure(key: str, metric: str) -> Any:
     hmap = _map(key)
     overlays = theory.map_overlays(hmap.config, hmap.y)
-    return sweep_plots.map_figure(hmap, metric, sweeps.divergence_boundary(hmap), overlays)
+    return freeze(sweep_plots.map_figure(hmap, metric, sweeps.divergence_boundary(hmap), overlays))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -81,6 +82,16 @@ def _searches(key: str, budget: int, seed: int) -> dict[str, tuning.Search]:
 def _scheduled_race(race_json: str, schedule_json: str, label: str) -> dict[str, optimizers.Trajectory]:
     config = race.from_query(json.loads(race_json))[0]
     return schedule_presets.scheduled_race(config, json.loads(schedule_json), label)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _scheduled_figures(race_json: str, schedule_json: str, label: str) -> tuple[Any, Any]:
+    """The race with and without the schedule, and its loss curves (built once per race and schedule)."""
+    trajectories = _scheduled_race(race_json, schedule_json, label)
+    surface = race.from_query(json.loads(race_json))[0].landscape()
+    layer = plots.race.landscape_layer(surface)
+    return (freeze(plots.race_figure(surface, trajectories, frames=30, layer=layer)),
+            freeze(plots.curves_figure(surface, trajectories)))
 
 
 # --- widgets ---------------------------------------------------------------------------------
@@ -264,7 +275,11 @@ def curves_view(config: sweeps.MapConfig) -> None:
     if not names:
         st.info("Select at least one optimizer.")
         return
-    curves = _curves(config_key(config), tuple(names), int(points))
+    try:
+        curves = _curves(config_key(config), tuple(names), int(points))
+    except ValueError as error:
+        st.error(str(error))
+        return
     reference = config.landscape().minimum_value
     figure = sweep_plots.lr_curve_figure(curves, reference if reference is not None else _lowest(curves))
     st.plotly_chart(figure, key="sweeps.chart.curves", on_select=_on_select("curves"), selection_mode="points",
@@ -308,11 +323,10 @@ def schedules_view(config: sweeps.MapConfig) -> None:
     race_config = race.RaceConfig(surface=config.surface, surface_params=config.surface_params,
                                   optimizers={config.optimizer: {**config.hyperparameters(), "lr": float(base_lr)}},
                                   steps=steps, noise=config.noise, seed=config.seed)
-    trajectories = _scheduled_race(json.dumps(race.to_query(race_config)), json.dumps(chosen), preset)
-    surface = config.landscape()
-    st.plotly_chart(plots.race_figure(surface, trajectories, frames=30), key="sweeps.chart.schedule_race",
-                    theme=None)
-    st.plotly_chart(plots.curves_figure(surface, trajectories), key="sweeps.chart.schedule_loss", theme=None)
+    race_figure, curves_figure = _scheduled_figures(json.dumps(race.to_query(race_config)), json.dumps(chosen),
+                                                    preset)
+    st.plotly_chart(race_figure, key="sweeps.chart.schedule_race", theme=None)
+    st.plotly_chart(curves_figure, key="sweeps.chart.schedule_loss", theme=None)
     if st.button("Open the scheduled race on Explore", key="sweeps.open_schedule"):
         st.switch_page(EXPLORE, query_params=race.to_query(dataclasses.replace(race_config, schedule=chosen)))
 
@@ -326,7 +340,11 @@ def tuning_view(config: sweeps.MapConfig) -> None:
     seed = right.number_input("search seed", min_value=0, max_value=2**31 - 1, step=1, key="sweeps.search_seed",
                               persist_state="page")
     key = config_key(config)
-    searches = _searches(key, int(budget), int(seed))
+    try:
+        searches = _searches(key, int(budget), int(seed))
+    except ValueError as error:  # the budget × repeats × steps over the work cap: say so, keep the page
+        st.error(f"{error}. Lower the budget, the steps or the noise repeats.")
+        return
     minimum = config.landscape().minimum_value
     finite = [s.best_so_far[-1] for s in searches.values() if math.isfinite(s.best_so_far[-1])]
     reference = minimum if minimum is not None else (min(finite) if finite else 0.0)
