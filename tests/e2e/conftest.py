@@ -109,13 +109,14 @@ def artifacts() -> Path:
 
 
 def race_state(page, timeout: float = 60_000, changed_from: dict | None = None) -> dict:
-    """Wait for the race chart to be drawn (and differ from ``changed_from``'s paths), then read it."""
+    """Wait for the race chart to be drawn (and differ from ``changed_from``'s paths), then read it. Polled every
+    100 ms, not every animation frame: each check copies every path, on the thread that draws the page."""
     page.wait_for_function(
         f"(old) => {{ const s = ({RACE_STATE})(); if (!s) return false;"
         " const paths = s.traces.filter(t => /^(sgd|momentum|nesterov|rmsprop|adam|adagrad|adamw)\\b/.test(t.name));"
         " if (!paths.length) return false;"
         " return old === null || JSON.stringify(paths) !== JSON.stringify(old); }",
-        arg=None if changed_from is None else paths(changed_from), timeout=timeout, polling="raf")
+        arg=None if changed_from is None else paths(changed_from), timeout=timeout, polling=100)
     return page.evaluate(RACE_STATE)
 
 
