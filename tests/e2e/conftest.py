@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -55,6 +56,25 @@ def browser_context_args(browser_context_args):
 
 
 @pytest.fixture(scope="session")
+def context(browser, browser_context_args):
+    """One browser context for the session (pytest-playwright makes one per test): its HTTP and code caches make
+    each later page load of the app ≈ 3 s faster here. Each test still gets its own page, so its own session."""
+    shared = browser.new_context(**browser_context_args)
+    yield shared
+    shared.close()
+
+
+@pytest.fixture
+def page(context):
+    """A fresh page for the test; it and any page the test opened are closed afterwards."""
+    before = set(context.pages)
+    yield context.new_page()
+    for opened in context.pages:
+        if opened not in before:
+            opened.close()
+
+
+@pytest.fixture(scope="session")
 def app_url():
     """A live server for the whole session; stopped (by its PID) when the session ends."""
     port = free_port()
@@ -89,13 +109,14 @@ def artifacts() -> Path:
 
 
 def race_state(page, timeout: float = 60_000, changed_from: dict | None = None) -> dict:
-    """Wait for the race chart to be drawn (and differ from ``changed_from``'s paths), then read it."""
+    """Wait for the race chart to be drawn (and differ from ``changed_from``'s paths), then read it. Polled every
+    100 ms, not every animation frame: each check copies every path, on the thread that draws the page."""
     page.wait_for_function(
         f"(old) => {{ const s = ({RACE_STATE})(); if (!s) return false;"
         " const paths = s.traces.filter(t => /^(sgd|momentum|nesterov|rmsprop|adam|adagrad|adamw)\\b/.test(t.name));"
         " if (!paths.length) return false;"
         " return old === null || JSON.stringify(paths) !== JSON.stringify(old); }",
-        arg=None if changed_from is None else paths(changed_from), timeout=timeout, polling="raf")
+        arg=None if changed_from is None else paths(changed_from), timeout=timeout, polling=100)
     return page.evaluate(RACE_STATE)
 
 
@@ -103,3 +124,25 @@ def paths(state: dict) -> list[dict]:
     """The optimizers' path traces of a race state, in legend order."""
     names = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adagrad", "adamw")
     return [t for t in state["traces"] if t["name"].split(" ")[0] in names]
+
+
+def path_names(state: dict) -> list[str]:
+    """The optimizers racing in a race state, in legend order (a path's legend name starts with its optimizer)."""
+    return [t["name"].split(" ")[0] for t in paths(state)]
+
+
+def query(page) -> dict[str, str]:
+    """The page URL's query parameters (the last value of each)."""
+    return {key: values[-1] for key, values in parse_qs(urlsplit(page.url).query).items()}
+
+
+def wait_idle(page, timeout: float = 60_000) -> None:
+    """Wait until the app's script is not running (Streamlit marks its root with the script's run state)."""
+    page.wait_for_function(
+        "() => { const app = document.querySelector('[data-testid=\"stApp\"]');"
+        " return app && app.dataset.testScriptState === 'notRunning'; }", timeout=timeout)
+
+
+def nav_link(page, title: str):
+    """The sidebar navigation link of the page called ``title``."""
+    return page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title)

@@ -3,23 +3,17 @@ shared by URL, and robust to a hostile URL."""
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
-
 from losslab import race
 
-from .conftest import paths, race_state
+from .conftest import path_names, paths, query, race_state
 
 DEFAULT_NAMES = list(race.DEFAULT_OPTIMIZERS)
-
-
-def query(page) -> dict[str, str]:
-    return {key: values[-1] for key, values in parse_qs(urlsplit(page.url).query).items()}
 
 
 def test_default_view_draws_the_race(page, app_url, artifacts):
     page.goto(app_url)
     state = race_state(page)
-    assert [t["name"].split(" ")[0] for t in paths(state)] == DEFAULT_NAMES
+    assert path_names(state) == DEFAULT_NAMES
     names = [t["name"] for t in state["traces"]]
     assert "minimum θ*" in names and "positions θₖ" in names and any(n.startswith("start θ₀") for n in names)
     assert state["images"] == 1 and state["isolines"] == 1  # landscape image + isolines path, not a contour trace
@@ -79,7 +73,7 @@ def test_hostile_url_shows_a_message_and_the_defaults(page, app_url):
                + "&start=1,2,3&adam.betas=2,3")
     page.goto(app_url + hostile)
     state = race_state(page)
-    assert [t["name"].split(" ")[0] for t in paths(state)] == DEFAULT_NAMES
+    assert path_names(state) == DEFAULT_NAMES
     assert all(len(t["x"]) == 501 for t in paths(state))
     warning = page.locator('[data-testid="stAlert"]').filter(has_text="not valid").first
     warning.wait_for()
