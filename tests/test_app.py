@@ -472,3 +472,16 @@ def test_inspecting_a_diverged_run_stops_at_its_last_step():
     spec = json.loads(at.get("plotly_chart")[-1].proto.spec)
     assert spec["layout"]["title"]["text"].startswith(f"sgd at step k = {diverged_at - 1}")
     assert "nan" not in json.dumps(spec).lower()
+
+
+def test_every_figure_on_the_page_can_be_downloaded():
+    at = app({"steps": "40"})
+    assert at.selectbox(key="export.figure").options == ["the race", "loss and distance"]
+    at.toggle(key="view3d").set_value(True).run()
+    at.selectbox(key="export.figure").set_value("curves").run()
+    assert_clean(at)
+    at.button(key="export.prepare.html").click().run()
+    html = at.session_state["export._prepared"]["files"]["html"]
+    assert "distance to the nearest minimum" in html.decode("utf-8")  # the curves figure, not the race
+    at.selectbox(key="export.figure").set_value("surface").run()
+    assert not at.session_state["export._prepared"]["files"]  # another figure: prepared files dropped

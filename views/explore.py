@@ -818,8 +818,18 @@ def main() -> None:
         _inspect_section(config, key, surface, trajectories)
 
     if "race" in figures and not failures:
-        export_panel.download_section("export", f"{key}/field={flags['field']}", exports.file_stem(config),
-                                      _producers(config, key, trajectories, flags["field"]), on_upload=_restore_json)
+        shown = {"race": "the race", "curves": "loss and distance", "surface": "the 3-D view"}
+        shown = {name: label for name, label in shown.items() if name in figures}
+        if state.get("export.figure") not in shown:
+            state["export.figure"] = "race"
+        chosen = st.selectbox("figure for PNG, SVG, PDF and HTML", list(shown), format_func=shown.get,
+                              key="export.figure")
+        producers = _producers(config, key, trajectories, flags["field"])
+        if chosen != "race":
+            producers.update(export_panel.figure_producers(figures[chosen]))
+        export_panel.download_section("export", f"{key}/field={flags['field']}/{chosen}",
+                                      exports.file_stem(config) + ("" if chosen == "race" else f"-{chosen}"),
+                                      producers, on_upload=_restore_json)
     else:
         export_panel.download_section("export", key, "race", {}, on_upload=_restore_json)
 

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from typing import Any
 
 import streamlit as st
 
-from losslab.exports import MIME, ExportSettings
+from losslab.exports import FIGURE_FORMATS, MIME, ExportSettings, figure_bytes
 from plots import animation
 from plots.static import MAX_SCALE, PRESETS
 
@@ -71,6 +72,14 @@ def _prepare(slot, fmt: str, producer: Producer, settings: ExportSettings) -> by
             bar.empty()
     with st.spinner(f"Rendering the {label}…"):
         return producer(settings, None)
+
+
+def figure_producers(figure: Any) -> dict[str, Producer]:
+    """Any figure as PNG, SVG, PDF (at the chosen preset and scale) and interactive HTML."""
+    def producer(fmt: str) -> Producer:
+        return lambda settings, _progress: figure_bytes(figure, fmt, settings)
+
+    return {fmt: producer(fmt) for fmt in FIGURE_FORMATS}
 
 
 def download_section(prefix: str, content_key: str, file_stem: str, producers: Mapping[str, Producer], *,

@@ -20,7 +20,7 @@ import landscapes
 import optimizers
 import plots
 import plots.sweeps as sweep_plots
-from losslab import exports, race, schedule_presets, sweeps, theory, tuning
+from losslab import race, schedule_presets, sweeps, theory, tuning
 from plots.export import rows_csv
 from views import export_panel
 from views.frozen import freeze
@@ -259,10 +259,7 @@ def map_view(config: sweeps.MapConfig) -> None:
 
 def _map_producers(figure: Any, hmap: sweeps.HyperMap) -> dict[str, Any]:
     """The map as an image or interactive HTML (the figure) and its cells as CSV."""
-    def image(fmt: str) -> Any:
-        return lambda settings, _progress: exports.figure_bytes(figure, fmt, settings)
-
-    return {**{fmt: image(fmt) for fmt in exports.FIGURE_FORMATS},
+    return {**export_panel.figure_producers(figure),
             "csv": lambda _settings, _progress: rows_csv(sweeps.map_rows(hmap)).encode("utf-8")}
 
 
