@@ -6,7 +6,7 @@
 array([0.])
 """
 
-from . import analytic, network_entry  # noqa: F401  (register the analytic surfaces and the network surface)
+from . import analytic, logistic2, network_entry  # noqa: F401  (register the analytic, two-parameter and network surfaces)
 from .base import Choice, FormulaLandscape, Param, Widths
 from .registry import get, names, parameters, register
 

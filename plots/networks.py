@@ -1,5 +1,5 @@
 """Figures of the Networks page: the trained model (decision regions, fit, digit samples) and the full-space view
-(PCA plane with each optimizer's projected trajectory, train/test loss, distance from the plane)."""
+(PCA plane with each optimizer's projected trajectory, train/test loss, each iterate's distance from the plane)."""
 
 from __future__ import annotations
 
@@ -123,23 +123,35 @@ def pca_figure(full: Any, grid: Grid) -> go.Figure:
 
 
 def fullspace_curves_figure(full: Any) -> go.Figure:
-    """Train (solid) and test (dotted) loss per step of each optimizer's full-space run, and each recorded iterate's
-    distance from the PCA plane ‖θ − P(θ)‖."""
-    figure = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
-                           subplot_titles=("train loss (solid) and test loss (dotted) per step",
-                                           "distance from the PCA plane ‖θₖ − P(θₖ)‖"))
+    """Train (solid) and test (dotted) loss per step of each optimizer's full-space run."""
+    figure = go.Figure()
     for index, (name, run) in enumerate(full.runs.items()):
         colour = trace_style(index).colour
-        label = optimizer_label(name, run.hyperparameters)
         steps = np.arange(len(run.train_loss))
-        figure.add_trace(go.Scatter(x=steps, y=run.train_loss, mode="lines", name=label, legendgroup=name,
-                                    line=dict(color=colour, width=2.5)), row=1, col=1)
+        figure.add_trace(go.Scatter(x=steps, y=run.train_loss, mode="lines", legendgroup=name,
+                                    name=optimizer_label(name, run.hyperparameters),
+                                    line=dict(color=colour, width=2.5)))
         figure.add_trace(go.Scatter(x=steps, y=run.test_loss, mode="lines", name=f"{name} test", legendgroup=name,
-                                    showlegend=False, line=dict(color=colour, width=2, dash="dot")), row=1, col=1)
-        figure.add_trace(go.Scatter(x=run.steps, y=run.off_plane, mode="lines", name=f"{name} off-plane",
-                                    legendgroup=name, showlegend=False, line=dict(color=colour, width=2)),
-                         row=1, col=2)
+                                    line=dict(color=colour, width=2, dash="dot")))
     figure.update_xaxes(title="step k")
-    figure.update_yaxes(title="loss", type="log", row=1, col=1)
-    figure.update_yaxes(title="‖θₖ − P(θₖ)‖", row=1, col=2)
-    return _layout(figure, "full-space training", height=420)
+    figure.update_yaxes(title="loss", type="log")
+    return _layout(figure, "full-space training: train loss (solid) and test loss (dotted)", height=420)
+
+
+def projection_error_figure(full: Any) -> go.Figure:
+    """Each recorded iterate's distance from the PCA plane ‖θₖ − P(θₖ)‖, relative to ‖θₖ − θ̄‖ (hover: absolute):
+    what the plane's picture of the real trajectory leaves out."""
+    figure = go.Figure()
+    for index, (name, run) in enumerate(full.runs.items()):
+        spread = np.linalg.norm(run.iterates - full.center, axis=1)
+        relative = np.divide(run.off_plane, spread, out=np.zeros_like(run.off_plane), where=spread > 0)
+        figure.add_trace(go.Scatter(
+            x=run.steps, y=relative, mode="lines", name=name, customdata=run.off_plane,
+            line=dict(color=trace_style(index).colour, dash=trace_style(index).dash, width=2.5),
+            hovertemplate=f"{name} · step %{{x}}<br>‖θ − P(θ)‖ = %{{customdata:.3g}} "
+                          "(%{y:.1%} of ‖θ − θ̄‖)<extra></extra>",
+        ))
+    figure.update_xaxes(title="step k")
+    figure.update_yaxes(title="‖θₖ − P(θₖ)‖ / ‖θₖ − θ̄‖", rangemode="tozero")
+    return _layout(figure, f"the {full.center.size:,}-parameter network: distance of its real iterates from the "
+                           "PCA plane", height=420)

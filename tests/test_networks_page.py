@@ -53,7 +53,8 @@ def test_renders_with_defaults_model_slice_race_and_downloads():
     assert_clean(at)
     assert not at.warning
     shown = charts(at)
-    assert {"net.model", "net.race", "net.curves", "net.surface3d"} <= set(shown)
+    assert {"net.model", "net.race", "net.curves", "net.surface3d", "net.logistic2"} <= set(shown)
+    assert "net.pca" not in shown and "net.projection" not in shown  # the full-space view is off by default
     assert shown["net.model"]["data"][0]["type"] == "heatmap"  # moons: decision regions
     assert set(race_paths(at)) == {"sgd", "momentum", "adam"}
     labels = [button.label for button in at.get("download_button")]
@@ -115,8 +116,10 @@ def test_full_space_view_shows_pca_plane_and_curves():
     pca = shown["net.pca"]
     assert "% of the variance" in pca["layout"]["xaxis"]["title"]["text"]
     assert {trace["name"] for trace in pca["data"]} >= {"sgd", "adam"}
-    curves = shown["net.fullcurves"]
-    assert any("off-plane" in trace["name"] for trace in curves["data"])
+    assert {trace["name"] for trace in shown["net.fullcurves"]["data"]} >= {"sgd test", "adam test"}
+    # the two-parameter network next to the big network's distance from its plane
+    assert {trace["name"] for trace in shown["net.projection"]["data"]} == {"sgd", "adam"}
+    assert {"sgd", "adam"} <= {trace.get("legendgroup") for trace in shown["net.logistic2"]["data"]}
 
 
 def test_bad_query_parameters_show_a_message_and_fall_back_to_defaults():

@@ -117,8 +117,14 @@ def test_full_space_runs_carry_their_distance_from_the_plane_and_figures_are_fin
     assert "% of the variance" in pca.layout.xaxis.title.text
     finite_numbers(pca)
     curves = network_plots.fullspace_curves_figure(full)
-    assert len(curves.data) == 3 * len(full.runs)
+    assert len(curves.data) == 2 * len(full.runs)  # train and test loss per optimizer
     finite_numbers(curves)
+    projection = network_plots.projection_error_figure(full)
+    assert [t.name for t in projection.data] == list(full.runs)
+    for trace, run in zip(projection.data, full.runs.values()):
+        np.testing.assert_array_equal(trace.customdata, run.off_plane)
+        assert (np.asarray(trace.y) >= 0).all() and (np.asarray(trace.y) <= 1 + 1e-12).all()  # a fraction of ‖θ − θ̄‖
+    finite_numbers(projection)
 
 
 def test_grid_progress_reports_fractions_up_to_one_and_the_same_values():

@@ -18,6 +18,7 @@ import streamlit as st
 
 import landscapes
 import plots
+from landscapes.logistic2 import POINTS as LOGISTIC_POINTS
 from landscapes.network_entry import MAX_PARAMETERS
 from losslab import exports, networks, race
 from plots import networks as network_plots
@@ -232,9 +233,26 @@ def _full_space_figures(config: tuple, key: str) -> dict[str, go.Figure]:
         full = _full_space(config, key)
         grid = plots.race.landscape_layer(full.surface, PCA_GRID, progress=report).grid
         return {"pca": _freeze(network_plots.pca_figure(full, grid)),
-                "curves": _freeze(network_plots.fullspace_curves_figure(full))}
+                "curves": _freeze(network_plots.fullspace_curves_figure(full)),
+                "projection": _freeze(network_plots.projection_error_figure(full))}
 
     return _with_progress("fullspace", (config, key), compute, 4, "Evaluating the loss on the PCA plane…")
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _logistic_layer() -> Any:
+    return plots.race.landscape_layer(landscapes.get("logistic2"))
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _logistic_figure(key: str) -> go.Figure:
+    """The race of the page's optimizers on the two-parameter network (its whole parameter space)."""
+    surface, chosen = landscapes.get("logistic2"), json.loads(key)
+    batch = chosen["batch"] if chosen["batch"] <= LOGISTIC_POINTS else 0
+    trajectories = networks.slice_race(surface, {name: dict(setting) for name, setting in chosen["optimizers"].items()},
+                                       chosen["steps"], surface.default_start, batch_size=batch or None)
+    return _freeze(plots.race_figure(surface, trajectories, layer=_logistic_layer(),
+                                     title="logistic regression σ(w·x + b): the whole (w, b) space"))
 
 
 def _freeze(figure: go.Figure) -> go.Figure:
@@ -371,20 +389,24 @@ def main() -> None:
 
     st.subheader("Full-space training")
     st.toggle("train in the full parameter space (PCA plane, train/test loss)", key=PREFIX + "fullspace")
+    projection = None
     if state[PREFIX + "fullspace"] and values["opt"]:
-        _full_space_section(config, key, values)
+        projection = _full_space_section(config, key, values)
     elif state[PREFIX + "fullspace"]:
         st.info("Select at least one optimizer in the sidebar.")
+    if values["opt"]:
+        _two_parameter_section(key, projection)
 
 
-def _full_space_section(config: tuple, key: str, values: dict[str, Any]) -> None:
+def _full_space_section(config: tuple, key: str, values: dict[str, Any]) -> go.Figure | None:
+    """The PCA plane and the loss curves; returns the projection-error figure (None when training failed)."""
     bar, report = _progress("Training every optimizer in the full parameter space…")
     try:
         full = _full_space(config, key)
     except ValueError as error:
         bar.empty()
         st.error(str(error))
-        return
+        return None
     report(1.0)
     bar.empty()
     figures = _full_space_figures(config, key)
@@ -397,6 +419,22 @@ def _full_space_section(config: tuple, key: str, values: dict[str, Any]) -> None
     for name, run in full.runs.items():
         if run.diverged_at >= 0:
             st.warning(f"{name} diverged in full space at step {run.diverged_at}: lower its ρ.")
+    return figures["projection"]
+
+
+def _two_parameter_section(key: str, projection: go.Figure | None) -> None:
+    st.subheader("The exact two-parameter network")
+    st.caption(f"A single sigmoid neuron p(x) = σ(w·x + b) on {LOGISTIC_POINTS} 1-D points has exactly two "
+               "parameters: its (w, b) plane is the whole parameter space, so this contour is the real landscape "
+               "and every step of the race lies in it. A bigger network's plane is a 2-D window into thousands of "
+               "dimensions: its real iterates leave the plane, by the distance on the right.")
+    left, right = st.columns(2)
+    left.plotly_chart(_logistic_figure(key), theme=None, key="net.logistic2")
+    if projection is not None:
+        right.plotly_chart(projection, theme=None, key="net.projection")
+    else:
+        right.info("Switch on the full-space view above to see how far the big network's real trajectory is from "
+                   "its PCA plane.")
 
 
 main()
