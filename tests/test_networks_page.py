@@ -139,3 +139,11 @@ def test_too_many_parameters_is_a_message_not_a_traceback():
     at = networks_page({**SMALL, "dataset": "digits", "hidden": "256,256"})
     assert not at.exception
     assert any("parameters" in e.value for e in at.error)
+
+
+def test_minibatch_larger_than_the_data_is_a_message_and_races_full_batch():
+    at = networks_page({**SMALL, "batch": "600"})  # moons has 512 training examples
+    assert not at.exception
+    (error,) = at.error
+    assert "at most 512" in error.value
+    assert set(race_paths(at)) == {"sgd", "adam"}

@@ -34,6 +34,7 @@ LR_CHOICES = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 0.01, 0.02, 0.03, 0.05, 0.1, 0
 MAX_LR = 10.0
 MAX_STEPS = 2_000  # ≤ race.MAX_RACE_STEPS and fullspace.MAX_STEPS: a page's run stays interactive
 DEFAULT_STEPS = 200
+MAX_BATCH = 2_048  # the minibatch size widget's cap (every data set has fewer training examples)
 GRIDS = (41, 61, 81, 101, 151, 201)
 DEFAULT_GRID = 101
 PCA_GRID = 61
@@ -66,14 +67,12 @@ def _parse(key: str, text: str) -> Any:
         if not 0 < lr <= MAX_LR:
             raise ValueError(f"Invalid {key} value: {text!r} (must be in (0, {MAX_LR:g}])")
         return lr
-    bounds = {"steps": (1, MAX_STEPS), "batch": (0, None), "grid": (min(GRIDS), max(GRIDS))}
+    bounds = {"steps": (1, MAX_STEPS), "batch": (0, MAX_BATCH), "grid": (min(GRIDS), max(GRIDS))}
     if key in bounds:
         low, high = bounds[key]
         value = _number(key, text)
-        if not value.is_integer() or value < low or (high is not None and value > high) or \
-                (key == "grid" and int(value) not in GRIDS):
-            rule = f"one of {', '.join(map(str, GRIDS))}" if key == "grid" else \
-                f"an integer in [{low}, {high if high is not None else '∞'}]"
+        if not value.is_integer() or not low <= value <= high or (key == "grid" and int(value) not in GRIDS):
+            rule = f"one of {', '.join(map(str, GRIDS))}" if key == "grid" else f"an integer in [{low}, {high}]"
             raise ValueError(f"Invalid {key} value: {text!r} (must be {rule})")
         return int(value)
     if text not in ("true", "false"):  # the one flag, fullspace
@@ -314,7 +313,7 @@ def sidebar() -> dict[str, Any]:
         choices = sorted({*LR_CHOICES, float(state[key])})
         bar.select_slider(f"{name}: learning rate ρ", choices, key=key, format_func=lambda v: f"{v:g}")
     bar.slider("steps", 1, MAX_STEPS, key=PREFIX + "steps")
-    bar.number_input("minibatch size (0: full batch)", 0, step=8, key=PREFIX + "batch",
+    bar.number_input("minibatch size (0: full batch)", 0, MAX_BATCH, step=8, key=PREFIX + "batch",
                      help="each step's gradient on this many random training examples (Algorithm 8.1)")
     return {key[len(PREFIX):]: state[key] for key in list(state.keys())
             if isinstance(key, str) and key.startswith(PREFIX) and key[len(PREFIX):] in _defaults()}
