@@ -133,6 +133,8 @@ def test_bad_query_parameters_show_a_message_and_fall_back_to_defaults():
     assert at.selectbox(key="net.hidden").value == (16, 16)
     assert at.slider(key="net.steps").value == 200
     assert "net.race" in charts(at)
+    at.slider(key="net.steps").set_value(30).run()  # the reader moved on: the message goes
+    assert not at.warning
 
 
 def test_too_many_parameters_is_a_message_not_a_traceback():

@@ -110,6 +110,7 @@ def _load_url() -> None:
     for key, value in values.items():
         state[PREFIX + key] = value
     state[f"{PREFIX}loaded"], state[f"{PREFIX}messages"] = query, messages
+    state[f"{PREFIX}messages_for"] = None  # the page's own URL once drawn: the messages stay until it changes
 
 
 def _query(values: dict[str, Any]) -> dict[str, str]:
@@ -337,8 +338,10 @@ def main() -> None:
     if st.query_params.to_dict() != query:
         st.query_params.from_dict(query)
     state[f"{PREFIX}written"] = query
+    if state.get(f"{PREFIX}messages_for") is None:
+        state[f"{PREFIX}messages_for"] = query
     messages = state.get(f"{PREFIX}messages") or []
-    if messages:
+    if messages and state[f"{PREFIX}messages_for"] == query:
         st.warning("Some URL settings were not valid and fell back to their defaults:\n\n"
                    + "\n".join(f"- {m}" for m in messages))
 
