@@ -29,6 +29,7 @@ st.set_page_config(page_title="Loss Landscape Lab", page_icon="⛰️", layout="
 PAGES = [
     st.Page("views/explore.py", title="Explore", icon="🏁", default=True),
     st.Page("views/sweeps.py", title="Sweeps", icon="🗺️"),
+    st.Page("views/networks.py", title="Networks", icon="🧠"),
     st.Page("views/lessons.py", title="Lessons", icon="🎓"),
 ]
 

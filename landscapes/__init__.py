@@ -6,7 +6,8 @@
 array([0.])
 """
 
-from . import analytic, expression, network_entry  # noqa: F401  (register the analytic, expression, network surfaces)
+# register the surfaces: analytic formulas, your own expression, the two-parameter and the MLP networks
+from . import analytic, expression, logistic2, network_entry  # noqa: F401
 from .base import Box, Choice, FormulaLandscape, Param, Text, Widths
 from .registry import get, names, parameters, register
 

@@ -52,6 +52,7 @@ class OptimizerRun:
     test_loss: np.ndarray  # (steps + 1,) the data loss on the test split
     diverged_at: int  # first step with a non-finite loss or iterate (the run stops, losses repeat), -1 if none
     coordinates: np.ndarray  # (R, 2) plane coordinates of the recorded iterates
+    off_plane: np.ndarray  # (R,) ‖θ − P(θ)‖, each recorded iterate's distance from the plane (projection_error)
 
 
 @dataclass(frozen=True, eq=False)
@@ -140,6 +141,16 @@ def pca_plane(iterates: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return center, components, explained
 
 
+def projection_error(iterates: np.ndarray, center: np.ndarray, components: np.ndarray) -> np.ndarray:
+    """‖θ − P(θ)‖ for each row θ of ``iterates`` (R, D): its distance from the plane θ̄ + span(v₁, v₂).
+
+    P(θ) = θ̄ + Σₖ ((θ − θ̄)·vₖ) vₖ with orthonormal rows vₖ of ``components`` (2, D); zero for an iterate in
+    the plane, positive for one off it: how much of the real trajectory the plane's picture leaves out.
+    """
+    offset = np.asarray(iterates, dtype=float) - center
+    return np.linalg.norm(offset - (offset @ components.T) @ components, axis=-1)
+
+
 def _bounds(coordinates: np.ndarray) -> tuple[tuple[float, float], tuple[float, float]]:
     low, high = coordinates.min(axis=0), coordinates.max(axis=0)
     half = np.maximum(0.5 * (high - low) * (1 + 2 * PLANE_MARGIN), 1e-3)
@@ -181,7 +192,7 @@ def _full_space(config: nets.Config, optimizers: tuple, steps: int, batch_size: 
                for name, hyper in optimizers}
     center, components, explained = pca_plane(np.concatenate([t[2] for t in trained.values()]))
     runs = {name: OptimizerRun(name, hyper, recorded, iterates, train_loss, test_loss, diverged_at,
-                               (iterates - center) @ components.T)
+                               (iterates - center) @ components.T, projection_error(iterates, center, components))
             for name, (hyper, recorded, iterates, train_loss, test_loss, diverged_at) in trained.items()}
     like = network.initial
     as_weights = lambda vector: nets.unflatten(torch.from_numpy(vector), like)  # noqa: E731

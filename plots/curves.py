@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import plotly.graph_objects as go
 
-from .landscape import COLORSCALE, evaluate_grid, log_height
+from .landscape import COLORSCALE, Grid, evaluate_grid, log_height
 from .race import _clip_to_view
 from .style import FONT, optimizer_label, surface_title, trace_style
 
@@ -122,9 +122,11 @@ def summary_rows(surface: Any, trajectories: Mapping[str, Any], tol: float = 1e-
     return rows
 
 
-def surface_figure(surface: Any, trajectories: Mapping[str, Any], resolution: int = 80) -> go.Figure:
-    """The landscape in 3-D (height log₁₀(f − f_min + ε)) with each trajectory lying on it."""
-    grid = evaluate_grid(surface, resolution)
+def surface_figure(surface: Any, trajectories: Mapping[str, Any], resolution: int = 80,
+                   grid: Grid | None = None) -> go.Figure:
+    """The landscape in 3-D (height log₁₀(f − f_min + ε)) with each trajectory lying on it; ``grid`` (the surface
+    evaluated already, e.g. a race's landscape layer) is drawn instead of a new one of ``resolution``."""
+    grid = grid if grid is not None else evaluate_grid(surface, resolution)
     floor = float(grid.z.min())
     figure = go.Figure(go.Surface(
         x=grid.x, y=grid.y, z=log_height(grid.z, floor), colorscale=COLORSCALE, showscale=False, opacity=0.92,

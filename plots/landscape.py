@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -21,6 +22,7 @@ from PIL import Image
 # A muted slate-to-white scale: every optimizer colour (plots.style) stays readable on it.
 COLORSCALE = [[0.0, "#1d2333"], [0.35, "#4a5873"], [0.7, "#a3b1c6"], [1.0, "#f4f6f9"]]
 MAX_RESOLUTION = 400
+PROGRESS_BLOCKS = 10  # row blocks of a grid evaluated with a progress report
 
 
 class Grid(NamedTuple):
@@ -31,14 +33,23 @@ class Grid(NamedTuple):
     z: np.ndarray
 
 
-def evaluate_grid(surface: Any, resolution: int = 200) -> Grid:
-    """The surface on a resolution × resolution grid over its bounds (one vectorized call)."""
+def evaluate_grid(surface: Any, resolution: int = 200, progress: Callable[[float], None] | None = None) -> Grid:
+    """The surface on a resolution × resolution grid over its bounds: one vectorized call, or with ``progress``
+    one call per block of rows, reporting the fraction done after each (for a slow surface: a network)."""
     if not 2 <= int(resolution) <= MAX_RESOLUTION:
         raise ValueError(f"Invalid resolution value: {resolution!r} (must be an integer in [2, {MAX_RESOLUTION}])")
     (xmin, xmax), (ymin, ymax) = surface.bounds
     x, y = np.linspace(xmin, xmax, int(resolution)), np.linspace(ymin, ymax, int(resolution))
     with np.errstate(all="ignore"):
-        z = np.asarray(surface.value(np.stack(np.meshgrid(x, y), axis=-1)), dtype=np.float64)
+        points = np.stack(np.meshgrid(x, y), axis=-1)
+        if progress is None:
+            z = np.asarray(surface.value(points), dtype=np.float64)
+        else:
+            blocks = np.array_split(np.arange(len(y)), min(PROGRESS_BLOCKS, len(y)))
+            z = np.empty(points.shape[:2])
+            for done, rows in enumerate(blocks, start=1):
+                z[rows] = np.asarray(surface.value(points[rows]), dtype=np.float64)
+                progress(done / len(blocks))
     finite = np.isfinite(z)
     if not finite.all():  # an overflow somewhere in the window: draw it at the highest finite value
         z = np.where(finite, z, np.max(z[finite]) if finite.any() else 0.0)

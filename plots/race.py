@@ -10,7 +10,7 @@ does not select, NOTES §7). Nothing of the landscape is ever in a frame.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -69,9 +69,11 @@ class LandscapeLayer(NamedTuple):
     image: str  # data URI of the colour-mapped PNG
 
 
-def landscape_layer(surface: Any, resolution: int = 200) -> LandscapeLayer:
-    """The grid, its log-spaced isolines and its colour image (reusable across races on one surface)."""
-    grid = evaluate_grid(surface, resolution)
+def landscape_layer(surface: Any, resolution: int = 200,
+                    progress: Callable[[float], None] | None = None) -> LandscapeLayer:
+    """The grid, its log-spaced isolines and its colour image (reusable across races on one surface);
+    ``progress(fraction)`` is called as the grid is evaluated (``evaluate_grid``)."""
+    grid = evaluate_grid(surface, resolution, progress)
     stride = -(-len(grid.x) // ISOLINE_RESOLUTION)  # isolines from a coarser grid: fewer path points to draw
     coarse = Grid(grid.x[::stride], grid.y[::stride], grid.z[::stride, ::stride])
     return LandscapeLayer(grid, isoline_path(coarse, log_levels(grid)), png_data_uri(colour_image(grid)))

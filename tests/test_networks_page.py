@@ -1,0 +1,151 @@
+"""The Networks page through streamlit.testing.v1.AppTest (no browser), reached through app.py's router.
+
+Small networks, grids and races keep the runs short; trained networks are cached per process.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 240
+SMALL = {"dataset": "moons", "hidden": "8", "grid": "41", "steps": "40", "opt": "sgd,adam"}
+
+
+def networks_page(query: dict[str, str] | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
+    at.query_params.clear()  # the Explore page wrote its own settings
+    at.query_params.update(query or {})
+    at.switch_page("views/networks.py")
+    return at.run()
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def charts(at: AppTest) -> dict[str, dict]:
+    return {chart.key: json.loads(chart.proto.spec) for chart in at.get("plotly_chart")}
+
+
+def decode(values) -> np.ndarray:
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
+    return np.asarray(values, dtype=float)
+
+
+def race_paths(at: AppTest) -> dict[str, np.ndarray]:
+    found = {}
+    for trace in charts(at)["net.race"]["data"]:
+        if trace.get("legendgroup") and trace.get("mode") == "lines":
+            found[trace["legendgroup"]] = np.stack([decode(trace["x"]), decode(trace["y"])], axis=-1)
+    return found
+
+
+def test_renders_with_defaults_model_slice_race_and_downloads():
+    at = networks_page()
+    assert_clean(at)
+    assert not at.warning
+    shown = charts(at)
+    assert {"net.model", "net.race", "net.curves", "net.surface3d", "net.logistic2"} <= set(shown)
+    assert "net.pca" not in shown and "net.projection" not in shown  # the full-space view is off by default
+    assert shown["net.model"]["data"][0]["type"] == "heatmap"  # moons: decision regions
+    assert set(race_paths(at)) == {"sgd", "momentum", "adam"}
+    labels = [button.label for button in at.get("download_button")]
+    assert {"Download CSV", "Download JSON", "Download PNG", "Download SVG"} <= set(labels)
+    assert {"Prepare GIF", "Prepare MP4"} <= {button.label for button in at.button}
+    assert at.query_params["dataset"] == "moons"
+
+
+def test_learning_rate_reruns_only_that_optimizer_and_goes_to_the_url():
+    at = networks_page(SMALL)
+    assert_clean(at)
+    before = race_paths(at)
+    at.select_slider(key="net.adam.lr").set_value(0.2).run()
+    assert_clean(at)
+    after = race_paths(at)
+    assert np.array_equal(before["sgd"], after["sgd"])
+    assert not np.array_equal(before["adam"], after["adam"])
+    assert at.query_params["adam.lr"] == "0.2"
+
+
+def test_optimizer_and_architecture_widgets_change_the_page():
+    at = networks_page(SMALL)
+    at.multiselect(key="net.opt").set_value(["rmsprop"]).run()
+    assert_clean(at)
+    assert set(race_paths(at)) == {"rmsprop"}
+    before = charts(at)["net.race"]["layout"]["images"]
+    at.selectbox(key="net.hidden").set_value((4,)).run()
+    assert_clean(at)
+    assert at.query_params["hidden"] == "4"
+    assert charts(at)["net.race"]["layout"]["images"] != before  # another network, another slice
+
+
+def test_dataset_switch_shows_regression_fit_and_digit_samples():
+    at = networks_page({**SMALL, "dataset": "sine"})
+    assert_clean(at)
+    model = charts(at)["net.model"]
+    assert [trace["name"] for trace in model["data"]] == ["training data", "f(x; θ*)"]
+    at.selectbox(key="net.dataset").set_value("digits").run()
+    assert_clean(at)
+    model = charts(at)["net.model"]
+    assert sum(trace["type"] == "heatmap" for trace in model["data"]) == 6  # six sample images
+    assert sum(trace["type"] == "bar" for trace in model["data"]) == 6  # and their p₁ … p_M
+
+
+def test_minibatch_race_differs_from_full_batch_and_drops_the_json():
+    at = networks_page(SMALL)
+    full = race_paths(at)
+    at.number_input(key="net.batch").set_value(16).run()
+    assert_clean(at)
+    assert not np.array_equal(full["sgd"], race_paths(at)["sgd"])
+    labels = [button.label for button in at.get("download_button")]
+    assert "Download CSV" in labels and "Download JSON" not in labels
+
+
+def test_full_space_view_shows_pca_plane_and_curves():
+    at = networks_page({**SMALL, "fullspace": "true"})
+    assert_clean(at)
+    shown = charts(at)
+    pca = shown["net.pca"]
+    assert "% of the variance" in pca["layout"]["xaxis"]["title"]["text"]
+    assert {trace["name"] for trace in pca["data"]} >= {"sgd", "adam"}
+    assert {trace["name"] for trace in shown["net.fullcurves"]["data"]} >= {"sgd test", "adam test"}
+    # the two-parameter network next to the big network's distance from its plane
+    assert {trace["name"] for trace in shown["net.projection"]["data"]} == {"sgd", "adam"}
+    assert {"sgd", "adam"} <= {trace.get("legendgroup") for trace in shown["net.logistic2"]["data"]}
+
+
+def test_bad_query_parameters_show_a_message_and_fall_back_to_defaults():
+    at = networks_page({"dataset": "mnist", "hidden": "0,5", "steps": "-3", "adam.lr": "nan", "grid": "41",
+                        "opt": "sgd,adam"})
+    assert_clean(at)
+    (warning,) = at.warning
+    for name in ("dataset", "hidden", "steps", "adam.lr"):
+        assert f"Invalid {name} value" in warning.value
+    assert at.selectbox(key="net.dataset").value == "moons"
+    assert at.selectbox(key="net.hidden").value == (16, 16)
+    assert at.slider(key="net.steps").value == 200
+    assert "net.race" in charts(at)
+    at.slider(key="net.steps").set_value(30).run()  # the reader moved on: the message goes
+    assert not at.warning
+
+
+def test_too_many_parameters_is_a_message_not_a_traceback():
+    at = networks_page({**SMALL, "dataset": "digits", "hidden": "256,256"})
+    assert not at.exception
+    assert any("parameters" in e.value for e in at.error)
+
+
+def test_minibatch_larger_than_the_data_is_a_message_and_races_full_batch():
+    at = networks_page({**SMALL, "batch": "600"})  # moons has 512 training examples
+    assert not at.exception
+    (error,) = at.error
+    assert "at most 512" in error.value
+    assert set(race_paths(at)) == {"sgd", "adam"}
