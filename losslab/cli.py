@@ -6,6 +6,7 @@ Usage::
     losslab surfaces      # the surfaces with their parameters, defaults and ranges
     losslab optimizers    # the optimizers with torch.optim's defaults
     losslab lessons       # the lecture presets
+    losslab inspect --optimizer adam --step 12   # curvature and what the optimizer sees at one step
     losslab race --surface rosenbrock --optimizers sgd,momentum,rmsprop,adam --lr 1e-3 --lr adam=0.05 \\
         --momentum 0.9 --steps 300 --start=-1.5,2 --out race.gif --out race.png
     losslab race --config saved.json --out race.png
@@ -126,6 +127,33 @@ def _per_optimizer(text: str) -> tuple[str | None, float]:
     return (name.strip() or None) if sign else None, _finite(value)
 
 
+def _race_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that describe a race (shared by ``race`` and ``inspect``)."""
+    what = parser.add_argument_group("the race")
+    what.add_argument("--config", metavar="FILE", help="a race JSON written by losslab or the app (the base)")
+    what.add_argument("--lesson", metavar="NAME", help="a lecture preset as the base (see `losslab lessons`)")
+    what.add_argument("--surface", metavar="NAME", help="the surface (see `losslab surfaces`)")
+    what.add_argument("--param", metavar="NAME=VALUE", type=_assignment, action="append", default=[],
+                      help="a surface parameter, e.g. condition=100 (repeatable)")
+    what.add_argument("--optimizers", metavar="A,B,...", type=_optimizer_list,
+                      help="comma-separated optimizers (default sgd,momentum,rmsprop,adam)")
+    what.add_argument("--lr", metavar="[NAME=]ρ", type=_per_optimizer, action="append", default=[],
+                      help="learning rate ρ ≥ 0 for all, or NAME=ρ for one (repeatable)")
+    what.add_argument("--momentum", metavar="[NAME=]α", type=_per_optimizer, action="append", default=[],
+                      help="momentum α in [0, 1) for momentum and nesterov, or NAME=α for one (repeatable)")
+    what.add_argument("--set", metavar="NAME.KEY=VALUE", type=_assignment, action="append", default=[],
+                      help="any optimizer keyword, e.g. adam.eps=1e-6 or adam.betas=0.9,0.99 (repeatable)")
+    what.add_argument("--steps", type=_count, metavar="N", help="optimizer steps (default 500, at most 5000)")
+    what.add_argument("--start", type=_start, metavar="X,Y", help="start point θ₀, e.g. --start=-1.5,2 "
+                      "(default: the surface's)")
+    what.add_argument("--schedule", metavar="NAME", help="a torch.optim.lr_scheduler name, e.g. StepLR, "
+                      "CosineAnnealingLR, or none")
+    what.add_argument("--schedule-param", metavar="KEY=VALUE", type=_assignment, action="append", default=[],
+                      help="a schedule parameter, e.g. step_size=100 (repeatable)")
+    what.add_argument("--noise", type=_finite, metavar="σ", help="Gaussian gradient noise σ ≥ 0 (default 0)")
+    what.add_argument("--seed", type=_count, metavar="N", help="noise seed (default 0)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from plots.animation import MAX_FPS, MAX_FRAMES
     from plots.static import MAX_SCALE, PRESETS
@@ -161,29 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Race optimizers across a surface and write the result in the formats the --out suffixes name.",
         epilog=RACE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     race.set_defaults(handler=partial(_race, parser=race))
-    what = race.add_argument_group("the race")
-    what.add_argument("--config", metavar="FILE", help="a race JSON written by losslab or the app (the base)")
-    what.add_argument("--lesson", metavar="NAME", help="a lecture preset as the base (see `losslab lessons`)")
-    what.add_argument("--surface", metavar="NAME", help="the surface (see `losslab surfaces`)")
-    what.add_argument("--param", metavar="NAME=VALUE", type=_assignment, action="append", default=[],
-                      help="a surface parameter, e.g. condition=100 (repeatable)")
-    what.add_argument("--optimizers", metavar="A,B,...", type=_optimizer_list,
-                      help="comma-separated optimizers (default sgd,momentum,rmsprop,adam)")
-    what.add_argument("--lr", metavar="[NAME=]ρ", type=_per_optimizer, action="append", default=[],
-                      help="learning rate ρ ≥ 0 for all, or NAME=ρ for one (repeatable)")
-    what.add_argument("--momentum", metavar="[NAME=]α", type=_per_optimizer, action="append", default=[],
-                      help="momentum α in [0, 1) for momentum and nesterov, or NAME=α for one (repeatable)")
-    what.add_argument("--set", metavar="NAME.KEY=VALUE", type=_assignment, action="append", default=[],
-                      help="any optimizer keyword, e.g. adam.eps=1e-6 or adam.betas=0.9,0.99 (repeatable)")
-    what.add_argument("--steps", type=_count, metavar="N", help="optimizer steps (default 500, at most 5000)")
-    what.add_argument("--start", type=_start, metavar="X,Y", help="start point θ₀, e.g. --start=-1.5,2 "
-                      "(default: the surface's)")
-    what.add_argument("--schedule", metavar="NAME", help="a torch.optim.lr_scheduler name, e.g. StepLR, "
-                      "CosineAnnealingLR, or none")
-    what.add_argument("--schedule-param", metavar="KEY=VALUE", type=_assignment, action="append", default=[],
-                      help="a schedule parameter, e.g. step_size=100 (repeatable)")
-    what.add_argument("--noise", type=_finite, metavar="σ", help="Gaussian gradient noise σ ≥ 0 (default 0)")
-    what.add_argument("--seed", type=_count, metavar="N", help="noise seed (default 0)")
+    _race_arguments(race)
     out = race.add_argument_group("the output")
     out.add_argument("--out", metavar="FILE", action="append", required=True,
                      help=f"output file, format from its suffix ({', '.join(FORMATS)}); repeatable")
@@ -194,7 +200,66 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--frames", type=_count, default=60, help=f"GIF/MP4 frames, 2–{MAX_FRAMES} (default 60)")
     out.add_argument("--fps", type=_finite, default=15.0, help=f"GIF/MP4 frames per second, 1–{MAX_FPS} "
                      "(default 15)")
+
+    inspect = commands.add_parser(
+        "inspect", help="one optimizer at one step: curvature and what the optimizer sees",
+        description="Replay a race and describe step k of one optimizer: θₖ, gₖ, ρₖ, the step θₖ₊₁ − θₖ, the "
+                    "Hessian's eigenvalues and local condition number at θₖ, the adaptive methods' per-coordinate "
+                    "ρ/(√r̂ + ε), Adam's s, r, ŝ, r̂ (the Explore page's \"inspect a step\" view).",
+        epilog="examples:\n  losslab inspect --optimizer adam --step 12\n"
+               "  losslab inspect --lesson bias-correction --optimizer adam_nobc --step 0 --out step.png",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    inspect.set_defaults(handler=partial(_inspect, parser=inspect))
+    _race_arguments(inspect)
+    which = inspect.add_argument_group("the step")
+    which.add_argument("--optimizer", metavar="NAME", help="one of the race's optimizers (default: the first)")
+    which.add_argument("--step", type=_count, metavar="K", default=0, help="the step k to describe (default 0)")
+    which.add_argument("--out", metavar="FILE", action="append", default=[],
+                       help="also write the zoomed figure (png, svg, pdf or html; repeatable)")
     return parser
+
+
+def _inspect(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from landscapes.curvature import curvature
+    from optimizers.inspect import step_view
+    from plots.inspect import step_figure, step_rows
+
+    from . import exports
+    from .race import run_race
+
+    try:
+        formats = [exports.format_of(path) for path in args.out]
+        if any(fmt not in exports.FIGURE_FORMATS for fmt in formats):
+            raise ValueError(f"--out: the step figure exports to {', '.join(exports.FIGURE_FORMATS)}")
+        config = race_config(args)
+        name = args.optimizer or next(iter(config.optimizers))
+        if name not in config.optimizers:
+            raise ValueError(f"--optimizer: {name!r} is not in the race ({', '.join(config.optimizers)})")
+        if args.step >= max(config.steps, 1):
+            raise ValueError(f"--step: {args.step} (the race has {config.steps} steps: 0 to {config.steps - 1})")
+        surface = config.landscape()
+        view = step_view(surface, name, args.step, start=config.start_point(), schedule=config.schedule_object(),
+                         noise=config.noise, seed=config.seed, **config.optimizers[name])
+    except ValueError as error:
+        parser.error(str(error))
+    try:
+        local = curvature(surface, view.theta)
+    except ValueError:
+        local = None
+    print(f"{name} at step k = {args.step} on {surface!r}")
+    for quantity, value in step_rows(view, local):
+        print(f"  {quantity:40s} {value}")
+    if formats:
+        trajectory = run_race(config)[name]
+        figure = step_figure(surface, view, local, name, list(config.optimizers).index(name), trajectory.points[0])
+        for path, fmt in zip(args.out, formats):
+            try:
+                exports.write_atomic(path, exports.figure_bytes(figure, fmt))
+            except (RuntimeError, OSError, ValueError) as error:
+                print(f"losslab: error: could not write {path}: {error}", file=sys.stderr)
+                return 1
+            print(f"wrote {path}")
+    return 0
 
 
 # --- the race command --------------------------------------------------------------------------------------

@@ -485,3 +485,16 @@ def test_every_figure_on_the_page_can_be_downloaded():
     assert "distance to the nearest minimum" in html.decode("utf-8")  # the curves figure, not the race
     at.selectbox(key="export.figure").set_value("surface").run()
     assert not at.session_state["export._prepared"]["files"]  # another figure: prepared files dropped
+
+
+def test_the_inspected_step_travels_in_the_url():
+    at = app({"steps": "80", "inspect": "true", "inspect.opt": "momentum", "inspect.step": "17"})
+    assert_clean(at)
+    assert at.selectbox(key="inspect.opt").value == "momentum" and at.slider(key="inspect.step").value == 17
+    assert at.query_params["inspect.opt"] == "momentum" and at.query_params["inspect.step"] == "17"
+    at.slider(key="inspect.step").set_value(30).run()
+    assert at.query_params["inspect.step"] == "30"
+    bad = app({"steps": "80", "inspect": "true", "inspect.opt": "bogus", "inspect.step": "900"})
+    assert not bad.exception
+    warning = " ".join(w.value for w in bad.warning)
+    assert "inspect.opt='bogus'" in warning and "inspect.step='900'" in warning

@@ -16,6 +16,7 @@ from PIL import Image
 
 import landscapes
 import optimizers
+import optimizers.inspect
 from losslab import config_io, race
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,7 +28,8 @@ def losslab(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 
 
 def test_help_everywhere_has_examples():
-    for args in ([], ["--help"], ["race", "--help"], ["surfaces", "--help"], ["optimizers", "--help"]):
+    for args in ([], ["--help"], ["race", "--help"], ["surfaces", "--help"], ["optimizers", "--help"],
+                 ["inspect", "--help"], ["lessons", "--help"]):
         result = losslab(*args)
         assert result.returncode == 0, (args, result.stderr)
         assert "example" in result.stdout, args
@@ -156,3 +158,24 @@ def test_network_parameters_from_the_command_line(tmp_path):
     assert loaded.surface_params == {"dataset": "xor", "hidden": (8, 4), "activation": "relu"}
     bad = losslab("race", "--surface", "network", "--param", "activation=elu", "--out", str(out))
     assert bad.returncode == 2 and "Invalid activation value: 'elu'" in bad.stderr
+
+
+def test_inspect_describes_a_step_and_draws_it(tmp_path):
+    done = losslab("inspect", "--optimizer", "adam", "--step", "12", "--out", str(tmp_path / "step.svg"))
+    assert done.returncode == 0, done.stderr
+    assert "adam at step k = 12" in done.stdout and re.search(r"Hessian eigenvalues λ₁, λ₂\s+\(1, 50\)", done.stdout)
+    assert "r̂" in done.stdout and (tmp_path / "step.svg").read_bytes().lstrip().startswith(b"<svg")
+    view = optimizers.inspect.step_view(landscapes.get("quadratic", condition=50.0, angle=30.0), "adam", 12,
+                                        lr=race.DEFAULT_LR["adam"])
+    assert f"({view.update[0]:.3g}, {view.update[1]:.3g})" in done.stdout  # the step θₖ₊₁ − θₖ, as replayed
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--optimizer", "bogus"), "--optimizer: 'bogus' is not in the race"),
+    (("--steps", "10", "--step", "10"), "--step: 10"),
+    (("--optimizers", "sgd", "--lr", "10", "--steps", "50", "--step", "40"), "Invalid step value: 40 (the run"),
+    (("--out", "x.gif"), "--out: the step figure exports to png, svg, pdf, html"),
+])
+def test_inspect_bad_arguments_exit_2_without_a_traceback(args, message):
+    done = losslab("inspect", *args)
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr

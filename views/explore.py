@@ -202,6 +202,32 @@ def _parse_flags(query: dict[str, str]) -> tuple[dict[str, bool], list[str]]:
     return flags, messages
 
 
+def _load_inspected(query: dict[str, str], config: race.RaceConfig) -> list[str]:
+    """The inspected optimizer and step from the URL (``inspect.opt``, ``inspect.step``) into their widgets."""
+    messages = []
+    if query.get("inspect.opt") is not None:
+        if query["inspect.opt"] in config.optimizers:
+            state["inspect.opt"] = query["inspect.opt"]
+        else:
+            messages.append(f"Ignored URL parameter inspect.opt={query['inspect.opt'][:60]!r} (not one of the "
+                            f"race's optimizers: {', '.join(config.optimizers)}).")
+    if query.get("inspect.step") is not None:
+        text = query["inspect.step"]
+        if text.isdigit() and int(text) < max(config.steps, 1):
+            state["inspect.step"] = int(text)
+        else:
+            messages.append(f"Ignored URL parameter inspect.step={text[:60]!r} (must be an integer in "
+                            f"[0, {max(config.steps - 1, 0)}]).")
+    return messages
+
+
+def _inspected_query() -> dict[str, str]:
+    """The inspect view's optimizer and step for the URL (only while the view is open)."""
+    if not state.get("inspect"):
+        return {}
+    return {key: str(state[key]) for key in ("inspect.opt", "inspect.step") if state.get(key) is not None}
+
+
 def _query_id(query: dict[str, str]) -> str:
     return json.dumps(query, sort_keys=True)
 
@@ -242,6 +268,7 @@ def _load_url() -> None:
     config, range_messages = _fit_page(config)
     flags, flag_messages = _parse_flags(query)
     _apply(config, flags)
+    flag_messages += _load_inspected(query, config)
     state["_url_messages"] = messages + range_messages + flag_messages
     state["_url_messages_for"] = None  # filled in with the first query written after this load
 
@@ -751,6 +778,7 @@ def main() -> None:
 
     query = race.to_query(config)
     query.update({key: "true" for key, on in flags.items() if on})
+    query.update(_inspected_query())
 
     errors = []
     if config.schedule:
