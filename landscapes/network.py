@@ -322,14 +322,16 @@ class NetworkPlane:
         t = self.tensors(c.dtype, c.device)
         points = c.shape[0]
         sigmoid = self.network.config.activation == "tanh"  # tanh in its logistic form (logistic_form)
-        z = (c @ t.first.flatten(1)).reshape(points, *t.first.shape[1:])  # (P, h₁, N): linear in (a, b)
+        first = t.first.flatten(1)  # z₁ = F₀ + a·F₁ + b·F₂ (P, h₁, N): linear in (a, b)
+        z = torch.addcmul(first[0], c[:, 1:2], first[1]).addcmul_(c[:, 2:3], first[2]).reshape(
+            points, *t.first.shape[1:])
         if rows is not None:
             z = z.gather(2, rows[:, None, :].expand(-1, z.shape[1], -1))
         hidden, matrices = [], []
         for weight, bias in t.later:
             h = z.sigmoid_() if sigmoid else z.relu_()
             matrix = (c @ weight).reshape(points, bias.shape[1], h.shape[1])  # W(p): (P, out, in)
-            z = torch.baddbmm((c @ bias)[:, :, None], matrix, h)  # (P, out, n)
+            z = torch.bmm(matrix, h).add_((c @ bias)[:, :, None])  # (P, out, n)
             hidden.append(h)
             matrices.append(matrix)
         targets = t.targets if rows is None else t.targets[rows]
