@@ -1,10 +1,11 @@
 """Serving a class: N users on one server, each moving a slider on Explore every 3 s.
 
 One ``streamlit run app.py`` and one headless chromium with N browser contexts (N separate sessions). Each
-session opens Explore, then every ``--interval`` seconds presses an arrow key on the sgd ρ slider and waits
-until the race chart shows the new trajectories. Prints, per N: slider → redraw latency p50/p95, the server's
-peak resident memory (sampled from /proc every 0.1 s) and the errors any session saw (an exception element,
-a page error, or a redraw that never came).
+session opens Explore; once every session has its race drawn, each starts at its own phase (session i of N
+waits i·interval/N: a class does not press in lockstep) and every ``--interval`` seconds presses an arrow
+key on the sgd ρ slider and waits until the race chart shows the new trajectories. Prints, per N: slider →
+redraw latency p50/p95, the server's peak resident memory (sampled from /proc every 0.1 s) and the errors
+any session saw (an exception element, a page error, or a redraw that never came).
 
 Run:  python benchmarks/load.py [--sessions 1 4 8] [--duration 60] [--interval 3]
 """
@@ -52,8 +53,8 @@ class PeakMemory(threading.Thread):
             time.sleep(0.1)
 
 
-async def user(browser, url: str, duration: float, interval: float, latencies: list[float],
-               errors: list[str]) -> None:
+async def user(browser, url: str, duration: float, interval: float, phase: float, ready: asyncio.Barrier,
+               latencies: list[float], errors: list[str]) -> None:
     context = await browser.new_context(viewport={"width": 1400, "height": 1100})
     page = await context.new_page()
     page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
@@ -62,6 +63,8 @@ async def user(browser, url: str, duration: float, interval: float, latencies: l
         await page.wait_for_function(RACE_SIGNATURE, timeout=120_000, polling=100)
         await page.locator('[data-testid="stExpander"] summary').filter(has_text="sgd: SGD").click()
         slider = page.get_by_role("slider", name="ρ  learning rate").first
+        await ready.wait()
+        await asyncio.sleep(phase)
         ends = time.perf_counter() + duration
         index = 0
         while time.perf_counter() < ends:
@@ -109,8 +112,9 @@ async def measure(sessions: int, duration: float, interval: float) -> dict[str, 
                 time.sleep(0.1)
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            await asyncio.gather(*(user(browser, url, duration, interval, latencies, errors)
-                                   for _ in range(sessions)))
+            ready = asyncio.Barrier(sessions)
+            await asyncio.gather(*(user(browser, url, duration, interval, index * interval / sessions, ready,
+                                        latencies, errors) for index in range(sessions)))
             await browser.close()
     finally:
         memory.running = False

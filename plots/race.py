@@ -21,7 +21,7 @@ from .style import FONT, optimizer_label, surface_title, trace_style
 
 MAX_FRAMES = 200
 ISOLINE_RESOLUTION = 100
-CLICK_GRID = 25  # invisible markers a click can select: each is an SVG node the browser redraws (~0.1 ms)
+CLICK_GRID = 41  # points a click can select (invisible; plotly draws only one of them: ``maxdisplayed``)
 SPEEDS = {"0.5×": 160, "1×": 80, "2×": 40, "4×": 20}  # milliseconds per frame
 MAX_FRAME_POINTS = 150_000  # path points over all frames; beyond it intermediate frames thin their paths
 MIN_FRAME_PATH = 50
@@ -123,8 +123,10 @@ def _gradient_field(surface: Any, count: int = 21) -> dict:
 def _click_grid(bounds) -> dict:
     (xmin, xmax), (ymin, ymax) = bounds
     gx, gy = np.meshgrid(np.linspace(xmin, xmax, CLICK_GRID), np.linspace(ymin, ymax, CLICK_GRID))
-    return _scatter(x=gx.ravel(), y=gy.ravel(), mode="markers", name="click-grid",
-                      marker=dict(size=9, opacity=0), hoverinfo="none", showlegend=False)
+    # hover and click-to-select scan every point; only the drawn ones cost the browser SVG nodes
+    return _scatter(x=typed_array(gx.ravel(), "f4"), y=typed_array(gy.ravel(), "f4"), mode="markers",
+                    name="click-grid", marker=dict(size=9, opacity=0, maxdisplayed=1), hoverinfo="none",
+                    showlegend=False)
 
 
 def race_figure(

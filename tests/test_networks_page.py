@@ -75,6 +75,18 @@ def test_learning_rate_reruns_only_that_optimizer_and_goes_to_the_url():
     assert at.query_params["adam.lr"] == "0.2"
 
 
+def test_back_from_another_page_the_settings_return_and_nothing_raises():
+    at = networks_page(SMALL)
+    at.select_slider(key="net.adam.lr").set_value(0.2).run()
+    changed = race_paths(at)
+    at.switch_page("views/explore.py").run()  # a run without the page's widgets: Streamlit drops their state
+    assert "net.hidden" not in at.session_state
+    at.switch_page("views/networks.py").run()
+    assert_clean(at)
+    assert all(np.array_equal(changed[name], path) for name, path in race_paths(at).items())
+    assert at.query_params["adam.lr"] == "0.2" and at.query_params["hidden"] == "8"
+
+
 def test_optimizer_and_architecture_widgets_change_the_page():
     at = networks_page(SMALL)
     at.multiselect(key="net.opt").set_value(["rmsprop"]).run()

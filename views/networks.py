@@ -91,11 +91,19 @@ def _number(key: str, text: str) -> float:
 
 
 def _load_url() -> None:
-    """Set the widgets from the URL once per distinct URL (a rerun keeps the widgets' own state)."""
+    """Set the widgets from the URL once per distinct URL (a rerun keeps the widgets' own state).
+
+    Streamlit drops a widget's state on a run that does not draw it: back from another page, the widgets take
+    this page's last settings again (the URL it last wrote), not the defaults.
+    """
     query = st.query_params.to_dict()
-    if state.get(f"{PREFIX}loaded") is not None and (state[f"{PREFIX}loaded"] == query or
-                                                     query == state.get(f"{PREFIX}written")):
+    settled = state.get(f"{PREFIX}loaded") is not None and (state[f"{PREFIX}loaded"] == query or
+                                                            query == state.get(f"{PREFIX}written"))
+    drawn_always = [key for key in _defaults() if not key.endswith(".lr")]  # ρ sliders: the chosen optimizers'
+    if settled and all(PREFIX + key in state for key in drawn_always):
         return
+    if settled or "dataset" not in query:  # this page's URLs always name the dataset; else take its last own one
+        query = state.get(f"{PREFIX}written") or query
     values, messages = _defaults(), []
     for key, text in query.items():
         if key not in values:  # another page's setting (a link from Explore): not this page's to judge

@@ -132,8 +132,9 @@ def path_names(state: dict) -> list[str]:
 
 
 def query(page) -> dict[str, str]:
-    """The page URL's query parameters (the last value of each)."""
-    return {key: values[-1] for key, values in parse_qs(urlsplit(page.url).query).items()}
+    """The page URL's query parameters (the last value of each), read from the page: Playwright's ``page.url``
+    can lag one history entry behind Streamlit's page switches."""
+    return {key: values[-1] for key, values in parse_qs(urlsplit(page.evaluate("location.href")).query).items()}
 
 
 def wait_idle(page, timeout: float = 60_000) -> None:
@@ -141,6 +142,11 @@ def wait_idle(page, timeout: float = 60_000) -> None:
     page.wait_for_function(
         "() => { const app = document.querySelector('[data-testid=\"stApp\"]');"
         " return app && app.dataset.testScriptState === 'notRunning'; }", timeout=timeout)
+
+
+def wait_for_path(page, path: str) -> None:
+    """Wait until the page's own location (not Playwright's ``page.url``, which can lag) has this path."""
+    page.wait_for_function("(path) => location.pathname.replace(/\\/$/, '') === path", arg=path.rstrip("/"))
 
 
 def nav_link(page, title: str):

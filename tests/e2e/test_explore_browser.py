@@ -3,7 +3,10 @@ shared by URL, and robust to a hostile URL."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from losslab import race
+from plots.race import CLICK_GRID
 
 from .conftest import path_names, paths, query, race_state
 
@@ -55,11 +58,17 @@ def test_click_on_the_contour_sets_the_start_and_the_url_reproduces_the_view(pag
     before = race_state(page)
     drag = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot .nsewdrag').first
     box = drag.bounding_box()
+    (xmin, xmax), (ymin, ymax) = page.evaluate(
+        "() => { const l = document.querySelector('.js-plotly-plot')._fullLayout;"
+        " return [l.xaxis.range, l.yaxis.range]; }")
     page.mouse.click(box["x"] + 0.3 * box["width"], box["y"] + 0.7 * box["height"])
     after = race_state(page, changed_from=before)
     start = [float(v) for v in query(page)["start"].split(",")]
     first = paths(after)[0]
     assert [first["x"][0], first["y"][0]] == start
+    spacing = np.array([xmax - xmin, ymax - ymin]) / (CLICK_GRID - 1)  # the nearest click-grid point is taken
+    clicked = np.array([xmin + 0.3 * (xmax - xmin), ymax - 0.7 * (ymax - ymin)])
+    assert np.all(np.abs(np.array(start) - clicked) <= 0.5 * spacing + 1e-3)
     assert start != [paths(before)[0]["x"][0], paths(before)[0]["y"][0]]
 
     shared = context.new_page()
