@@ -4,8 +4,10 @@ One ``streamlit run app.py`` and one headless chromium with N browser contexts (
 session opens Explore; once every session has its race drawn, each starts at its own phase (session i of N
 waits i·interval/N: a class does not press in lockstep) and every ``--interval`` seconds presses an arrow
 key on the sgd ρ slider and waits until the race chart shows the new trajectories. Prints, per N: slider →
-redraw latency p50/p95, the server's peak resident memory (sampled from /proc every 0.1 s) and the errors
-any session saw (an exception element, a page error, or a redraw that never came).
+redraw latency p50/p95, the server's peak resident memory (sampled from /proc every 0.1 s), the errors
+any session saw (an exception element, a page error, or a redraw that never came), and the CPU seconds per
+press, from /proc, of chromium (all its processes: the pages' drawing) and of the server, while the sessions
+press: on one machine the browsers and the server share its cores.
 
 Run:  python benchmarks/load.py [--sessions 1 4 8] [--duration 60] [--interval 3]
 """
@@ -14,12 +16,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +39,42 @@ def rss_bytes(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def cpu_seconds(match: Callable[[str], bool]) -> float:
+    """User + system CPU time of every process whose command line satisfies ``match`` (from /proc)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if match(command):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except OSError:  # the process ended meanwhile
+            continue
+    return total
+
+
+class CpuWindow:
+    """CPU seconds of chromium and of the server from the first ``start()`` to ``stop()``."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server = f"/proc/{server_pid}/"
+        self.started: tuple[float, float] | None = None
+        self.used = (float("nan"), float("nan"))
+
+    def sample(self) -> tuple[float, float]:
+        server = Path(self.server + "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        return (cpu_seconds(lambda command: Path(command.split(" ", 1)[0]).name == "chromium"),
+                cpu_seconds(lambda command: command == server))
+
+    def start(self) -> None:
+        if self.started is None:
+            self.started = self.sample()
+
+    def stop(self) -> None:
+        if self.started is not None and self.used[0] != self.used[0]:  # the first call (used is NaN until then)
+            self.used = tuple(end - begin for end, begin in zip(self.sample(), self.started))
 
 
 class PeakMemory(threading.Thread):
@@ -54,7 +94,7 @@ class PeakMemory(threading.Thread):
 
 
 async def user(browser, url: str, duration: float, interval: float, phase: float, ready: asyncio.Barrier,
-               latencies: list[float], errors: list[str]) -> None:
+               done: asyncio.Barrier, cpu: CpuWindow, latencies: list[float], errors: list[str]) -> None:
     context = await browser.new_context(viewport={"width": 1400, "height": 1100})
     page = await context.new_page()
     page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
@@ -64,6 +104,7 @@ async def user(browser, url: str, duration: float, interval: float, phase: float
         await page.locator('[data-testid="stExpander"] summary').filter(has_text="sgd: SGD").click()
         slider = page.get_by_role("slider", name="ρ  learning rate").first
         await ready.wait()
+        cpu.start()
         await asyncio.sleep(phase)
         ends = time.perf_counter() + duration
         index = 0
@@ -83,6 +124,8 @@ async def user(browser, url: str, duration: float, interval: float, phase: float
                 errors.append("exception shown on the page")
             index += 1
             await asyncio.sleep(max(0.0, interval - (time.perf_counter() - tick)))
+        await done.wait()  # every page still open: their processes' CPU time is still readable
+        cpu.stop()
     finally:
         await context.close()
 
@@ -98,6 +141,7 @@ async def measure(sessions: int, duration: float, interval: float) -> dict[str, 
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     memory = PeakMemory(server.pid)
     memory.start()
+    cpu = CpuWindow(server.pid)
     latencies: list[float] = []
     errors: list[str] = []
     try:
@@ -112,9 +156,9 @@ async def measure(sessions: int, duration: float, interval: float) -> dict[str, 
                 time.sleep(0.1)
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            ready = asyncio.Barrier(sessions)
+            ready, done = asyncio.Barrier(sessions), asyncio.Barrier(sessions)
             await asyncio.gather(*(user(browser, url, duration, interval, index * interval / sessions, ready,
-                                        latencies, errors) for index in range(sessions)))
+                                        done, cpu, latencies, errors) for index in range(sessions)))
             await browser.close()
     finally:
         memory.running = False
@@ -126,7 +170,8 @@ async def measure(sessions: int, duration: float, interval: float) -> dict[str, 
     ordered = sorted(latencies) or [float("nan")]
     return {"presses": len(latencies), "p50": statistics.median(ordered),
             "p95": ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))],
-            "rss": memory.peak, "errors": len(errors), "first error": errors[0] if errors else ""}
+            "rss": memory.peak, "errors": len(errors), "first error": errors[0] if errors else "",
+            "browser cpu": cpu.used[0] / max(len(latencies), 1), "server cpu": cpu.used[1] / max(len(latencies), 1)}
 
 
 def main() -> None:
@@ -135,13 +180,15 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds each session keeps moving")
     parser.add_argument("--interval", type=float, default=3.0, help="seconds between one session's presses")
     args = parser.parse_args()
-    print(f"{'sessions':>8s} {'presses':>8s} {'p50 s':>7s} {'p95 s':>7s} {'peak RSS':>10s} {'errors':>6s}  "
+    print(f"{'sessions':>8s} {'presses':>8s} {'p50 s':>7s} {'p95 s':>7s} {'peak RSS':>10s} {'errors':>6s} "
+          f"{'CPU s/press: browser':>21s} {'server':>6s}  "
           f"targets: p95 < {TARGETS['p95']:g} s, RSS < {TARGETS['rss'] / 1e9:g} GB, no errors")
     for sessions in args.sessions:
         row = asyncio.run(measure(sessions, args.duration, args.interval))
         met = row["p95"] < TARGETS["p95"] and row["rss"] < TARGETS["rss"] and not row["errors"]
         print(f"{sessions:8d} {row['presses']:8d} {row['p50']:7.3f} {row['p95']:7.3f} "
-              f"{row['rss'] / 1e6:8.0f} MB {row['errors']:6d}  {'met' if met else 'NOT met'} {row['first error']}",
+              f"{row['rss'] / 1e6:8.0f} MB {row['errors']:6d} {row['browser cpu']:21.2f} {row['server cpu']:6.2f}  "
+              f"{'met' if met else 'NOT met'} {row['first error']}",
               flush=True)
 
 
