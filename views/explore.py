@@ -254,10 +254,16 @@ def _load_url() -> None:
 
     A URL this page wrote itself in this session is never loaded back: a rerun the browser requested before
     it received the page's latest URL carries an older one, and loading that would undo the user's last change.
+    Back from another page (Streamlit dropped the widgets' values; the sidebar's link has no query), the
+    widgets take this session's last race again, not the defaults.
     """
     query = st.query_params.to_dict()
     if _query_id(query) in state.get("_written_queries", ()):
-        return
+        if "steps" in state:  # an always-drawn widget still holds its value: so do the others
+            return
+        query = dict(state.get("_last_query", query))
+    elif not query and "_last_query" in state:  # the sidebar's link to this page carries no query
+        query = dict(state["_last_query"])
     lesson = query.pop("lesson", None)
     config, messages = race.from_query(query)
     if lesson is not None:  # ?lesson=NAME opens a lecture preset
@@ -764,6 +770,7 @@ def write_query(query: dict[str, str]) -> None:
     written = state.setdefault("_written_queries", {})  # insertion-ordered: the oldest are dropped first
     written.pop(_query_id(query), None)
     written[_query_id(query)] = True
+    state["_last_query"] = dict(query)
     while len(written) > MAX_REMEMBERED_URLS:
         del written[next(iter(written))]
     if state.get("_url_messages_for") is None:

@@ -53,7 +53,11 @@ def test_networks_page_draws_the_trained_model_the_slice_and_the_race(page, app_
 
 def test_sidebar_moves_between_explore_networks_and_sweeps_and_every_page_keeps_working(page, app_url):
     page.goto(app_url)
-    explore = race_state(page)
+    default_explore = race_state(page)
+    page.locator('[data-testid="stExpander"] summary').filter(has_text="sgd: SGD").click()
+    page.get_by_role("slider", name="ρ  learning rate").first.focus()
+    page.keyboard.press("ArrowLeft")
+    explore = race_state(page, changed_from=default_explore)
     nav_link(page, "Networks").click()
     wait_for_path(page, "/networks")
     default = networks_race(page)
@@ -69,7 +73,8 @@ def test_sidebar_moves_between_explore_networks_and_sweeps_and_every_page_keeps_
     assert_router_and_no_error(page)
     nav_link(page, "Explore").click()
     wait_for_path(page, "/")
-    assert paths(race_state(page)) == paths(explore)  # Explore's default race, drawn again
+    assert paths(race_state(page)) == paths(explore)  # the race left, not the default one
+    assert "sgd.lr" in query(page)
     assert_router_and_no_error(page)
 
     nav_link(page, "Networks").click()  # back: the page's own last settings, not its defaults, and no error
