@@ -23,7 +23,6 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,39 +40,42 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
-def cpu_seconds(match: Callable[[str], bool]) -> float:
-    """User + system CPU time of every process whose command line satisfies ``match`` (from /proc)."""
+def process_cpu(pid: int | str) -> float:
+    """User + system CPU seconds of one process (from /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def chromium_cpu() -> float:
+    """CPU seconds of every chromium process (browser, renderers, GPU and utility processes)."""
     total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
-            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            if match(command):
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            program = cmdline.read_bytes().replace(b"\0", b" ").split(b" ", 1)[0]  # a renderer's argv is one string
+            if Path(program.decode(errors="replace")).name == "chromium":
+                total += process_cpu(cmdline.parent.name)
         except OSError:  # the process ended meanwhile
             continue
     return total
 
 
 class CpuWindow:
-    """CPU seconds of chromium and of the server from the first ``start()`` to ``stop()``."""
+    """CPU seconds of chromium and of the server from the first ``start()`` to the first ``stop()``."""
 
     def __init__(self, server_pid: int) -> None:
-        self.server = f"/proc/{server_pid}/"
+        self.server_pid = server_pid
         self.started: tuple[float, float] | None = None
-        self.used = (float("nan"), float("nan"))
+        self.used: tuple[float, float] | None = None
 
     def sample(self) -> tuple[float, float]:
-        server = Path(self.server + "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        return (cpu_seconds(lambda command: Path(command.split(" ", 1)[0]).name == "chromium"),
-                cpu_seconds(lambda command: command == server))
+        return chromium_cpu(), process_cpu(self.server_pid)
 
     def start(self) -> None:
         if self.started is None:
             self.started = self.sample()
 
     def stop(self) -> None:
-        if self.started is not None and self.used[0] != self.used[0]:  # the first call (used is NaN until then)
+        if self.started is not None and self.used is None:
             self.used = tuple(end - begin for end, begin in zip(self.sample(), self.started))
 
 
@@ -171,7 +173,8 @@ async def measure(sessions: int, duration: float, interval: float) -> dict[str, 
     return {"presses": len(latencies), "p50": statistics.median(ordered),
             "p95": ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))],
             "rss": memory.peak, "errors": len(errors), "first error": errors[0] if errors else "",
-            "browser cpu": cpu.used[0] / max(len(latencies), 1), "server cpu": cpu.used[1] / max(len(latencies), 1)}
+            **dict(zip(("browser cpu", "server cpu"),
+                       (seconds / max(len(latencies), 1) for seconds in cpu.used or (float("nan"),) * 2)))}
 
 
 def main() -> None:

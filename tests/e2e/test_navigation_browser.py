@@ -5,11 +5,10 @@ query: every page keeps drawing its charts and never shows a traceback."""
 from __future__ import annotations
 
 import random
-from urllib.parse import urlsplit
 
 from losslab import config_io, race, sweeps
 
-from .conftest import nav_link, path_names, paths, query, race_state, wait_idle
+from .conftest import nav_link, path_names, paths, query, race_state, wait_for_path, wait_idle
 
 DEFAULT_MAP = sweeps.MapConfig(surface_params={"a": 1.0, "b": 100.0}, lr_range=(1e-5, 1.0))  # the page's defaults
 
@@ -75,7 +74,7 @@ def test_sweeps_map_click_opens_the_cell_on_explore_and_back_returns(page, app_u
     page.mouse.click(x, y)
 
     opened = race_state(page)  # Explore, with the cell's configuration
-    assert urlsplit(page.url).path.rstrip("/") == ""
+    wait_for_path(page, "/")
     assert path_names(opened) == ["momentum"]
     expected = sweeps.race_config(DEFAULT_MAP, lr, momentum)
     trajectory = paths(opened)[0]

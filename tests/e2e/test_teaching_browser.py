@@ -3,15 +3,11 @@ hostile expression in the URL is refused with a message."""
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import quote
 
 from losslab import lessons
 
-from .conftest import paths, race_state
-
-
-def query(page) -> dict[str, str]:
-    return {key: values[-1] for key, values in parse_qs(urlsplit(page.url).query).items()}
+from .conftest import paths, query, race_state
 
 
 def test_a_lesson_url_opens_the_race_with_its_caption_and_the_picker_switches_lessons(page, app_url):
