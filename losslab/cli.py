@@ -200,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--frames", type=_count, default=60, help=f"GIF/MP4 frames, 2–{MAX_FRAMES} (default 60)")
     out.add_argument("--fps", type=_finite, default=15.0, help=f"GIF/MP4 frames per second, 1–{MAX_FPS} "
                      "(default 15)")
+    out.add_argument("--field", action="store_true",
+                     help="draw the negative-gradient field −∇f/‖∇f‖ under the paths (PNG, SVG, PDF, HTML, GIF, MP4)")
 
     inspect = commands.add_parser(
         "inspect", help="one optimizer at one step: curvature and what the optimizer sees",
@@ -389,7 +391,7 @@ def _race(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     trajectories = run_race(config)
     for path, fmt in zip(args.out, formats):
         try:
-            data = exports.export_race(config, fmt, settings, trajectories=trajectories)
+            data = exports.export_race(config, fmt, settings, trajectories=trajectories, gradient_field=args.field)
         except (RuntimeError, OSError, ValueError) as error:
             print(f"losslab: error: could not render {path}: {error}", file=sys.stderr)
             return 1

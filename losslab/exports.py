@@ -86,12 +86,12 @@ def figure_bytes(figure: go.Figure, fmt: str, settings: ExportSettings = ExportS
 
 def export_race(config: RaceConfig, fmt: str, settings: ExportSettings = ExportSettings(), *,
                 trajectories: Mapping[str, Any] | None = None, figure: go.Figure | None = None,
-                layer: Any = None, progress: animation.Progress | None = None) -> bytes:
-    """One export of the race ``config`` describes.
+                layer: Any = None, gradient_field: bool = False, progress: animation.Progress | None = None) -> bytes:
+    """One export of the race ``config`` describes; its pictures over the −∇f arrows when ``gradient_field``.
 
-    ``trajectories`` (from ``run_race(config)``), ``figure`` (``plots.race_figure`` of them) and ``layer``
-    (``plots.race.landscape_layer``) may be passed when the caller has them already; ``progress(fraction)``
-    is called after each GIF/MP4 frame.
+    ``trajectories`` (from ``run_race(config)``), ``figure`` (``plots.race_figure`` of them, drawn with the same
+    ``gradient_field``) and ``layer`` (``plots.race.landscape_layer``) may be passed when the caller has them
+    already; ``progress(fraction)`` is called after each GIF/MP4 frame.
     """
     settings.validate(fmt)
     if trajectories is None:
@@ -104,9 +104,10 @@ def export_race(config: RaceConfig, fmt: str, settings: ExportSettings = ExportS
     if fmt in animation.ANIMATION_FORMATS:
         return animation.animation_bytes(surface, trajectories, fmt, frames=settings.frames, fps=settings.fps,
                                          preset=settings.preset, scale=settings.scale, layer=layer,
-                                         progress=progress)
+                                         gradient_field=gradient_field, progress=progress)
     if figure is None:  # a still image needs no animation frames
-        figure = plots.race_figure(surface, trajectories, layer=layer, frames=60 if fmt == "html" else 1)
+        figure = plots.race_figure(surface, trajectories, layer=layer, gradient_field=gradient_field,
+                                   frames=60 if fmt == "html" else 1)
     return figure_bytes(figure, fmt, settings)
 
 

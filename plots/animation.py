@@ -62,9 +62,12 @@ def max_scale(preset: str) -> float:
     return max(1.0, math.floor(math.sqrt(MAX_PIXELS / (chosen.width * chosen.height)) * 100) / 100)
 
 
-def _still_figure(surface: Any, trajectories: Mapping[str, Any], preset: str, layer: Any) -> dict:
-    """The static race figure without what moves: path traces keep their legend entries but no points."""
-    plain = static.static_figure(race_figure(surface, trajectories, frames=1, layer=layer), preset)
+def _still_figure(surface: Any, trajectories: Mapping[str, Any], preset: str, layer: Any,
+                  gradient_field: bool) -> dict:
+    """The static race figure without what moves (the −∇f arrows, when drawn, stay): path traces keep their
+    legend entries but no points."""
+    plain = static.static_figure(race_figure(surface, trajectories, frames=1, layer=layer,
+                                             gradient_field=gradient_field), preset)
     kept = []
     for trace in plain["data"]:
         name = str(trace.get("name", ""))
@@ -234,21 +237,23 @@ class _Painter:
 
 
 def _painter(surface: Any, trajectories: Mapping[str, Any], frames: int, preset: str, scale: float,
-             layer: Any) -> tuple[_Painter, int, np.ndarray]:
+             layer: Any, gradient_field: bool) -> tuple[_Painter, int, np.ndarray]:
     """The painter over the once-rendered still figure, the race's step count and the steps shown."""
     _check_frames(frames, preset, scale)
     if not trajectories:
         raise ValueError("Invalid trajectories value: {} (give at least one trajectory)")
-    still = _still_figure(surface, trajectories, preset, layer)
+    still = _still_figure(surface, trajectories, preset, layer, gradient_field)
     background = Image.open(io.BytesIO(static.render(still, "png", scale))).convert("RGB")
     steps = next(iter(trajectories.values())).points.shape[1] - 1
     return _Painter(background, static.plot_box(still), scale, surface, trajectories), steps, frame_steps(steps, frames)
 
 
 def race_frames(surface: Any, trajectories: Mapping[str, Any], *, frames: int = 60, preset: str = "slide",
-                scale: float = 1.0, layer: Any = None, progress: Progress | None = None) -> Iterator[Image.Image]:
-    """The race as RGB images, one per shown step (``frame_steps``), the last showing the whole race."""
-    return _painted(*_painter(surface, trajectories, frames, preset, scale, layer), progress)
+                scale: float = 1.0, layer: Any = None, gradient_field: bool = False,
+                progress: Progress | None = None) -> Iterator[Image.Image]:
+    """The race as RGB images, one per shown step (``frame_steps``), the last showing the whole race; over the
+    −∇f arrows of ``race_figure`` when ``gradient_field``."""
+    return _painted(*_painter(surface, trajectories, frames, preset, scale, layer, gradient_field), progress)
 
 
 def _painted(painter: _Painter, steps: int, shown: np.ndarray, progress: Progress | None) -> Iterator[Image.Image]:
@@ -286,15 +291,15 @@ def mp4_bytes(images: Iterator[Image.Image], fps: float) -> bytes:
 
 
 def animation_bytes(surface: Any, trajectories: Mapping[str, Any], fmt: str, *, frames: int = 60, fps: float = 15,
-                    preset: str = "slide", scale: float = 1.0, layer: Any = None,
+                    preset: str = "slide", scale: float = 1.0, layer: Any = None, gradient_field: bool = False,
                     progress: Progress | None = None) -> bytes:
-    """The race as a GIF or MP4 of ``frames`` frames at ``fps`` frames per second."""
+    """The race as a GIF or MP4 of ``frames`` frames at ``fps`` frames per second (``race_frames``)."""
     if fmt not in ANIMATION_FORMATS:
         raise ValueError(f"Invalid format value: {fmt!r} (must be one of {', '.join(ANIMATION_FORMATS)})")
     check_animation(frames, fps, preset, scale)
     if fmt == "mp4":
         return mp4_bytes(race_frames(surface, trajectories, frames=frames, preset=preset, scale=scale, layer=layer,
-                                     progress=progress), fps)
-    painter, steps, shown = _painter(surface, trajectories, frames, preset, scale, layer)
+                                     gradient_field=gradient_field, progress=progress), fps)
+    painter, steps, shown = _painter(surface, trajectories, frames, preset, scale, layer, gradient_field)
     palette = painter.frame(steps, steps).quantize(colors=255, method=Image.Quantize.MEDIANCUT)  # every colour
     return gif_bytes(_painted(painter, steps, shown, progress), fps, palette)

@@ -73,6 +73,18 @@ def test_the_issue_example_writes_every_format(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in outputs)  # no temporary left
 
 
+def test_field_draws_the_negative_gradient_under_the_paths(tmp_path):
+    common = ("race", "--surface", "himmelblau", "--steps", "40", "--frames", "3", "--preset", "paper")
+    plain, field = tmp_path / "plain", tmp_path / "field"
+    for folder, extra in ((plain, ()), (field, ("--field",))):
+        folder.mkdir()
+        result = losslab(*common, *extra, f"--out={folder / 'race.png'}", f"--out={folder / 'race.gif'}")
+        assert result.returncode == 0, result.stderr
+    for name in ("race.png", "race.gif"):
+        a, b = (np.asarray(Image.open(folder / name).convert("RGB")).astype(int) for folder in (plain, field))
+        assert a.shape == b.shape and (a != b).any(axis=-1).sum() > 500, name  # 21 × 21 arrows drawn
+
+
 def test_a_saved_json_reproduces_the_race_bit_for_bit(tmp_path):
     first = tmp_path / "first.json"
     result = losslab("race", "--optimizers", "nesterov,adamw", "--steps", "120", "--noise", "0.4", "--seed", "11",

@@ -206,6 +206,31 @@ def test_frames_draw_each_iterate_where_the_figure_puts_it():
     assert checked >= 2  # most draws have the first optimizer's head in view and uncovered
 
 
+def test_the_gradient_field_is_under_every_frame_of_gif_and_mp4_when_asked(small_race):
+    """With ``gradient_field`` every frame shows the race figure's white −∇f arrows: at the arrows' tails (21 × 21,
+    inside the window) a frame is lighter than the same points of the frame drawn without them."""
+    config, trajectories = small_race
+    surface = config.landscape()
+    (xmin, xmax), (ymin, ymax) = surface.bounds
+    tails_x, tails_y = np.meshgrid(np.linspace(xmin, xmax, 23)[1:-1], np.linspace(ymin, ymax, 23)[1:-1])
+    brightness = {}
+    for on in (False, True):
+        frames = np.asarray(list(animation.race_frames(surface, trajectories, frames=3, preset="paper",
+                                                       gradient_field=on))).astype(int)
+        box = static.plot_box(static.static_figure(plots.race_figure(surface, trajectories, frames=1,
+                                                                     gradient_field=on), "paper"))
+        columns = np.round(box.left + (tails_x - xmin) / (xmax - xmin) * box.width).astype(int)
+        rows = np.round(box.top + (ymax - tails_y) / (ymax - ymin) * box.height).astype(int)
+        brightness[on] = frames[:, rows, columns].sum(axis=-1)  # (frames, 21, 21)
+    lighter = brightness[True] - brightness[False]
+    assert ((lighter > 0).mean(axis=(1, 2)) > 0.5).all(), lighter  # most tails, in every frame: white over the
+    assert ((lighter < 0).mean(axis=(1, 2)) < 0.1).all(), lighter  # landscape (a path may cross a few tails)
+    for fmt in ("gif", "mp4"):
+        settings = dataclasses.replace(SMALL, frames=3)
+        with_field = exports.export_race(config, fmt, settings, trajectories=trajectories, gradient_field=True)
+        assert with_field != exports.export_race(config, fmt, settings, trajectories=trajectories)
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"frames": 1}, "Invalid frames value: 1"),
     ({"frames": 10_000}, "Invalid frames value: 10000"),
