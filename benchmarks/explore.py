@@ -14,18 +14,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+sys.path.insert(0, str(ROOT))
+from tests.e2e.live_server import CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
+
 RACE_SIGNATURE = """() => {
   const charts = [...document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')]
     .filter(g => g.layout && g.layout.title && String(g.layout.title.text || '').includes('steps'));
@@ -66,36 +63,16 @@ def server_side(repeats: int) -> dict[str, float]:
             "rerun median": statistics.median(times), "payload": payload, "race payload": race_payload}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def browser(presses: int) -> dict[str, float]:
     """A real server and headless chromium: cold start and slider → redraw latency."""
     from playwright.sync_api import sync_playwright
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = chromium.new_page(viewport={"width": 1400, "height": 1100})
         started = time.perf_counter()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
-             str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            while True:
-                try:
-                    if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
-                        break
-                except OSError:
-                    time.sleep(0.05)
-                if time.perf_counter() - started > 60:
-                    raise RuntimeError("streamlit did not start")
-            page.goto(url)
+        with streamlit_server() as server:
+            page.goto(server.url)
             page.wait_for_function(RACE_SIGNATURE, timeout=60_000, polling="raf")
             cold = time.perf_counter() - started
 
@@ -111,13 +88,7 @@ def browser(presses: int) -> dict[str, float]:
                                        polling="raf")
                 latencies.append(time.perf_counter() - started)
                 time.sleep(0.3)
-        finally:
-            server.terminate()
-            try:
-                server.wait(10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-            chromium.close()
+        chromium.close()
     ordered = sorted(latencies)
     return {"cold start to first chart": cold, "slider→figure median": statistics.median(latencies),
             "slider→figure p90": ordered[int(0.9 * (len(ordered) - 1))]}

@@ -9,7 +9,10 @@ any session saw (an exception element, a page error, or a redraw that never came
 press, from /proc, of chromium (all its processes: the pages' drawing) and of the server, while the sessions
 press: on one machine the browsers and the server share its cores.
 
-Run:  python benchmarks/load.py [--sessions 1 4 8] [--duration 60] [--interval 3]
+Baseline, in the same run: the same presses on ``load_baseline_app.py``, a page holding only Explore's sgd ρ
+slider and its race chart. Its rows show what N browsers cost this machine before Explore's other elements.
+
+Run:  python benchmarks/load.py [--sessions 1 4 8] [--pages explore baseline] [--duration 60] [--interval 3]
 """
 
 from __future__ import annotations
@@ -18,18 +21,17 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from explore import CHROMIUM, CHROMIUM_ARGS, RACE_SIGNATURE, free_port  # noqa: E402
+from explore import CHROMIUM, CHROMIUM_ARGS, RACE_SIGNATURE, streamlit_server  # noqa: E402
 
 TARGETS = {"p95": 3.0, "rss": 2e9}
+PAGES = {"explore": "app.py", "baseline": "benchmarks/load_baseline_app.py"}
 
 
 def rss_bytes(pid: int) -> int:
@@ -132,43 +134,24 @@ async def user(browser, url: str, duration: float, interval: float, phase: float
         await context.close()
 
 
-async def measure(sessions: int, duration: float, interval: float) -> dict[str, float]:
+async def measure(app: str, sessions: int, duration: float, interval: float) -> dict[str, float]:
     from playwright.async_api import async_playwright
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
-         str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    memory = PeakMemory(server.pid)
-    memory.start()
-    cpu = CpuWindow(server.pid)
     latencies: list[float] = []
     errors: list[str] = []
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("streamlit did not start") from None
-                time.sleep(0.1)
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            ready, done = asyncio.Barrier(sessions), asyncio.Barrier(sessions)
-            await asyncio.gather(*(user(browser, url, duration, interval, index * interval / sessions, ready,
-                                        done, cpu, latencies, errors) for index in range(sessions)))
-            await browser.close()
-    finally:
-        memory.running = False
-        server.terminate()
+    with streamlit_server(app) as server:
+        memory = PeakMemory(server.pid)
+        memory.start()
+        cpu = CpuWindow(server.pid)
         try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+            async with async_playwright() as playwright:
+                browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                ready, done = asyncio.Barrier(sessions), asyncio.Barrier(sessions)
+                await asyncio.gather(*(user(browser, server.url, duration, interval, index * interval / sessions,
+                                            ready, done, cpu, latencies, errors) for index in range(sessions)))
+                await browser.close()
+        finally:
+            memory.running = False
     ordered = sorted(latencies) or [float("nan")]
     return {"presses": len(latencies), "p50": statistics.median(ordered),
             "p95": ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))],
@@ -180,19 +163,21 @@ async def measure(sessions: int, duration: float, interval: float) -> dict[str, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("--pages", nargs="+", choices=list(PAGES), default=list(PAGES),
+                        help="explore: the app; baseline: only Explore's slider and race chart")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds each session keeps moving")
     parser.add_argument("--interval", type=float, default=3.0, help="seconds between one session's presses")
     args = parser.parse_args()
-    print(f"{'sessions':>8s} {'presses':>8s} {'p50 s':>7s} {'p95 s':>7s} {'peak RSS':>10s} {'errors':>6s} "
-          f"{'CPU s/press: browser':>21s} {'server':>6s}  "
+    print(f"{'page':>8s} {'sessions':>8s} {'presses':>8s} {'p50 s':>7s} {'p95 s':>7s} {'peak RSS':>10s} "
+          f"{'errors':>6s} {'CPU s/press: browser':>21s} {'server':>6s}  "
           f"targets: p95 < {TARGETS['p95']:g} s, RSS < {TARGETS['rss'] / 1e9:g} GB, no errors")
     for sessions in args.sessions:
-        row = asyncio.run(measure(sessions, args.duration, args.interval))
-        met = row["p95"] < TARGETS["p95"] and row["rss"] < TARGETS["rss"] and not row["errors"]
-        print(f"{sessions:8d} {row['presses']:8d} {row['p50']:7.3f} {row['p95']:7.3f} "
-              f"{row['rss'] / 1e6:8.0f} MB {row['errors']:6d} {row['browser cpu']:21.2f} {row['server cpu']:6.2f}  "
-              f"{'met' if met else 'NOT met'} {row['first error']}",
-              flush=True)
+        for page in args.pages:
+            row = asyncio.run(measure(PAGES[page], sessions, args.duration, args.interval))
+            met = row["p95"] < TARGETS["p95"] and row["rss"] < TARGETS["rss"] and not row["errors"]
+            print(f"{page:>8s} {sessions:8d} {row['presses']:8d} {row['p50']:7.3f} {row['p95']:7.3f} "
+                  f"{row['rss'] / 1e6:8.0f} MB {row['errors']:6d} {row['browser cpu']:21.2f} "
+                  f"{row['server cpu']:6.2f}  {'met' if met else 'NOT met'} {row['first error']}", flush=True)
 
 
 if __name__ == "__main__":

@@ -28,12 +28,11 @@ from optimizers.inspect import step_view
 from plots.inspect import step_figure, step_rows
 from views import export_panel
 from views.frozen import freeze
+from views.grids import FINE, LR_BOUNDS, LR_GRID, log_grid, sci
 
 # --- constants ---------------------------------------------------------------------------------
 
-LR_BOUNDS = (1e-5, 10.0)  # ρ slider
 EPS_GRID = tuple(10.0**e for e in range(-12, 0))
-MANTISSAS = (1, 1.5, 2, 3, 5, 7)
 DEFAULT_CONFIG = race.RaceConfig()
 MAX_REMEMBERED_URLS = 64
 MAX_TEXT = 200  # characters of a typed surface parameter (a formula, a window): what a URL value holds
@@ -81,37 +80,10 @@ HINTS = {
 # --- number formatting ---------------------------------------------------------------------------
 
 
-def sci(value: float) -> str:
-    """Shortest scientific form that reads back as ``value`` (3e-02, 3.5e-02); injective on floats."""
-    value = float(value)
-    if value == 0:
-        return "0"
-    for digits in range(0, 17):
-        text = f"{value:.{digits}e}"
-        if float(text) == value:
-            return text
-    return repr(value)
-
-
 def plain(value: float) -> str:
     """Shortest decimal form that reads back as ``value`` (50, 0.35, 1e-08)."""
     text = repr(float(value))
     return text[:-2] if text.endswith(".0") else text
-
-
-def log_options(low: float, high: float, *extra: float) -> list[float]:
-    """1-1.5-2-3-5-7 per decade within [low, high], the ends, and ``extra`` values (kept exact)."""
-    grid = {low, high}
-    for exponent in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1):
-        for mantissa in MANTISSAS:
-            value = float(f"{mantissa * 10.0**exponent:.6g}")
-            if low <= value <= high:
-                grid.add(value)
-    grid.update(float(v) for v in extra if v is not None and low <= float(v) <= high)
-    return sorted(grid)
-
-
-LR_GRID = tuple(log_options(*LR_BOUNDS))  # ρ: 1-1.5-2-3-5-7 per decade
 
 
 def nice_step(low: float, high: float) -> float:
@@ -408,7 +380,7 @@ def _producers(config: race.RaceConfig, key: str, trajectories: dict[str, optimi
     def produce(fmt: str) -> Any:
         def run(settings: exports.ExportSettings, progress: Any) -> bytes:
             return exports.export_race(config, fmt, settings, trajectories=trajectories, figure=figure, layer=layer,
-                                       progress=progress)
+                                       gradient_field=gradient_field, progress=progress)
         return run
 
     return {fmt: produce(fmt) for fmt in exports.FORMATS}
@@ -475,7 +447,7 @@ def _log_select(container: Any, label: str, key: str, low: float, high: float, d
     state.setdefault(key, float(default))
     current = min(max(float(state[key]), low), high)
     state[key] = current
-    options = sorted({*(grid or ()), current}) if grid else log_options(low, high, current)
+    options = sorted({*(grid or ()), current}) if grid else log_grid(low, high, FINE, (current,))
     options = [v for v in options if low <= v <= high]
     return container.select_slider(label, options=options, format_func=fmt, key=key, help=help,
                                    persist_state="page")

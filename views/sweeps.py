@@ -24,10 +24,10 @@ from losslab import race, schedule_presets, sweeps, theory, tuning
 from plots.export import rows_csv
 from views import export_panel
 from views.frozen import freeze
+from views.grids import COARSE, log_grid
 
 EXPLORE = "views/explore.py"
-MANTISSAS = (1, 2, 5)
-LR_OPTIONS = tuple(float(f"{m * 10.0**e:.6g}") for e in range(-5, 2) for m in MANTISSAS if m * 10.0**e <= 10)
+LR_OPTIONS = tuple(log_grid(1e-5, 10.0, COARSE))
 CELL_OPTIONS = (16, 24, 32, 48, 64, 96, sweeps.MAX_CELLS)
 BUDGETS = (16, 25, 36, 49, 64, 100, 144, 256, 400, 1024)
 MAX_NOISE = 10.0
@@ -97,14 +97,6 @@ def _scheduled_figures(race_json: str, schedule_json: str, label: str) -> tuple[
 # --- widgets ---------------------------------------------------------------------------------
 
 
-def _log_grid(low: float, high: float) -> list[float]:
-    """1-2-5 per decade within [low, high], both ends included."""
-    grid = {float(low), float(high)}
-    for exponent in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1):
-        grid.update(v for m in MANTISSAS if low <= (v := float(f"{m * 10.0**exponent:.6g}")) <= high)
-    return sorted(grid)
-
-
 def _surface_widgets(sidebar: Any) -> tuple[str, dict[str, float]]:
     state.setdefault("sweeps.surface", "rosenbrock")
     numeric = [name for name in landscapes.names()  # maps of thousands of runs: surfaces with numeric parameters
@@ -116,7 +108,7 @@ def _surface_widgets(sidebar: Any) -> tuple[str, dict[str, float]]:
         default = race.DEFAULT_SURFACE_PARAMS.get(spec.name, spec.default) if surface == "quadratic" else spec.default
         state.setdefault(key, float(default))
         if spec.log:
-            options = sorted({*_log_grid(spec.low, spec.high), float(state[key])})
+            options = sorted({*log_grid(spec.low, spec.high, COARSE), float(state[key])})
             params[spec.name] = float(sidebar.select_slider(f"{spec.name}: {spec.doc}", options=options, key=key,
                                                             persist_state="page"))
         else:
@@ -143,7 +135,7 @@ def _y_widgets(sidebar: Any, config: sweeps.MapConfig) -> tuple[float, float]:
     low, high = sweeps.default_y_range(config)
     key = f"sweeps.y_range.{config.y}.{config.surface}.{config.optimizer == 'nesterov'}"
     if axis.log:
-        return _log_range(sidebar, axis.label, key, _log_grid(axis.low, axis.high), (low, high))
+        return _log_range(sidebar, axis.label, key, log_grid(axis.low, axis.high, COARSE), (low, high))
     else:
         floor = 0.01 if config.optimizer == "nesterov" and config.y == "momentum" else axis.low
         limit = math.floor(sweeps.axis_for(config.y, config.landscape()).high * 1000) / 1000

@@ -3,20 +3,13 @@ Debian's chromium through Playwright (never ``playwright install``: no downloads
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from .live_server import CHROMIUM, CHROMIUM_ARGS, ROOT, streamlit_server
+
 ARTIFACTS = ROOT / "test-artifacts"
 
 # The last race chart on the page (during a rerun a stale and a new chart can both be in the DOM) as plain data:
@@ -37,12 +30,6 @@ RACE_STATE = """() => {
     frames: (chart._transitionData && chart._transitionData._frames || []).length,
   };
 }"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -77,29 +64,8 @@ def page(context):
 @pytest.fixture(scope="session")
 def app_url():
     """A live server for the whole session; stopped (by its PID) when the session ends."""
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("streamlit did not start") from None
-                time.sleep(0.1)
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+    with streamlit_server() as server:
+        yield server.url
 
 
 @pytest.fixture(scope="session")
