@@ -107,7 +107,7 @@ def _schedule_defaults(name: str) -> dict[str, Any]:
 
 
 def _default_start(surface: str, params: dict[str, float]) -> tuple[float, float]:
-    return tuple(float(v) for v in _surface(surface, json.dumps(params, sort_keys=True)).default_start)
+    return tuple(float(v) for v in _surface(surface, params).default_start)
 
 
 def _set_optimizer_state(name: str, hyper: dict[str, Any]) -> None:
@@ -291,15 +291,24 @@ def _restore_json(data: bytes) -> str:
 # --- cached computations -----------------------------------------------------------------------------
 
 
+def _surface(name: str, params: dict[str, Any]) -> Any:
+    """The surface ``name`` with ``params``, built once per name and parameters."""
+    return _cached_surface(name, json.dumps(params, sort_keys=True))
+
+
+def _layer(name: str, params: dict[str, Any]) -> Any:
+    """The landscape's grid, isolines and colour image, drawn once per surface and parameters."""
+    return _cached_layer(name, json.dumps(params, sort_keys=True))
+
+
 @st.cache_resource(max_entries=64, show_spinner=False)
-def _surface(name: str, params_json: str) -> Any:
+def _cached_surface(name: str, params_json: str) -> Any:
     return landscapes.get(name, **json.loads(params_json))
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
-def _layer(surface: str, params_json: str) -> Any:
-    """The landscape's grid, isolines and colour image, drawn once per surface and parameters."""
-    return plots.race.landscape_layer(_surface(surface, params_json))
+def _cached_layer(name: str, params_json: str) -> Any:
+    return plots.race.landscape_layer(_cached_surface(name, params_json))
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
@@ -310,7 +319,7 @@ def _trajectory(surface: str, params_json: str, name: str, hyper_json: str, step
         hyper["betas"] = tuple(hyper["betas"])
     schedule_config = json.loads(schedule_json)
     schedule = schedules.from_config(schedule_config) if schedule_config else None
-    return optimizers.run(_surface(surface, params_json), name, start=start, steps=steps, schedule=schedule,
+    return optimizers.run(_cached_surface(surface, params_json), name, start=start, steps=steps, schedule=schedule,
                           noise=noise, seed=seed, **hyper)
 
 
@@ -323,7 +332,7 @@ def _race(key: str) -> tuple[Any, dict[str, optimizers.Trajectory], dict[str, st
     """The surface, each optimizer's trajectory and each failing optimizer's error (per-optimizer cache)."""
     config = json.loads(key)
     params_json = json.dumps(config["surface_params"], sort_keys=True)
-    surface = _surface(config["surface"], params_json)
+    surface = _cached_surface(config["surface"], params_json)
     start = tuple(config["start"]) if config["start"] is not None else tuple(map(float, surface.default_start))
     schedule_json = json.dumps(config["schedule"], sort_keys=True)
     trajectories, errors = {}, {}
@@ -344,7 +353,7 @@ def _race(key: str) -> tuple[Any, dict[str, optimizers.Trajectory], dict[str, st
 def _race_figure(key: str, gradient_field: bool) -> go.Figure:
     surface, trajectories, _ = _race(key)
     config = json.loads(key)
-    layer = _layer(config["surface"], json.dumps(config["surface_params"], sort_keys=True))
+    layer = _layer(config["surface"], config["surface_params"])
     return freeze(plots.race_figure(surface, trajectories, gradient_field=gradient_field, layer=layer))
 
 
@@ -375,7 +384,7 @@ def _producers(config: race.RaceConfig, key: str, trajectories: dict[str, optimi
                gradient_field: bool) -> dict[str, Any]:
     """Each format's bytes from what the page already computed (the race, its cached figure and landscape)."""
     figure = _race_figure(key, gradient_field)
-    layer = _layer(config.surface, json.dumps(config.surface_params, sort_keys=True))
+    layer = _layer(config.surface, config.surface_params)
 
     def produce(fmt: str) -> Any:
         def run(settings: exports.ExportSettings, progress: Any) -> bytes:
@@ -390,7 +399,7 @@ def _producers(config: race.RaceConfig, key: str, trajectories: dict[str, optimi
 def _step_view(key: str, name: str, step: int) -> Any:
     """Step k of optimizer ``name`` in the race ``key``, replayed (optimizers.inspect.step_view)."""
     config = json.loads(key)
-    surface = _surface(config["surface"], json.dumps(config["surface_params"], sort_keys=True))
+    surface = _surface(config["surface"], config["surface_params"])
     hyper = config["optimizers"][name]
     if "betas" in hyper:
         hyper["betas"] = tuple(hyper["betas"])
@@ -475,7 +484,7 @@ def _flag(container: Any, label: str, key: str, default: bool, help: str | None 
 def _surface_widgets(sidebar: Any) -> tuple[str, dict[str, Any]]:
     state.setdefault("surface", race.DEFAULT_SURFACE)
     surface = sidebar.selectbox("surface", landscapes.names(), key="surface", persist_state="page",
-                                help=_surface(state["surface"], "{}").description or None)
+                                help=_surface(state["surface"], {}).description or None)
     defaults = _surface_defaults(surface)
     params = {}
     for spec in landscapes.parameters(surface):
@@ -499,7 +508,7 @@ def _surface_widgets(sidebar: Any) -> tuple[str, dict[str, Any]]:
                                         defaults[spec.name], nice_step(spec.low, spec.high), fmt="%g")
     try:  # typed text is checked by building the surface: a mistake is shown here and the default is raced
         params = {spec.name: spec.validate(params[spec.name]) for spec in landscapes.parameters(surface)}
-        _surface(surface, json.dumps(params, sort_keys=True))
+        _surface(surface, params)
     except ValueError as error:
         sidebar.error(str(error))
         params = {key: value for key, value in defaults.items() if key in params}
@@ -779,7 +788,7 @@ def main() -> None:
     if lesson is not None:
         st.info(f"**Lesson: {lesson.title}.** {lesson.caption}")
     try:
-        surface = _surface(config.surface, json.dumps(config.surface_params, sort_keys=True))
+        surface = _surface(config.surface, config.surface_params)
     except ValueError as error:
         st.error(str(error))
         return
