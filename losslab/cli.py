@@ -338,7 +338,7 @@ def race_config(args: argparse.Namespace) -> Any:
     if surface == base.surface:
         params = dict(base.surface_params)
     else:
-        params = dict(race.DEFAULT_SURFACE_PARAMS) if surface == race.DEFAULT_SURFACE else {}
+        params = race.surface_defaults(surface)
     specs = {spec.name: spec for spec in landscapes.parameters(surface)}
     for key, text in args.param:
         if key not in specs:

@@ -40,6 +40,13 @@ SURFACE_LR = {
 }
 
 
+def surface_defaults(surface: str) -> dict[str, Any]:
+    """The parameters a race on ``surface`` takes when none are given: the default quadratic is raced more
+    ill-conditioned than the surface's own default (``DEFAULT_SURFACE_PARAMS``); every other surface with its own
+    defaults (none given)."""
+    return dict(DEFAULT_SURFACE_PARAMS) if surface == DEFAULT_SURFACE else {}
+
+
 def optimizer_defaults(name: str, surface: str = DEFAULT_SURFACE) -> dict[str, Any]:
     """An optimizer's keywords with torch.optim's defaults, except a learning rate that suits a race on ``surface``."""
     lr = SURFACE_LR.get(surface, {}).get(name, DEFAULT_LR.get(name, optimizers.defaults(name)["lr"]))
@@ -51,7 +58,7 @@ class RaceConfig:
     """Everything that determines a race's trajectories."""
 
     surface: str = DEFAULT_SURFACE
-    surface_params: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SURFACE_PARAMS))
+    surface_params: dict[str, Any] = field(default_factory=lambda: surface_defaults(DEFAULT_SURFACE))
     optimizers: dict[str, dict[str, Any]] = field(
         default_factory=lambda: {name: optimizer_defaults(name) for name in DEFAULT_OPTIMIZERS}
     )
@@ -197,7 +204,7 @@ def from_query(query: Mapping[str, str]) -> tuple[RaceConfig, list[str]]:
     if surface not in landscapes.names():
         refuse("surface", ValueError(f"unknown surface; valid: {', '.join(landscapes.names())}"))
         surface = default.surface
-    surface_params = dict(DEFAULT_SURFACE_PARAMS) if surface == default.surface else {}
+    surface_params = surface_defaults(surface)
     for spec in landscapes.parameters(surface):
         key = surface_key(spec.name)
         if key in query:
@@ -220,7 +227,7 @@ def from_query(query: Mapping[str, str]) -> tuple[RaceConfig, list[str]]:
         landscape = landscapes.get(surface, **surface_params)
     except ValueError as error:
         messages.append(f"Ignored the URL's {surface} parameters ({error}); using the defaults.")
-        surface_params = dict(DEFAULT_SURFACE_PARAMS) if surface == default.surface else {}
+        surface_params = surface_defaults(surface)
         landscape = landscapes.get(surface, **surface_params)
     chosen_optimizers = {}
     for name in names:

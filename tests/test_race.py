@@ -74,3 +74,18 @@ def test_bad_network_parameters_in_the_url_fall_back_to_defaults():
                                                    "Ignored URL parameter surface.seed"]
     loaded, messages = race.from_query({"surface": "network", "dataset": "digits", "hidden": "256,256"})
     assert loaded.surface_params == {} and "must be at most 20000" in messages[0]  # valid alone, too big together
+
+
+@pytest.mark.parametrize("surface", landscapes.names())
+def test_a_surface_without_given_parameters_races_with_its_defaults(surface):
+    """Only the default quadratic is raced with other parameters than its own defaults (κ and angle); the URL,
+    the command line and the page start from the same ones, each a fresh copy."""
+    given = race.surface_defaults(surface)
+    if surface == race.DEFAULT_SURFACE:
+        assert given == race.DEFAULT_SURFACE_PARAMS and given is not race.DEFAULT_SURFACE_PARAMS
+        given["condition"] = -1.0
+        assert race.surface_defaults(surface) == race.DEFAULT_SURFACE_PARAMS
+    else:
+        assert given == {}
+    config, messages = race.from_query({"surface": surface})
+    assert not messages and config.surface_params == race.surface_defaults(surface)

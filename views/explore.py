@@ -96,10 +96,7 @@ state = st.session_state
 
 
 def _surface_defaults(surface: str) -> dict[str, float]:
-    values = {p.name: p.default for p in landscapes.parameters(surface)}
-    if surface == race.DEFAULT_SURFACE:
-        values.update(race.DEFAULT_SURFACE_PARAMS)
-    return values
+    return {**{p.name: p.default for p in landscapes.parameters(surface)}, **race.surface_defaults(surface)}
 
 
 def _schedule_defaults(name: str) -> dict[str, Any]:

@@ -105,7 +105,7 @@ def _surface_widgets(sidebar: Any) -> tuple[str, dict[str, float]]:
     params = {}
     for spec in landscapes.parameters(surface):
         key = f"sweeps.{surface}.{spec.name}"
-        default = race.DEFAULT_SURFACE_PARAMS.get(spec.name, spec.default) if surface == "quadratic" else spec.default
+        default = race.surface_defaults(surface).get(spec.name, spec.default)
         state.setdefault(key, float(default))
         if spec.log:
             options = sorted({*log_grid(spec.low, spec.high, COARSE), float(state[key])})
