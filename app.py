@@ -6,21 +6,9 @@ The pages live in ``views/``, not ``pages/``: Streamlit treats a ``pages/`` fold
 URL naming a page (``/sweeps?...``) then ran that file alone, without this router.
 """
 
-import os
-import sys
+from losslab.threads import one_thread_per_computation
 
-# One thread per computation: a class shares the server's cores, and 2-thread OpenMP kernels slow down many-fold
-# when another session keeps the other core busy. Set before torch or numba load (both are imported lazily); in a
-# process that loaded them already (a test runner), set their thread counts instead: numba refuses a changed
-# NUMBA_NUM_THREADS once its threads run.
-if "numba" in sys.modules:
-    sys.modules["numba"].set_num_threads(1)  # this script thread's share
-else:
-    os.environ["NUMBA_NUM_THREADS"] = "1"
-if "torch" in sys.modules:
-    sys.modules["torch"].set_num_threads(1)
-else:
-    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+one_thread_per_computation()  # before torch or numba load
 
 import streamlit as st  # noqa: E402
 

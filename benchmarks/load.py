@@ -1,10 +1,10 @@
 """Serving a class: N users on one server, each moving a slider on Explore every 3 s.
 
-One ``streamlit run app.py`` and one headless chromium with N browser contexts (N separate sessions). Each
-session opens Explore; once every session has its race drawn, each starts at its own phase (session i of N
-waits i·interval/N: a class does not press in lockstep) and every ``--interval`` seconds presses an arrow
-key on the sgd ρ slider and waits until the race chart shows the new trajectories. Prints, per N: slider →
-redraw latency p50/p95, the server's peak resident memory (sampled from /proc every 0.1 s), the errors
+For each N, one ``streamlit run app.py`` and one headless chromium with N browser contexts (N separate
+sessions). Each session opens Explore; once every session has its race drawn, each starts at its own phase
+(session i of N waits i·interval/N: a class does not press in lockstep) and every ``--interval`` seconds presses
+an arrow key on the sgd ρ slider and waits until the race chart shows the new trajectories. Prints, per N:
+slider → redraw latency p50/p95, the server's peak resident memory (sampled from /proc every 0.1 s), the errors
 any session saw (an exception element, a page error, or a redraw that never came), and the CPU seconds per
 press, from /proc, of chromium (all its processes: the pages' drawing) and of the server, while the sessions
 press: on one machine the browsers and the server share its cores.
@@ -28,7 +28,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from explore import CHROMIUM, CHROMIUM_ARGS, RACE_SIGNATURE, streamlit_server  # noqa: E402
+from explore import RACE_SIGNATURE  # noqa: E402
+
+from tests.e2e.live_server import CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
 
 TARGETS = {"p95": 3.0, "rss": 2e9}
 PAGES = {"explore": "app.py", "baseline": "benchmarks/load_baseline_app.py"}

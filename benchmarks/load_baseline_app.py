@@ -1,33 +1,44 @@
 """The least page ``benchmarks/load.py`` can press: Explore's sgd ρ select-slider (same label, options and
-expander) and its default race chart (``plots.race_figure`` through ``st.plotly_chart``), and nothing else.
+expander) and its default race chart, drawn as Explore draws it (``plots.race_figure`` over the cached landscape,
+``st.plotly_chart`` with point selection, the wide layout, one thread per computation), and nothing else.
 
 Pressed by as many sessions as Explore in the same run, it shows what N browsers on this machine cost before any
 of Explore's other elements (the sidebar's other widgets, the loss curves, the summary table, the downloads and the
 update rules). Run by load.py: ``streamlit run benchmarks/load_baseline_app.py`` from the repository root."""
 
-from __future__ import annotations
+from losslab.threads import one_thread_per_computation
 
-import dataclasses
+one_thread_per_computation()  # before torch or numba load
 
-import streamlit as st
+import dataclasses  # noqa: E402
 
-import landscapes
-import plots
-from losslab import race
-from views.frozen import freeze
-from views.grids import LR_GRID, sci
+import streamlit as st  # noqa: E402
+
+import landscapes  # noqa: E402
+import plots  # noqa: E402
+from losslab import race  # noqa: E402
+from views.frozen import freeze  # noqa: E402
+from views.grids import LR_GRID, sci  # noqa: E402
 
 DEFAULT = race.RaceConfig()
+
+
+@st.cache_resource(show_spinner=False)
+def surface_and_layer():
+    surface = landscapes.get(DEFAULT.surface, **DEFAULT.surface_params)
+    return surface, plots.race.landscape_layer(surface)
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
 def race_figure(lr: float):
     optimizers = {**DEFAULT.optimizers, "sgd": {**DEFAULT.optimizers["sgd"], "lr": lr}}
-    config = dataclasses.replace(DEFAULT, optimizers=optimizers)
-    return freeze(plots.race_figure(landscapes.get(config.surface, **config.surface_params), race.run_race(config)))
+    surface, layer = surface_and_layer()
+    trajectories = race.run_race(dataclasses.replace(DEFAULT, optimizers=optimizers))
+    return freeze(plots.race_figure(surface, trajectories, layer=layer))
 
 
+st.set_page_config(page_title="load baseline", layout="wide")
 with st.sidebar.expander("sgd: SGD"):
     lr = st.select_slider("ρ  learning rate", options=sorted({*LR_GRID, DEFAULT.optimizers["sgd"]["lr"]}),
                           value=DEFAULT.optimizers["sgd"]["lr"], format_func=sci)
-st.plotly_chart(race_figure(lr), theme=None, key="race")
+st.plotly_chart(race_figure(lr), theme=None, key="race", on_select=lambda: None, selection_mode="points")

@@ -25,6 +25,8 @@ def test_log_grid_holds_every_mantissa_of_every_decade_and_the_ends(mantissas, s
     assert grid == sorted(set(grid)) and grid[0] == low and grid[-1] == high
     assert inside in grid and outside not in grid
     assert all(on_grid(v, mantissas) for v in grid if v not in (low, high, inside))
+    every = {float(f"{m * 10.0**k:.6g}") for m in mantissas for k in range(-14, 5)}  # brute force
+    assert set(grid) == {v for v in every if low <= v <= high} | {low, high, inside}
     for exponent in range(math.ceil(math.log10(low)), math.floor(math.log10(high))):  # whole decades inside
         for m in mantissas:
             assert float(f"{m * 10.0**exponent:.6g}") in grid

@@ -78,8 +78,8 @@ def test_bad_network_parameters_in_the_url_fall_back_to_defaults():
 
 @pytest.mark.parametrize("surface", landscapes.names())
 def test_a_surface_without_given_parameters_races_with_its_defaults(surface):
-    """Only the default quadratic is raced with other parameters than its own defaults (κ and angle); the URL,
-    the command line and the page start from the same ones, each a fresh copy."""
+    """Only the default quadratic is raced with other parameters than its own defaults (κ and angle), each call a
+    fresh copy; a URL naming only the surface gets exactly these."""
     given = race.surface_defaults(surface)
     if surface == race.DEFAULT_SURFACE:
         assert given == race.DEFAULT_SURFACE_PARAMS and given is not race.DEFAULT_SURFACE_PARAMS

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-FINE = (1, 1.5, 2, 3, 5, 7)  # Explore: one race's ρ, one step at a time
+FINE = (1, 1.5, 2, 3, 5, 7)  # Explore: ρ and log-scaled surface parameters, one step at a time
 COARSE = (1, 2, 5)  # Sweeps: the ends of a swept range
 LR_BOUNDS = (1e-5, 10.0)  # Explore's ρ slider
 
