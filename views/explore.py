@@ -28,11 +28,10 @@ from optimizers.inspect import step_view
 from plots.inspect import step_figure, step_rows
 from views import export_panel
 from views.frozen import freeze
-from views.grids import FINE, LR_BOUNDS, LR_GRID, log_grid, sci
+from views.grids import EPS_GRID, FINE, LR_BOUNDS, LR_GRID, log_grid, sci
 
 # --- constants ---------------------------------------------------------------------------------
 
-EPS_GRID = tuple(10.0**e for e in range(-12, 0))
 DEFAULT_CONFIG = race.RaceConfig()
 MAX_REMEMBERED_URLS = 64
 MAX_TEXT = 200  # characters of a typed surface parameter (a formula, a window): what a URL value holds

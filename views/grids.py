@@ -35,3 +35,4 @@ def sci(value: float) -> str:
 
 
 LR_GRID = tuple(log_grid(*LR_BOUNDS, FINE))  # Explore's ρ options
+EPS_GRID = tuple(10.0**e for e in range(-12, 0))  # Explore's ε options: one per decade
