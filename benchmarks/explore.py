@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from tests.e2e.live_server import CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
+from tests.e2e.live_server import CHROMIUM, CHROMIUM_ARGS, stop_servers_on_sigterm, streamlit_server  # noqa: E402
 
 RACE_SIGNATURE = """() => {
   const charts = [...document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')]
@@ -99,6 +99,7 @@ def main() -> None:
     parser.add_argument("--presses", type=int, default=12, help="slider key presses in the browser")
     parser.add_argument("--reruns", type=int, default=12, help="AppTest reruns")
     args = parser.parse_args()
+    stop_servers_on_sigterm()
     rows = {**server_side(args.reruns), **browser(args.presses)}
     targets = {"rerun best": ("< 0.150 s", lambda v: v < 0.150), "race payload": ("< 1.5 MB", lambda v: v < 1.5e6),
                "cold start to first chart": ("< 6 s", lambda v: v < 6.0),

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from explore import RACE_SIGNATURE  # noqa: E402
 
-from tests.e2e.live_server import CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
+from tests.e2e.live_server import CHROMIUM, CHROMIUM_ARGS, stop_servers_on_sigterm, streamlit_server  # noqa: E402
 
 TARGETS = {"p95": 3.0, "rss": 2e9}
 PAGES = {"explore": "app.py", "baseline": "benchmarks/load_baseline_app.py"}
@@ -170,6 +170,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds each session keeps moving")
     parser.add_argument("--interval", type=float, default=3.0, help="seconds between one session's presses")
     args = parser.parse_args()
+    stop_servers_on_sigterm()
     print(f"{'page':>8s} {'sessions':>8s} {'presses':>8s} {'p50 s':>7s} {'p95 s':>7s} {'peak RSS':>10s} "
           f"{'errors':>6s} {'CPU s/press: browser':>21s} {'server':>6s}  "
           f"targets: p95 < {TARGETS['p95']:g} s, RSS < {TARGETS['rss'] / 1e9:g} GB, no errors")

@@ -3,6 +3,7 @@ browser tests (``conftest``) and the benchmarks that press the app in a real bro
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -28,6 +29,12 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def stop_servers_on_sigterm() -> None:
+    """Make SIGTERM end this process as Ctrl-C does (``KeyboardInterrupt``), so that ``streamlit_server`` blocks
+    still stop their servers; by default SIGTERM ends a Python process at once and leaves them running."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 @contextmanager
