@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from typing import Any, NamedTuple
 
@@ -454,5 +454,4 @@ def slice_plane(config: Config) -> NetworkPlane:
                    f"{data.description}: loss on a filter-normalized random plane through θ* (a = b = 0)")
     plane = NetworkPlane("network", network, network.weights, directions, params, description=description)
     minima, minimum_value = certified_minimum(plane)
-    return NetworkPlane("network", network, network.weights, directions, params, description=description,
-                        minima=minima, minimum_value=minimum_value)
+    return replace(plane, minima=minima, minimum_value=minimum_value)  # shares the tensors the check built
