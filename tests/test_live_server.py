@@ -12,7 +12,7 @@ import urllib.request
 from tests.e2e.live_server import ROOT
 
 SCRIPT = """
-import sys, time
+import time
 from tests.e2e.live_server import stop_servers_on_sigterm, streamlit_server
 stop_servers_on_sigterm()
 with streamlit_server("benchmarks/load_baseline_app.py") as server:
@@ -23,11 +23,10 @@ with streamlit_server("benchmarks/load_baseline_app.py") as server:
 
 def alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+    except FileNotFoundError:  # reaped
         return False
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
 
 
 def test_sigterm_stops_the_server_it_started():
