@@ -13,25 +13,17 @@ Run:  python benchmarks/explore.py [--presses 12]
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from tests.e2e.live_server import CHROMIUM, CHROMIUM_ARGS, stop_servers_on_sigterm, streamlit_server  # noqa: E402
-
-RACE_SIGNATURE = """() => {
-  const charts = [...document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')]
-    .filter(g => g.layout && g.layout.title && String(g.layout.title.text || '').includes('steps'));
-  if (!charts.length) return null;
-  const paths = (charts[charts.length - 1]._fullData || []).filter(t => (t.name || '').startsWith('sgd'));
-  if (!paths.length) return null;
-  const x = paths[0].x;
-  return paths.length + ':' + x.length + ':' + x[x.length - 1];
-}"""
+from losslab.app.live_server import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    RACE_SIGNATURE,
+    ROUTER,
+    stop_servers_on_sigterm,
+    streamlit_server,
+)
 
 
 def server_side(repeats: int) -> dict[str, float]:
@@ -44,9 +36,8 @@ def server_side(repeats: int) -> dict[str, float]:
 
     shared = ScriptCache()
     app_test.ScriptCache = local_script_runner.ScriptCache = lambda: shared
-    os.chdir(ROOT)
     started = time.perf_counter()
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at = AppTest.from_file(str(ROUTER), default_timeout=120).run()
     first = time.perf_counter() - started
     assert not at.exception, at.exception
     values = [0.02, 0.03, 0.05, 0.015, 0.01, 0.007]

@@ -21,19 +21,23 @@ import argparse
 import asyncio
 import os
 import statistics
-import sys
 import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]  # tests.e2e.live_server, and explore beside this file
-from explore import RACE_SIGNATURE  # noqa: E402
+from losslab.app.live_server import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    RACE_SIGNATURE,
+    ROUTER,
+    stop_servers_on_sigterm,
+    streamlit_server,
+)
 
-from tests.e2e.live_server import CHROMIUM, CHROMIUM_ARGS, stop_servers_on_sigterm, streamlit_server  # noqa: E402
+BASELINE = Path(__file__).resolve().parent / "load_baseline_app.py"
 
 TARGETS = {"p95": 3.0, "rss": 2e9}
-PAGES = {"explore": "app.py", "baseline": "benchmarks/load_baseline_app.py"}
+PAGES = {"explore": ROUTER, "baseline": BASELINE}
 
 
 def rss_bytes(pid: int) -> int:

@@ -137,7 +137,7 @@ def page_table(repeats: int) -> None:
     import streamlit as st
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()
-    at.switch_page("views/sweeps.py")
+    at.switch_page("losslab/app/sweeps.py")
     at.run()
     results = []
     for cells in (64, 128):

@@ -203,6 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--field", action="store_true",
                      help="draw the negative-gradient field −∇f/‖∇f‖ under the paths (PNG, SVG, PDF, HTML, GIF, MP4)")
 
+    commands.add_parser(
+        "app", help="open the web app in a browser (arguments after `app` go to `streamlit run`)",
+        description="Serve the Streamlit app from the installed package, in any folder. Arguments after `app` pass "
+                    "through to `streamlit run` (see `streamlit run --help`).",
+        epilog="examples:\n  losslab app\n  losslab app --server.port 8600 --server.headless true",
+        formatter_class=argparse.RawDescriptionHelpFormatter).set_defaults(handler=_app)
+
     inspect = commands.add_parser(
         "inspect", help="one optimizer at one step: curvature and what the optimizer sees",
         description="Replay a race and describe step k of one optimizer: θₖ, gₖ, ρₖ, the step θₖ₊₁ − θₖ, the "
@@ -404,9 +411,26 @@ def _race(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+def _app(args: argparse.Namespace) -> int:
+    """``streamlit run`` on the package's router, with the arguments after ``app``; the process becomes the server
+    (its signals and exit code are streamlit's)."""
+    import os
+    from pathlib import Path
+
+    router = Path(__file__).resolve().parent / "app" / "router.py"
+    command = [sys.executable, "-m", "streamlit", "run", str(router), *args.passthrough]
+    sys.stdout.flush()
+    os.execv(sys.executable, command)
+    return 0  # not reached
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, passthrough = parser.parse_known_args(argv)
+    if args.command == "app":
+        args.passthrough = passthrough
+    elif passthrough:
+        parser.error(f"unrecognized arguments: {' '.join(passthrough)}")
     if not getattr(args, "handler", None):
         parser.print_help()
         return 0

@@ -95,7 +95,7 @@ def test_default_render_draws_the_default_race(default_app):
 
 
 def test_page_runs_alone():
-    at = app(path="views/explore.py")
+    at = app(path="losslab/app/explore.py")
     assert_clean(at)
     assert list(paths(at)) == DEFAULT_OPTIMIZERS
 
@@ -191,15 +191,15 @@ def test_back_from_another_page_the_race_is_the_one_left():
     at = app({"steps": "50"})
     at.select_slider(key="adam.lr").set_value(0.2).run()
     left = paths(at)
-    at.switch_page("views/sweeps.py").run()  # a run without Explore's widgets: Streamlit drops their values
+    at.switch_page("losslab/app/sweeps.py").run()  # a run without Explore's widgets: Streamlit drops their values
     assert "adam.lr" not in at.session_state
-    at.switch_page("views/explore.py").run()  # with the URL Explore wrote
+    at.switch_page("losslab/app/explore.py").run()  # with the URL Explore wrote
     assert_clean(at)
     assert at.select_slider(key="adam.lr").value == 0.2 and at.query_params["adam.lr"] == "0.2"
     assert all(np.array_equal(left[name], path) for name, path in paths(at).items())
-    at.switch_page("views/networks.py").run()
+    at.switch_page("losslab/app/networks.py").run()
     at.query_params.clear()  # the sidebar's link: no query at all
-    at.switch_page("views/explore.py").run()
+    at.switch_page("losslab/app/explore.py").run()
     assert_clean(at)
     assert at.slider(key="steps").value == 50 and at.query_params["adam.lr"] == "0.2"
 

@@ -1,4 +1,4 @@
-"""The select-sliders' log-spaced option grids (``views.grids``), on random ranges."""
+"""The select-sliders' log-spaced option grids (``losslab.app.grids``), on random ranges."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from views.grids import COARSE, FINE, LR_BOUNDS, LR_GRID, log_grid, sci
+from losslab.app.grids import COARSE, FINE, LR_BOUNDS, LR_GRID, log_grid, sci
 
 
 def on_grid(value: float, mantissas: tuple[float, ...]) -> bool:

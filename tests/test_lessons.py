@@ -157,7 +157,7 @@ def test_changing_a_setting_leaves_the_lesson_and_a_url_opens_one():
 
 def test_the_lessons_page_lists_every_lesson_and_opens_one_on_explore():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
-    at.switch_page("views/lessons.py").run()
+    at.switch_page("losslab/app/lessons.py").run()
     assert not at.exception
     text = " ".join(m.value for m in at.markdown)
     assert all(lessons.get(name).title in text for name in lessons.names())

@@ -8,14 +8,14 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
-from tests.e2e.live_server import ROOT
-
-SCRIPT = """
+BASELINE = Path(__file__).resolve().parents[1] / "benchmarks" / "load_baseline_app.py"
+SCRIPT = f"""
 import time
-from tests.e2e.live_server import stop_servers_on_sigterm, streamlit_server
+from losslab.app.live_server import stop_servers_on_sigterm, streamlit_server
 stop_servers_on_sigterm()
-with streamlit_server("benchmarks/load_baseline_app.py") as server:
+with streamlit_server({str(BASELINE)!r}) as server:
     print(server.pid, server.url, flush=True)
     time.sleep(120)
 """
@@ -30,7 +30,7 @@ def alive(pid: int) -> bool:
 
 
 def test_sigterm_stops_the_server_it_started():
-    runner = subprocess.Popen([sys.executable, "-c", SCRIPT], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    runner = subprocess.Popen([sys.executable, "-c", SCRIPT], stdout=subprocess.PIPE, text=True)
     pid = None
     try:
         pid, url = runner.stdout.readline().split()

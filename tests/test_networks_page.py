@@ -21,7 +21,7 @@ def networks_page(query: dict[str, str] | None = None) -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
     at.query_params.clear()  # the Explore page wrote its own settings
     at.query_params.update(query or {})
-    at.switch_page("views/networks.py")
+    at.switch_page("losslab/app/networks.py")
     return at.run()
 
 
@@ -79,9 +79,9 @@ def test_back_from_another_page_the_settings_return_and_nothing_raises():
     at = networks_page(SMALL)
     at.select_slider(key="net.adam.lr").set_value(0.2).run()
     changed = race_paths(at)
-    at.switch_page("views/explore.py").run()  # a run without the page's widgets: Streamlit drops their state
+    at.switch_page("losslab/app/explore.py").run()  # a run without the page's widgets: Streamlit drops their state
     assert "net.hidden" not in at.session_state
-    at.switch_page("views/networks.py").run()
+    at.switch_page("losslab/app/networks.py").run()
     assert_clean(at)
     assert all(np.array_equal(changed[name], path) for name, path in race_paths(at).items())
     assert at.query_params["adam.lr"] == "0.2" and at.query_params["hidden"] == "8"

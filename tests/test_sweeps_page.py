@@ -18,7 +18,7 @@ TIMEOUT = 120
 
 def sweeps_page() -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
-    at.switch_page("views/sweeps.py")
+    at.switch_page("losslab/app/sweeps.py")
     return at.run()
 
 

@@ -1,4 +1,4 @@
-"""Real-browser fixtures: one ``streamlit run app.py`` per test session on a free loopback port, driven by
+"""Real-browser fixtures: one ``streamlit run`` of the app per test session on a free loopback port, driven by
 Debian's chromium through Playwright (never ``playwright install``: no downloads here)."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from .live_server import CHROMIUM, CHROMIUM_ARGS, ROOT, streamlit_server
+from losslab.app.live_server import CHROMIUM, CHROMIUM_ARGS, streamlit_server
 
-ARTIFACTS = ROOT / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 # The last race chart on the page (during a rerun a stale and a new chart can both be in the DOM) as plain data:
 # every trace's name and x/y values, the layout image count, the isolines shape and the animation slider.

@@ -23,12 +23,12 @@ import optimizers
 import plots
 from landscapes.curvature import curvature
 from losslab import config_io, exports, lessons, race, theory
+from losslab.app import export_panel
+from losslab.app.frozen import freeze
+from losslab.app.grids import EPS_GRID, FINE, LR_BOUNDS, LR_GRID, log_grid, sci
 from optimizers import schedules
 from optimizers.inspect import step_view
 from plots.inspect import step_figure, step_rows
-from views import export_panel
-from views.frozen import freeze
-from views.grids import EPS_GRID, FINE, LR_BOUNDS, LR_GRID, log_grid, sci
 
 # --- constants ---------------------------------------------------------------------------------
 

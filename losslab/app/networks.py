@@ -21,8 +21,8 @@ import plots
 from landscapes.logistic2 import POINTS as LOGISTIC_POINTS
 from landscapes.network_entry import MAX_PARAMETERS
 from losslab import exports, networks, race
+from losslab.app import export_panel
 from plots import networks as network_plots
-from views import export_panel
 
 state = st.session_state
 SPECS = {spec.name: spec for spec in landscapes.parameters("network")}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -21,12 +22,12 @@ import optimizers
 import plots
 import plots.sweeps as sweep_plots
 from losslab import race, schedule_presets, sweeps, theory, tuning
+from losslab.app import export_panel
+from losslab.app.frozen import freeze
+from losslab.app.grids import COARSE, log_grid
 from plots.export import rows_csv
-from views import export_panel
-from views.frozen import freeze
-from views.grids import COARSE, log_grid
 
-EXPLORE = "views/explore.py"
+EXPLORE = Path(__file__).resolve().parent / "explore.py"
 LR_OPTIONS = tuple(log_grid(1e-5, 10.0, COARSE))
 CELL_OPTIONS = (16, 24, 32, 48, 64, 96, sweeps.MAX_CELLS)
 BUDGETS = (16, 25, 36, 49, 64, 100, 144, 256, 400, 1024)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from losslab import lessons
 
-EXPLORE = "views/explore.py"
+EXPLORE = Path(__file__).resolve().parent / "explore.py"
 
 st.header("Lessons")
 st.caption("Each lesson is a complete race — surface, optimizers, hyper-parameters, start, schedule, noise — with a "
