@@ -5,7 +5,7 @@ The file::
     {"schema_version": 1, "losslab_version": "0.1.0",
      "config": {"surface": "quadratic", "surface_params": {...}, "optimizers": {"adam": {"lr": 0.05, ...}, ...},
                 "steps": 500, "start": [-1.8, 0.8], "schedule": null | {"name": "StepLR", ...},
-                "noise": 0.0, "seed": 0},
+                "noise": 0.0, "seed": 0, "batch_size": null | 32},
      "trajectories": {"adam": {"points": [[x, y], ...], "losses": [...], "lrs": [...], "diverged_at": -1,
                                "diverged_reason": ""}, ...}}
 
@@ -28,7 +28,7 @@ from .race import RaceConfig
 
 SCHEMA_VERSION = 1
 MAX_JSON_BYTES = 16_000_000  # 8 optimizers × 5001 steps with every number: ≈ 4 MB
-CONFIG_KEYS = ("surface", "surface_params", "optimizers", "steps", "start", "schedule", "noise", "seed")
+CONFIG_KEYS = ("surface", "surface_params", "optimizers", "steps", "start", "schedule", "noise", "seed", "batch_size")
 
 
 def _jsonable(value: Any) -> Any:
@@ -51,6 +51,7 @@ def config_dict(config: RaceConfig) -> dict[str, Any]:
         "schedule": _jsonable(dict(config.schedule)) if config.schedule else None,
         "noise": float(config.noise),
         "seed": int(config.seed),
+        "batch_size": None if config.batch_size is None else int(config.batch_size),
     }
 
 
@@ -146,9 +147,11 @@ def config_from_dict(data: Any) -> RaceConfig:
     if schedule is not None:
         schedule = {key: _schedule_value(f"schedule.{key}", value)
                     for key, value in _mapping("schedule", schedule).items()}
+    batch_size = data.get("batch_size")
     config = RaceConfig(surface=surface, surface_params=params, optimizers=chosen,
                         steps=_integer("steps", data.get("steps", RaceConfig.steps)), start=start, schedule=schedule,
-                        noise=_number("noise", data.get("noise", 0.0)), seed=_integer("seed", data.get("seed", 0)))
+                        noise=_number("noise", data.get("noise", 0.0)), seed=_integer("seed", data.get("seed", 0)),
+                        batch_size=None if batch_size is None else _integer("batch_size", batch_size))
     if config.seed < 0:
         raise _fail("seed", config.seed, "must be >= 0")
     try:

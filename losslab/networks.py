@@ -1,24 +1,18 @@
-"""What the Networks page computes besides the surfaces: the trained model's predictions and a race in a slice.
+"""What the Networks page computes besides the surfaces and its race: the trained model's predictions.
 
 - ``decision_regions``: for a 2-D classification set, the softmax probabilities pₘ(x) = exp cₘ(x) / Σⱼ exp cⱼ(x)
   of the trained network on a grid over the input plane, and the predicted class argmaxₘ cₘ(x);
 - ``regression_fit``: for a 1-D regression set, f(x; θ*) on a line through the inputs;
 - ``digit_samples``: for the 64-pixel digits, a few test images with their scores' softmax p₁ … p_M;
-- ``slice_race``: each optimizer's run in a network's plane, full-batch or on real minibatches (Algorithm 8.1).
 
 Torch is imported when a function runs, so importing this module stays light.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
-
-import optimizers
-
-from .race import MAX_RACE_STEPS
 
 MAX_REGION_RESOLUTION = 201
 REGION_MARGIN = 0.5  # the input window: the data's extent widened by this much (standardized units) on each side
@@ -119,14 +113,3 @@ def model_view(network: Any) -> Regions | Fit | Samples:
     if data.is_regression:
         return regression_fit(network)
     return decision_regions(network) if data.features == 2 else digit_samples(network)
-
-
-def slice_race(surface: Any, chosen: Mapping[str, Mapping[str, Any]], steps: int, start: tuple[float, float],
-               batch_size: int | None = None, seed: int = 0) -> dict[str, optimizers.Trajectory]:
-    """Each optimizer's trajectory in ``surface`` (a plane) from ``start``; with ``batch_size``, every gradient is
-    the plane's gradient on a random minibatch of that many training examples, drawn by ``seed``."""
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 0 <= steps <= MAX_RACE_STEPS:
-        raise ValueError(f"Invalid steps value: {steps!r} (must be an integer in [0, {MAX_RACE_STEPS}])")
-    return {name: optimizers.run(surface, name, start=start, steps=int(steps), batch_size=batch_size, seed=seed,
-                                 **hyper)
-            for name, hyper in chosen.items()}

@@ -1,14 +1,14 @@
 """A race: one surface, several optimizers from one start, and the configuration that reproduces it.
 
-``RaceConfig`` is the single description shared by the app's widgets, its URL query
-parameters, the JSON export and the command line. ``from_query`` reads URL parameters
-(strings) through the same validators as the library: a bad value is reported in a
-message and replaced by its default, never raised. ``run_race`` computes the trajectories.
+``RaceConfig`` is the single description shared by the app's pages (Explore and Networks), their URL query
+parameters, the JSON export and the command line. ``from_query`` reads URL parameters (strings, through
+``losslab.overrides``) and the library's validators: a bad value is reported in a message and replaced by its
+default, never raised. ``run_race`` (or ``run_one``, one optimizer) computes the trajectories: the one place that
+calls the engine for a race.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -16,6 +16,8 @@ from typing import Any
 import landscapes
 import optimizers
 from optimizers import schedules
+
+from . import overrides
 
 MAX_RACE_STEPS = 5_000  # a browser tab's run: 8 optimizers × 5001 points stay small
 MAX_QUERY_VALUE = 200  # characters; longer URL values are refused unread
@@ -25,7 +27,7 @@ DEFAULT_OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam")
 DEFAULT_LR = {"sgd": 0.035, "momentum": 0.01, "nesterov": 0.01, "rmsprop": 0.02, "adam": 0.05, "adam_nobc": 0.05,
               "adagrad": 0.3, "adamw": 0.05}
 FLAG_KEYWORDS = ("nesterov", "amsgrad", "centered", "decoupled_weight_decay")
-RACE_KEYS = ("surface", "opt", "steps", "start", "schedule", "noise", "seed")  # a surface parameter of one of
+RACE_KEYS = ("surface", "opt", "steps", "start", "schedule", "noise", "seed", "batch")  # a surface parameter of one of
 # these names (the network's seed) is written to the URL as "surface.<name>"
 
 
@@ -66,13 +68,26 @@ class RaceConfig:
     start: tuple[float, float] | None = None  # None: the surface's default start
     schedule: dict[str, Any] | None = None  # schedules config, e.g. {"name": "StepLR", "step_size": 50}
     noise: float = 0.0
-    seed: int = 0
+    seed: int = 0  # the gradient noise's and the minibatches' stream
+    batch_size: int | None = None  # minibatch size on surfaces with training data (network, logistic2); None: all
 
     def landscape(self) -> Any:
         return landscapes.get(self.surface, **self.surface_params)
 
-    def start_point(self) -> tuple[float, float]:
-        return self.start if self.start is not None else tuple(self.landscape().default_start)
+    def start_point(self, surface: Any = None) -> tuple[float, float]:
+        """The start, or the surface's default start (``surface``: the built landscape, if the caller has it)."""
+        if self.start is not None:
+            return self.start
+        return tuple(float(v) for v in (surface or self.landscape()).default_start)
+
+    def only(self, name: str) -> RaceConfig:
+        """The same race with optimizer ``name`` alone (a per-optimizer cache key)."""
+        return replace(self, optimizers={name: self.optimizers[name]})
+
+    def engine_arguments(self, name: str, surface: Any = None) -> dict[str, Any]:
+        """The keywords of ``optimizers.run`` for optimizer ``name`` in this race."""
+        return dict(start=self.start_point(surface), steps=self.steps, schedule=self.schedule_object(),
+                    noise=self.noise, seed=self.seed, batch_size=self.batch_size, **self.optimizers[name])
 
     def schedule_object(self) -> Any:
         return schedules.from_config(self.schedule) if self.schedule else None
@@ -84,22 +99,31 @@ class RaceConfig:
             raise ValueError("Invalid optimizers value: [] (select at least one optimizer)")
         if not 0 <= int(self.steps) <= MAX_RACE_STEPS:
             raise ValueError(f"Invalid steps value: {self.steps!r} (must be an integer in [0, {MAX_RACE_STEPS}])")
-        schedule = self.schedule_object()
-        for name, hyper in self.optimizers.items():
-            optimizers.run(surface, name, start=self.start_point(), steps=0, schedule=schedule, noise=self.noise,
-                           seed=self.seed, **hyper)
+        for name in self.optimizers:
+            optimizers.run(surface, name, **{**self.engine_arguments(name, surface), "steps": 0})
         return self
 
 
-def run_race(config: RaceConfig) -> dict[str, optimizers.Trajectory]:
+def run_one(config: RaceConfig, name: str, surface: Any = None) -> optimizers.Trajectory:
+    """Optimizer ``name``'s trajectory in the race (``surface``: the built landscape, if the caller has it)."""
+    surface = surface if surface is not None else config.landscape()
+    return optimizers.run(surface, name, **config.engine_arguments(name, surface))
+
+
+def run_race(config: RaceConfig, surface: Any = None) -> dict[str, optimizers.Trajectory]:
     """Each selected optimizer's trajectory from the common start, in selection order."""
-    surface = config.landscape()
-    schedule = config.schedule_object()
-    return {
-        name: optimizers.run(surface, name, start=config.start_point(), steps=config.steps, schedule=schedule,
-                             noise=config.noise, seed=config.seed, **hyper)
-        for name, hyper in config.optimizers.items()
-    }
+    surface = surface if surface is not None else config.landscape()
+    return {name: run_one(config, name, surface) for name in config.optimizers}
+
+
+def step_at(config: RaceConfig, name: str, step: int, surface: Any = None) -> Any:
+    """Step ``step`` of optimizer ``name`` in the race, replayed: what it sees and does there (a ``StepView``)."""
+    from optimizers.step_view import step_view
+
+    surface = surface if surface is not None else config.landscape()
+    arguments = config.engine_arguments(name, surface)
+    del arguments["steps"]
+    return step_view(surface, name, step, **arguments)
 
 
 # --- URL query parameters -----------------------------------------------------------------
@@ -130,9 +154,12 @@ def to_query(config: RaceConfig) -> dict[str, str]:
         for key, value in config.schedule.items():
             if key != "name":
                 query[f"schedule.{key}"] = _encode(value)
+    if config.noise or config.batch_size:
+        query["seed"] = str(config.seed)
     if config.noise:
         query["noise"] = _format_number(config.noise)
-        query["seed"] = str(config.seed)
+    if config.batch_size:
+        query["batch"] = str(config.batch_size)
     return query
 
 
@@ -151,35 +178,6 @@ def _encode(value: Any) -> str:
     if isinstance(value, float):
         return _format_number(value)
     return str(value)
-
-
-def _parse_number(text: str) -> float:
-    try:
-        number = float(text)
-    except ValueError:
-        raise ValueError("must be a number") from None
-    if not math.isfinite(number):
-        raise ValueError("must be a finite number")
-    return number
-
-
-def _parse_value(key: str, text: str, default: Any) -> Any:
-    """A query string as the type of its default (bool, tuple of numbers, int or float)."""
-    if isinstance(default, bool) or key in FLAG_KEYWORDS:
-        if text.lower() not in ("true", "false", "1", "0"):
-            raise ValueError("must be true or false")
-        return text.lower() in ("true", "1")
-    if isinstance(default, (tuple, list)):
-        parts = tuple(_parse_number(part) for part in text.split(","))
-        if len(parts) != len(default):
-            raise ValueError(f"must be {len(default)} comma-separated numbers")
-        return parts
-    if isinstance(default, int) and not isinstance(default, bool):
-        number = _parse_number(text)
-        if not number.is_integer():
-            raise ValueError("must be an integer")
-        return int(number)
-    return _parse_number(text)
 
 
 def from_query(query: Mapping[str, str]) -> tuple[RaceConfig, list[str]]:
@@ -210,8 +208,7 @@ def from_query(query: Mapping[str, str]) -> tuple[RaceConfig, list[str]]:
         if key in query:
             try:
                 text = query[key]
-                surface_params[spec.name] = spec.validate(_parse_value(key, text, 0.0)
-                                                          if isinstance(spec, landscapes.Param) else text)
+                surface_params[spec.name] = overrides.surface_value(spec, text)
             except ValueError as error:
                 refuse(key, error)
 
@@ -238,7 +235,7 @@ def from_query(query: Mapping[str, str]) -> tuple[RaceConfig, list[str]]:
             if query_key not in query:
                 continue
             try:
-                candidate = {**hyper, key: _parse_value(key, query[query_key], fallback)}
+                candidate = {**hyper, key: overrides.like(query[query_key], fallback)}
                 optimizers.run(landscape, name, steps=0, **candidate)
                 hyper = candidate
             except ValueError as error:
@@ -248,9 +245,10 @@ def from_query(query: Mapping[str, str]) -> tuple[RaceConfig, list[str]]:
     config = replace(default, surface=surface, surface_params=surface_params, optimizers=chosen_optimizers)
     checks = {
         "steps": lambda text: replace(config, steps=_checked_steps(text)),
-        "start": lambda text: replace(config, start=_parse_value("start", text, (0.0, 0.0))),
-        "noise": lambda text: replace(config, noise=_parse_value("noise", text, 0.0)),
-        "seed": lambda text: replace(config, seed=_parse_value("seed", text, 0)),
+        "start": lambda text: replace(config, start=overrides.like(text, (0.0, 0.0))),
+        "noise": lambda text: replace(config, noise=overrides.number(text)),
+        "seed": lambda text: replace(config, seed=overrides.integer(text)),
+        "batch": lambda text: replace(config, batch_size=overrides.integer(text) or None),
     }
     for key, update in checks.items():
         if key in query:
@@ -263,7 +261,7 @@ def from_query(query: Mapping[str, str]) -> tuple[RaceConfig, list[str]]:
             schedule = {"name": query["schedule"]}
             for key, _, _ in schedules.PARAMETERS.get(query["schedule"], ()):
                 if f"schedule.{key}" in query:
-                    schedule[key] = _parse_schedule_value(query[f"schedule.{key}"])
+                    schedule[key] = overrides.schedule_value(query[f"schedule.{key}"])
             config = replace(config, schedule=schedules.from_config(schedule).config()).validate()
         except (ValueError, TypeError, KeyError) as error:
             refuse("schedule", ValueError(str(error)))
@@ -271,30 +269,7 @@ def from_query(query: Mapping[str, str]) -> tuple[RaceConfig, list[str]]:
 
 
 def _checked_steps(text: str) -> int:
-    steps = _parse_value("steps", text, 0)
+    steps = overrides.integer(text)
     if not 0 <= steps <= MAX_RACE_STEPS:
         raise ValueError(f"must be an integer in [0, {MAX_RACE_STEPS}]")
     return steps
-
-
-def _parse_schedule_value(text: str) -> Any:
-    """A schedule parameter: true/false, a comma-separated list, an integer, a number or a word (the schedule's
-    own validation then checks it)."""
-    if text.strip().lower() in ("true", "false"):
-        return text.strip().lower() == "true"
-    if "," in text:
-        return [_parse_schedule_scalar(part) for part in text.split(",")]
-    return _parse_schedule_scalar(text)
-
-
-def _parse_schedule_scalar(text: str) -> Any:
-    text = text.strip()
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        number = _parse_number(text)
-    except ValueError:
-        return text
-    return int(number) if number.is_integer() and abs(number) < 2**53 else number

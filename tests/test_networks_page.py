@@ -6,11 +6,14 @@ Small networks, grids and races keep the runs short; trained networks are cached
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
 from streamlit.testing.v1 import AppTest
+
+from losslab import config_io, race
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 240
@@ -111,14 +114,32 @@ def test_dataset_switch_shows_regression_fit_and_digit_samples():
     assert sum(trace["type"] == "bar" for trace in model["data"]) == 6  # and their p₁ … p_M
 
 
-def test_minibatch_race_differs_from_full_batch_and_drops_the_json():
+def test_minibatch_race_differs_from_full_batch_and_keeps_the_json():
+    """The race JSON holds the minibatch size and seed (RaceConfig.batch_size), so a minibatch race offers it too:
+    ``test_a_minibatch_race_json_reruns_to_the_same_paths`` checks that it reproduces the race."""
     at = networks_page(SMALL)
     full = race_paths(at)
     at.number_input(key="net.batch").set_value(16).run()
     assert_clean(at)
     assert not np.array_equal(full["sgd"], race_paths(at)["sgd"])
+    assert at.query_params["batch"] == "16"
     labels = [button.label for button in at.get("download_button")]
-    assert "Download CSV" in labels and "Download JSON" not in labels
+    assert "Download CSV" in labels and "Download JSON" in labels
+
+
+def test_a_minibatch_race_json_reruns_to_the_same_paths():
+    params = {"dataset": "moons", "hidden": (8,), "activation": "tanh", "seed": 3, "l2": 0.0}
+    config = race.RaceConfig(surface="network", surface_params=params, steps=30, seed=3, batch_size=16,
+                             optimizers={name: race.optimizer_defaults(name, "network") for name in ("sgd", "adam")})
+    trajectories = race.run_race(config)
+    restored, stored = config_io.read_race_json(config_io.race_json(config, trajectories))
+    assert restored.batch_size == 16 and restored.seed == 3
+    again = race.run_race(restored)
+    for name, trajectory in trajectories.items():
+        assert np.array_equal(again[name].points, trajectory.points)
+        assert np.array_equal(np.asarray(stored[name]["points"]), trajectory.points[0])
+    full = race.run_race(dataclasses.replace(config, batch_size=None))
+    assert not np.array_equal(full["sgd"].points, trajectories["sgd"].points)
 
 
 def test_full_space_view_shows_pca_plane_and_curves():

@@ -9,7 +9,7 @@ import torch
 
 from landscapes import fullspace
 from landscapes import network as nets
-from losslab import networks
+from losslab import networks, race
 from plots import networks as network_plots
 from plots.race import landscape_layer
 
@@ -67,20 +67,27 @@ def test_fit_and_samples_and_their_figures():
     lambda: networks.digit_samples(nets.trained(SMALL)),
     lambda: networks.decision_regions(nets.trained(SMALL), resolution=202),
     lambda: networks.digit_samples(nets.trained(nets.Config("digits", (8,))), count=0),
-    lambda: networks.slice_race(nets.slice_plane(SMALL), {"sgd": {"lr": 0.1}}, 10**6, (0.0, 0.0)),
+    lambda: race.run_race(slice_race(SMALL, {"sgd": {"lr": 0.1}}, 10**6), nets.slice_plane(SMALL)),
 ])
 def test_bad_requests_raise_value_error(call):
     with pytest.raises(ValueError, match="Invalid"):
         call()
 
 
+def slice_race(config: nets.Config, chosen: dict, steps: int, **settings) -> race.RaceConfig:
+    """A race in the slice of network ``config`` (the Networks page's race)."""
+    params = {"dataset": config.dataset, "hidden": config.hidden, "activation": config.activation,
+              "seed": config.seed, "l2": config.l2}
+    return race.RaceConfig(surface="network", surface_params=params, optimizers=chosen, steps=steps, **settings)
+
+
 def test_slice_race_minibatches_are_reproducible_by_seed():
     plane = nets.slice_plane(SMALL)
     chosen = {"sgd": {"lr": 0.3}, "adam": {"lr": 0.05}}
-    full = networks.slice_race(plane, chosen, 20, plane.default_start)
-    first = networks.slice_race(plane, chosen, 20, plane.default_start, batch_size=16, seed=3)
-    again = networks.slice_race(plane, chosen, 20, plane.default_start, batch_size=16, seed=3)
-    other = networks.slice_race(plane, chosen, 20, plane.default_start, batch_size=16, seed=4)
+    full = race.run_race(slice_race(SMALL, chosen, 20), plane)
+    first = race.run_race(slice_race(SMALL, chosen, 20, batch_size=16, seed=3), plane)
+    again = race.run_race(slice_race(SMALL, chosen, 20, batch_size=16, seed=3), plane)
+    other = race.run_race(slice_race(SMALL, chosen, 20, batch_size=16, seed=4), plane)
     for name in chosen:
         assert np.array_equal(first[name].points, again[name].points)
         assert not np.array_equal(first[name].points, other[name].points)

@@ -1,15 +1,14 @@
 """The Networks page: a real MLP, its data and decision regions, its loss slice with an optimizer race, the
 full-space training on the PCA plane, and the exact two-parameter network next to it.
 
-Thin page: sidebar widgets -> cached library calls (landscapes.network, landscapes.fullspace, losslab.networks)
--> ``plots`` figures. Every setting is in the URL (validated on load: a bad value is reported and replaced by
-its default).
+Thin page: sidebar widgets -> a typed ``RaceConfig`` (surface ``network``, minibatches by ``batch_size``) through the
+one race pipeline (``race_cache``), and cached library calls (landscapes.network, landscapes.fullspace,
+losslab.networks) -> ``plots`` figures. Every setting is in the URL (``url_state``; validated on load by
+``losslab.overrides`` and the library: a bad value is reported and replaced by its default).
 """
 
 from __future__ import annotations
 
-import json
-import math
 from collections import OrderedDict
 from typing import Any
 
@@ -19,9 +18,11 @@ import streamlit as st
 import landscapes
 import plots
 from landscapes.logistic2 import POINTS as LOGISTIC_POINTS
-from landscapes.network_entry import MAX_PARAMETERS
-from losslab import exports, networks, race
-from losslab.app import export_panel
+from landscapes.network_config import MAX_PARAMETERS
+from losslab import exports, networks, overrides, race
+from losslab.app import export_panel, race_cache
+from losslab.app.frozen import freeze
+from losslab.app.url_state import UrlState
 from plots import networks as network_plots
 
 state = st.session_state
@@ -40,6 +41,7 @@ DEFAULT_GRID = 101
 PCA_GRID = 61
 SURFACE_3D_GRID = 81  # at most this many grid lines per axis in the 3-D view (every k-th line of the slice's grid)
 PREFIX = "net."
+URL = UrlState(PREFIX)
 
 
 # --- URL <-> widget state ------------------------------------------------------------------------------
@@ -54,56 +56,38 @@ def _defaults() -> dict[str, Any]:
 
 def _parse(key: str, text: str) -> Any:
     """A URL value (a string) through the same validation as the widgets; ``ValueError`` names it and its range."""
-    if key in SPECS:
-        return SPECS[key].validate(text if key in ("dataset", "activation", "hidden") else _number(key, text))
+    try:
+        if key in SPECS:
+            return overrides.surface_value(SPECS[key], text)
+        if key == "fullspace":
+            return overrides.flag(text)
+        value = text.split(",") if key == "opt" else overrides.number(text)
+    except ValueError as error:
+        message = str(error)
+        raise ValueError(message if message.startswith("Invalid") else f"Invalid {key} value: {text!r} ({message})") \
+            from None
     if key == "opt":
-        names = tuple(n for n in text.split(",") if n)
-        unknown = [n for n in names if n not in OPTIMIZERS]
-        if unknown or len(set(names)) != len(names):
+        names = tuple(n for n in value if n)
+        if any(n not in OPTIMIZERS for n in names) or len(set(names)) != len(names):
             raise ValueError(f"Invalid opt value: {text!r} (must be distinct names among {', '.join(OPTIMIZERS)})")
         return names
     if key.endswith(".lr"):
-        lr = _number(key, text)
-        if not 0 < lr <= MAX_LR:
+        if not 0 < value <= MAX_LR:
             raise ValueError(f"Invalid {key} value: {text!r} (must be in (0, {MAX_LR:g}])")
-        return lr
-    bounds = {"steps": (1, MAX_STEPS), "batch": (0, MAX_BATCH), "grid": (min(GRIDS), max(GRIDS))}
-    if key in bounds:
-        low, high = bounds[key]
-        value = _number(key, text)
-        if not value.is_integer() or not low <= value <= high or (key == "grid" and int(value) not in GRIDS):
-            rule = f"one of {', '.join(map(str, GRIDS))}" if key == "grid" else f"an integer in [{low}, {high}]"
-            raise ValueError(f"Invalid {key} value: {text!r} (must be {rule})")
-        return int(value)
-    if text not in ("true", "false"):  # the one flag, fullspace
-        raise ValueError(f"Invalid {key} value: {text!r} (must be true or false)")
-    return text == "true"
-
-
-def _number(key: str, text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"Invalid {key} value: {text!r} (must be a number)") from None
-    if not math.isfinite(value):
-        raise ValueError(f"Invalid {key} value: {text!r} (must be finite)")
-    return value
+        return value
+    low, high = {"steps": (1, MAX_STEPS), "batch": (0, MAX_BATCH), "grid": (min(GRIDS), max(GRIDS))}[key]
+    if not value.is_integer() or not low <= value <= high or (key == "grid" and int(value) not in GRIDS):
+        rule = f"one of {', '.join(map(str, GRIDS))}" if key == "grid" else f"an integer in [{low}, {high}]"
+        raise ValueError(f"Invalid {key} value: {text!r} (must be {rule})")
+    return int(value)
 
 
 def _load_url() -> None:
-    """Set the widgets from the URL once per distinct URL (a rerun keeps the widgets' own state).
-
-    Streamlit drops a widget's state on a run that does not draw it: back from another page, the widgets take
-    this page's last settings again (the URL it last wrote), not the defaults.
-    """
-    query = st.query_params.to_dict()
-    settled = state.get(f"{PREFIX}loaded") is not None and (state[f"{PREFIX}loaded"] == query or
-                                                            query == state.get(f"{PREFIX}written"))
-    drawn_always = [key for key in _defaults() if not key.endswith(".lr")]  # ρ sliders: the chosen optimizers'
-    if settled and all(PREFIX + key in state for key in drawn_always):
+    """Set the widgets from the URL when it is not one this page wrote (``url_state``); a link without a dataset
+    (another page's) brings back this page's last settings."""
+    query = URL.incoming(drawn_key=PREFIX + "dataset", owns=lambda query: "dataset" in query)
+    if query is None:
         return
-    if settled or "dataset" not in query:  # this page's URLs always name the dataset; else take its last own one
-        query = state.get(f"{PREFIX}written") or query
     values, messages = _defaults(), []
     for key, text in query.items():
         if key not in values:  # another page's setting (a link from Explore): not this page's to judge
@@ -117,8 +101,7 @@ def _load_url() -> None:
             messages.append(str(error))
     for key, value in values.items():
         state[PREFIX + key] = value
-    state[f"{PREFIX}loaded"], state[f"{PREFIX}messages"] = query, messages
-    state[f"{PREFIX}messages_for"] = None  # the page's own URL once drawn: the messages stay until it changes
+    URL.loaded(messages)
 
 
 def _query(values: dict[str, Any]) -> dict[str, str]:
@@ -143,7 +126,7 @@ def _query(values: dict[str, Any]) -> dict[str, str]:
 
 
 def _config(values: dict[str, Any]) -> Any:
-    from landscapes.network import Config
+    from landscapes.network_config import Config
 
     return Config(values["dataset"], tuple(values["hidden"]), values["activation"], int(values["seed"]),
                   float(values["l2"]))
@@ -197,87 +180,66 @@ def _layer(config: tuple, grid: int) -> Any:
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _model_figure(config: tuple) -> go.Figure:
-    return _freeze(network_plots.model_figure(networks.model_view(_network(config))))
+    return freeze(network_plots.model_figure(networks.model_view(_network(config))))
 
 
-@st.cache_data(max_entries=256, show_spinner=False)
-def _trajectory(config: tuple, name: str, lr: float, steps: int, batch: int) -> Any:
-    plane = _plane(config)
-    return networks.slice_race(plane, {name: {"lr": lr}}, steps, tuple(map(float, plane.default_start)),
-                               batch_size=batch or None, seed=config[3])[name]
+def _race_config(values: dict[str, Any], batch: int) -> race.RaceConfig:
+    """The slice race the settings describe: minibatches (and the network itself) drawn by the network's seed."""
+    chosen = {name: {**race.optimizer_defaults(name, "network"), "lr": float(values[f"{name}.lr"])}
+              for name in values["opt"]}
+    return race.RaceConfig(surface="network", surface_params={name: values[name] for name in SPECS},
+                           optimizers=chosen, steps=int(values["steps"]), seed=int(values["seed"]),
+                           batch_size=batch or None)
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)
-def _race_figures(config: tuple, grid: int, key: str) -> dict[str, go.Figure]:
-    plane, trajectories = _plane(config), _race(config, key)
+@st.cache_resource(max_entries=16, show_spinner=False, hash_funcs=race_cache.BY_SETTINGS)
+def _race_figures(config: tuple, grid: int, race_config: race.RaceConfig) -> dict[str, go.Figure]:
+    plane, trajectories = _plane(config), race_cache.run(race_config).trajectories
     layer = _layer(config, grid)
     stride = -(-grid // SURFACE_3D_GRID)
     coarse = layer.grid._replace(x=layer.grid.x[::stride], y=layer.grid.y[::stride],
                                  z=layer.grid.z[::stride, ::stride])
-    figures = {"surface": _freeze(plots.surface_figure(plane, trajectories, grid=coarse))}
+    figures = {"surface": freeze(plots.surface_figure(plane, trajectories, grid=coarse))}
     if trajectories:
-        figures["race"] = _freeze(plots.race_figure(plane, trajectories, layer=layer))
-        figures["curves"] = _freeze(plots.curves_figure(plane, trajectories))
+        figures["race"] = race_cache.race_figure(race_config, grid=grid, _layer=layer)
+        figures["curves"] = race_cache.curves(race_config)["curves"]
     return figures
 
 
-def _race(config: tuple, key: str) -> dict[str, Any]:
-    chosen = json.loads(key)
-    return {name: _trajectory(config, name, setting["lr"], chosen["steps"], chosen["batch"])
-            for name, setting in chosen["optimizers"].items()}
-
-
-@st.cache_resource(max_entries=4, show_spinner=False)
-def _full_space(config: tuple, key: str) -> Any:
+@st.cache_resource(max_entries=4, show_spinner=False, hash_funcs=race_cache.BY_SETTINGS)
+def _full_space(config: tuple, race_config: race.RaceConfig) -> Any:
     from landscapes import fullspace
     from landscapes import network as nets
 
-    chosen = json.loads(key)
-    return fullspace.full_space(nets.Config(*config), chosen["optimizers"], chosen["steps"], chosen["batch"] or None)
+    chosen = {name: {"lr": hyper["lr"]} for name, hyper in race_config.optimizers.items()}
+    return fullspace.full_space(nets.Config(*config), chosen, race_config.steps, race_config.batch_size)
 
 
-def _full_space_figures(config: tuple, key: str) -> dict[str, go.Figure]:
+def _full_space_figures(config: tuple, race_config: race.RaceConfig) -> dict[str, go.Figure]:
     def compute(report: Any) -> dict[str, go.Figure]:
-        full = _full_space(config, key)
+        full = _full_space(config, race_config)
         grid = plots.race.landscape_layer(full.surface, PCA_GRID, progress=report).grid
-        return {"pca": _freeze(network_plots.pca_figure(full, grid)),
-                "curves": _freeze(network_plots.fullspace_curves_figure(full)),
-                "projection": _freeze(network_plots.projection_error_figure(full))}
+        return {"pca": freeze(network_plots.pca_figure(full, grid)),
+                "curves": freeze(network_plots.fullspace_curves_figure(full)),
+                "projection": freeze(network_plots.projection_error_figure(full))}
 
-    return _with_progress("fullspace", (config, key), compute, 4, "Evaluating the loss on the PCA plane…")
-
-
-@st.cache_resource(max_entries=2, show_spinner=False)
-def _logistic_layer() -> Any:
-    return plots.race.landscape_layer(landscapes.get("logistic2"))
+    return _with_progress("fullspace", (config, repr(race_config)), compute, 4,
+                          "Evaluating the loss on the PCA plane…")
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)
-def _logistic_figure(key: str) -> go.Figure:
-    """The race of the page's optimizers on the two-parameter network (its whole parameter space)."""
-    surface, chosen = landscapes.get("logistic2"), json.loads(key)
-    batch = chosen["batch"] if chosen["batch"] <= LOGISTIC_POINTS else 0
-    trajectories = networks.slice_race(surface, {name: dict(setting) for name, setting in chosen["optimizers"].items()},
-                                       chosen["steps"], surface.default_start, batch_size=batch or None)
-    return _freeze(plots.race_figure(surface, trajectories, layer=_logistic_layer(),
-                                     title="logistic regression σ(w·x + b): the whole (w, b) space"))
+def _logistic_race(race_config: race.RaceConfig) -> race.RaceConfig:
+    """The same optimizers and minibatches on the two-parameter network (full batch above its data's size)."""
+    batch = race_config.batch_size if (race_config.batch_size or 0) <= LOGISTIC_POINTS else None
+    return race.RaceConfig(surface="logistic2", surface_params={}, optimizers=race_config.optimizers,
+                           steps=race_config.steps, batch_size=batch)
 
 
-def _freeze(figure: go.Figure) -> go.Figure:
-    """The figure's dict computed once (``st.plotly_chart`` calls ``to_dict()`` on every rerun)."""
-    plain_dict = figure.to_dict()
-    figure.to_dict = lambda: plain_dict
-    return figure
-
-
-def _producers(values: dict[str, Any], config: tuple, key: str) -> dict[str, Any]:
-    """Each export format's bytes from the race the page shows (losslab.exports on its trajectories and figure)."""
-    chosen = json.loads(key)
-    race_config = race.RaceConfig(surface="network", surface_params={name: values[name] for name in SPECS},
-                                  optimizers=chosen["optimizers"], steps=chosen["steps"])
-    trajectories = _race(config, key)
-    figure = _race_figures(config, values["grid"], key)["race"]
-    layer = _layer(config, values["grid"])
+def _producers(config: tuple, grid: int, race_config: race.RaceConfig) -> dict[str, Any]:
+    """Each export format's bytes from the race the page shows (losslab.exports on its trajectories and figure);
+    the race JSON holds the minibatch size and seed, so it re-runs to the same paths."""
+    trajectories = race_cache.run(race_config).trajectories
+    figure = _race_figures(config, grid, race_config)["race"]
+    layer = _layer(config, grid)
 
     def produce(fmt: str) -> Any:
         def run(settings: exports.ExportSettings, progress: Any) -> bytes:
@@ -285,9 +247,7 @@ def _producers(values: dict[str, Any], config: tuple, key: str) -> dict[str, Any
                                        layer=layer, progress=progress)
         return run
 
-    # the race JSON re-runs full-batch races: with minibatches it would not reproduce what is shown
-    formats = [fmt for fmt in exports.FORMATS if not (fmt == "json" and chosen["batch"])]
-    return {fmt: produce(fmt) for fmt in formats}
+    return {fmt: produce(fmt) for fmt in exports.FORMATS}
 
 
 # --- widgets -------------------------------------------------------------------------------------------
@@ -328,12 +288,6 @@ def sidebar() -> dict[str, Any]:
             if isinstance(key, str) and key.startswith(PREFIX) and key[len(PREFIX):] in _defaults()}
 
 
-def _race_key(values: dict[str, Any], batch: int) -> str:
-    """The race's settings as JSON (optimizer order kept): the cache key of everything drawn from them."""
-    chosen = {name: {"lr": float(values[f"{name}.lr"])} for name in values["opt"]}
-    return json.dumps({"optimizers": chosen, "steps": int(values["steps"]), "batch": batch})
-
-
 def _progress(text: str) -> tuple[Any, Any]:
     bar = st.progress(0.0, text=text)
     return bar, lambda fraction: bar.progress(min(float(fraction), 1.0), text=text)
@@ -342,16 +296,8 @@ def _progress(text: str) -> tuple[Any, Any]:
 def main() -> None:
     _load_url()
     values = sidebar()
-    query = _query(values)
-    if st.query_params.to_dict() != query:
-        st.query_params.from_dict(query)
-    state[f"{PREFIX}written"] = query
-    if state.get(f"{PREFIX}messages_for") is None:
-        state[f"{PREFIX}messages_for"] = query
-    messages = state.get(f"{PREFIX}messages") or []
-    if messages and state[f"{PREFIX}messages_for"] == query:
-        st.warning("Some URL settings were not valid and fell back to their defaults:\n\n"
-                   + "\n".join(f"- {m}" for m in messages))
+    URL.write(_query(values))
+    URL.warn()
 
     config = tuple(_config(values))
     try:
@@ -382,11 +328,11 @@ def main() -> None:
     st.subheader("The loss slice θ* + a·d₁ + b·d₂")
     st.caption(plane.description + ". d₁, d₂ are random directions, each neuron's incoming weights scaled to the "
                "norm of θ*'s (filter normalization).")
-    key = _race_key(values, batch)
-    figures = _race_figures(config, values["grid"], key)
+    race_config = _race_config(values, batch)
+    figures = _race_figures(config, values["grid"], race_config)
     if "race" in figures:
         st.plotly_chart(figures["race"], theme=None, key="net.race")
-        for name, trajectory in _race(config, key).items():
+        for name, trajectory in race_cache.run(race_config).trajectories.items():
             if trajectory.diverged_at[0] >= 0:
                 st.warning(f"{name} diverged at step {int(trajectory.diverged_at[0])}: lower its ρ.")
         st.plotly_chart(figures["curves"], theme=None, key="net.curves")
@@ -395,31 +341,32 @@ def main() -> None:
     st.plotly_chart(figures["surface"], theme=None, key="net.surface3d")
     if "race" in figures:
         stem = f"network-{values['dataset']}-race-{values['steps']}-steps"
-        export_panel.download_section("net.export", f"{config}{key}", stem, _producers(values, config, key))
+        export_panel.download_section("net.export", f"{config}{race_config!r}", stem,
+                                      _producers(config, values["grid"], race_config))
 
     st.subheader("Full-space training")
     st.toggle("train in the full parameter space (PCA plane, train/test loss)", key=PREFIX + "fullspace")
     projection = None
     if state[PREFIX + "fullspace"] and values["opt"]:
-        projection = _full_space_section(config, key, values)
+        projection = _full_space_section(config, race_config, values)
     elif state[PREFIX + "fullspace"]:
         st.info("Select at least one optimizer in the sidebar.")
     if values["opt"]:
-        _two_parameter_section(key, projection)
+        _two_parameter_section(race_config, projection)
 
 
-def _full_space_section(config: tuple, key: str, values: dict[str, Any]) -> go.Figure | None:
+def _full_space_section(config: tuple, race_config: race.RaceConfig, values: dict[str, Any]) -> go.Figure | None:
     """The PCA plane and the loss curves; returns the projection-error figure (None when training failed)."""
     bar, report = _progress("Training every optimizer in the full parameter space…")
     try:
-        full = _full_space(config, key)
+        full = _full_space(config, race_config)
     except ValueError as error:
         bar.empty()
         st.error(str(error))
         return None
     report(1.0)
     bar.empty()
-    figures = _full_space_figures(config, key)
+    figures = _full_space_figures(config, race_config)
     first, second = full.explained_variance
     st.caption(f"Each optimizer trains all {full.center.size:,} parameters from the same θ₀ with torch.optim "
                f"({values['steps']} steps). The plane through the mean iterate spanned by the first two principal "
@@ -432,14 +379,16 @@ def _full_space_section(config: tuple, key: str, values: dict[str, Any]) -> go.F
     return figures["projection"]
 
 
-def _two_parameter_section(key: str, projection: go.Figure | None) -> None:
+def _two_parameter_section(race_config: race.RaceConfig, projection: go.Figure | None) -> None:
     st.subheader("The exact two-parameter network")
     st.caption(f"A single sigmoid neuron p(x) = σ(w·x + b) on {LOGISTIC_POINTS} 1-D points has exactly two "
                "parameters: its (w, b) plane is the whole parameter space, so this contour is the real landscape "
                "and every step of the race lies in it. A bigger network's plane is a 2-D window into thousands of "
                "dimensions: its real iterates leave the plane, by the distance on the right.")
     left, right = st.columns(2)
-    left.plotly_chart(_logistic_figure(key), theme=None, key="net.logistic2")
+    logistic = _logistic_race(race_config)
+    left.plotly_chart(race_cache.race_figure(logistic, title="logistic regression σ(w·x + b): the whole (w, b) space"),
+                      theme=None, key="net.logistic2")
     if projection is not None:
         right.plotly_chart(projection, theme=None, key="net.projection")
     else:
