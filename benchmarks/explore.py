@@ -20,10 +20,10 @@ from losslab.app.live_server import (
     CHROMIUM,
     CHROMIUM_ARGS,
     RACE_SIGNATURE,
-    ROUTER,
     stop_servers_on_sigterm,
     streamlit_server,
 )
+from losslab.serve import ROUTER
 
 
 def server_side(repeats: int) -> dict[str, float]:

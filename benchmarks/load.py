@@ -29,10 +29,10 @@ from losslab.app.live_server import (
     CHROMIUM,
     CHROMIUM_ARGS,
     RACE_SIGNATURE,
-    ROUTER,
     stop_servers_on_sigterm,
     streamlit_server,
 )
+from losslab.serve import ROUTER
 
 BASELINE = Path(__file__).resolve().parent / "load_baseline_app.py"
 

@@ -1,7 +1,7 @@
 """The surface protocol, point validation, and formula surfaces.
 
 A surface is any object with ``value(xy)``, ``grad(xy)``, ``bounds``, ``minima``,
-``minimum_value`` and ``default_start`` (DESIGN's public API). ``xy`` has shape
+``minimum_value`` and ``default_start`` (the public API: docs/ARCHITECTURE.md). ``xy`` has shape
 ``(..., 2)`` with the coordinate last and is a numpy array or a torch tensor; results
 come back in the same library, dtype and device.
 
@@ -24,6 +24,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from validation import Range, check_choice, check_number
+
 Point = tuple[float, float]
 Bounds = tuple[tuple[float, float], tuple[float, float]]
 
@@ -44,27 +46,15 @@ class Param(NamedTuple):
     log: bool = False  # whether a UI should offer it on a log scale
     integer: bool = False  # a count or a seed: validated to an int
 
+    @property
+    def range(self) -> Range:
+        """The values it takes, for :func:`validation.check_number`."""
+        return Range(self.low, self.high, integer=self.integer)
+
     def validate(self, value: Any) -> float | int:
-        """Return ``value`` as a float (an int if ``integer``) or raise ``ValueError`` naming the parameter."""
-        kind = "an integer" if self.integer else "a number"
-        try:
-            if isinstance(value, bool):
-                raise TypeError
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"Invalid {self.name} value: {value!r} (must be {kind} in [{self.low:g}, {self.high:g}])"
-            ) from None
-        if not (self.low <= number <= self.high):  # also rejects NaN
-            raise ValueError(
-                f"Invalid {self.name} value: {value!r} (must be in [{self.low:g}, {self.high:g}])"
-            )
-        if self.integer:
-            if not number.is_integer():
-                raise ValueError(f"Invalid {self.name} value: {value!r} (must be an integer in "
-                                 f"[{self.low:g}, {self.high:g}])")
-            return int(number)
-        return number
+        """Return ``value`` (a number, or its text) as a float (an int if ``integer``) or raise ``ValueError``
+        naming the parameter."""
+        return check_number(self.name, value, self.range, text=True)
 
     def format(self, value: float | int) -> str:
         return str(int(value)) if self.integer else repr(float(value))
@@ -82,9 +72,7 @@ class Choice(NamedTuple):
     doc: str
 
     def validate(self, value: Any) -> str:
-        if not isinstance(value, str) or value not in self.choices:
-            raise ValueError(f"Invalid {self.name} value: {value!r} (must be one of {', '.join(self.choices)})")
-        return value
+        return check_choice(self.name, value, self.choices)
 
     def format(self, value: str) -> str:
         return value

@@ -25,6 +25,7 @@ import torch
 
 from . import datasets
 from . import network as nets
+from .network_config import Config, check_config
 
 MAX_STEPS = 5_000
 MAX_RECORDS = 200  # recorded iterates per optimizer (every k-th step, the last one always)
@@ -158,10 +159,10 @@ def _bounds(coordinates: np.ndarray) -> tuple[tuple[float, float], tuple[float, 
     return tuple((float(m - h), float(m + h)) for m, h in zip(middle, half))
 
 
-DEFAULT_CONFIG = nets.Config()
+DEFAULT_CONFIG = Config()
 
 
-def full_space(config: nets.Config = DEFAULT_CONFIG, optimizers: dict[str, dict[str, Any]] | None = None,
+def full_space(config: Config = DEFAULT_CONFIG, optimizers: dict[str, dict[str, Any]] | None = None,
                steps: int = 300, batch_size: int | None = None) -> FullSpaceRun:
     """Train ``config``'s network from its initialization θ₀ with each optimizer; the PCA plane of the iterates.
 
@@ -175,12 +176,12 @@ def full_space(config: nets.Config = DEFAULT_CONFIG, optimizers: dict[str, dict[
         raise ValueError(f"Invalid steps value: {steps!r} (must be an integer in [1, {MAX_STEPS}])")
     key = tuple((name, tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in hyper.items())))
                 for name, hyper in chosen.items())
-    return _full_space(nets.Config(*config), key, int(steps), batch_size)
+    return _full_space(Config(*config), key, int(steps), batch_size)
 
 
 @lru_cache(maxsize=16)
-def _full_space(config: nets.Config, optimizers: tuple, steps: int, batch_size: int | None) -> FullSpaceRun:
-    nets.check_config(config)
+def _full_space(config: Config, optimizers: tuple, steps: int, batch_size: int | None) -> FullSpaceRun:
+    check_config(config)
     data = datasets.load(config.dataset)
     initial = nets.initial_weights(data, tuple(config.hidden), config.seed)
     network = nets.Network(config, data, initial, initial)

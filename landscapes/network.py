@@ -32,7 +32,7 @@ import torch
 
 from . import datasets
 from .base import as_points, is_torch
-from .network_entry import ACTIVATIONS, MAX_LAYERS, MAX_PARAMETERS, MAX_WIDTH  # noqa: F401  (re-exported)
+from .network_config import Config, check_config, layer_sizes
 
 TRAIN_STEPS = 500
 TRAIN_LR = 0.02
@@ -51,37 +51,6 @@ class Layer(NamedTuple):
 
 
 Weights = tuple[Layer, ...]
-
-
-class Config(NamedTuple):
-    """Everything that determines a trained network."""
-
-    dataset: str = "moons"
-    hidden: tuple[int, ...] = (16, 16)
-    activation: str = "tanh"
-    seed: int = 0
-    l2: float = 0.0
-
-
-def layer_sizes(data: datasets.Dataset, hidden: tuple[int, ...]) -> list[int]:
-    return [data.features, *hidden, data.outputs]
-
-
-def parameter_count(data: datasets.Dataset, hidden: tuple[int, ...]) -> int:
-    sizes = layer_sizes(data, hidden)
-    return sum((fan_in + 1) * fan_out for fan_in, fan_out in zip(sizes[:-1], sizes[1:]))
-
-
-def check_config(config: Config) -> Config:
-    """Raise ``ValueError`` naming the bad setting (the registry checks each one's range; this the combination)."""
-    data = datasets.load(config.dataset)
-    if config.activation not in ACTIVATIONS:
-        raise ValueError(f"Invalid activation value: {config.activation!r} (must be one of {', '.join(ACTIVATIONS)})")
-    count = parameter_count(data, tuple(config.hidden))
-    if count > MAX_PARAMETERS:
-        raise ValueError(f"Invalid hidden value: {tuple(config.hidden)!r} ({count} parameters on {config.dataset}; "
-                         f"must be at most {MAX_PARAMETERS})")
-    return config
 
 
 def activate(z: torch.Tensor, activation: str) -> torch.Tensor:

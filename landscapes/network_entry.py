@@ -1,7 +1,8 @@
 """The network surface's registry entry: its parameters and a factory that loads torch only when a network is
 built (``import landscapes`` stays light: the app and the command line start without torch).
 
-The implementation is :mod:`landscapes.network`.
+The implementation is :mod:`landscapes.network`; the configuration and its limits are
+:mod:`landscapes.network_config`.
 """
 
 from __future__ import annotations
@@ -10,13 +11,8 @@ from typing import Any
 
 from . import datasets
 from .base import Choice, Param, Widths
+from .network_config import ACTIVATIONS, MAX_LAYERS, MAX_PARAMETERS, MAX_WIDTH, WIDTH_SUGGESTIONS, Config
 from .registry import register
-
-MAX_PARAMETERS = 20_000
-MAX_WIDTH = 256
-MAX_LAYERS = 4
-ACTIVATIONS = ("tanh", "relu")
-WIDTH_SUGGESTIONS = ((4,), (8,), (16,), (32,), (64,), (8, 8), (16, 16), (32, 32), (64, 64), (16, 16, 16))
 
 
 @register(
@@ -33,6 +29,6 @@ WIDTH_SUGGESTIONS = ((4,), (8,), (16,), (32,), (64,), (8, 8), (16, 16), (32, 32)
 )
 def network(dataset: str, hidden: tuple[int, ...], activation: str, seed: int, l2: float) -> Any:
     """The network surface: f(a, b) = L(θ* + a·d₁ + b·d₂) of a trained MLP (see landscapes.network)."""
-    from .network import Config, slice_plane
+    from .network import slice_plane
 
     return slice_plane(Config(dataset, tuple(hidden), activation, int(seed), float(l2)))

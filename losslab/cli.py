@@ -24,7 +24,7 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from . import __version__
+from . import __version__, overrides
 
 RACE_EXAMPLES = """examples:
   losslab race --surface rosenbrock --optimizers sgd,momentum,rmsprop,adam --lr 1e-3 --lr adam=0.05 \\
@@ -151,7 +151,9 @@ def _race_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--schedule-param", metavar="KEY=VALUE", type=_assignment, action="append", default=[],
                       help="a schedule parameter, e.g. step_size=100 (repeatable)")
     what.add_argument("--noise", type=_finite, metavar="σ", help="Gaussian gradient noise σ ≥ 0 (default 0)")
-    what.add_argument("--seed", type=_count, metavar="N", help="noise seed (default 0)")
+    what.add_argument("--seed", type=_count, metavar="N", help="the noise's and minibatches' seed (default 0)")
+    what.add_argument("--batch-size", type=_count, metavar="N", help="minibatch size on surfaces with training data "
+                      "(network, logistic2); 0: full batch (the default)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -230,11 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _inspect(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from landscapes.curvature import curvature
-    from optimizers.inspect import step_view
-    from plots.inspect import step_figure, step_rows
+    from plots.step_figure import step_figure, step_rows
 
     from . import exports
-    from .race import run_race
+    from .race import run_one, step_at
 
     try:
         formats = [exports.format_of(path) for path in args.out]
@@ -247,8 +248,7 @@ def _inspect(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if args.step >= max(config.steps, 1):
             raise ValueError(f"--step: {args.step} (the race has {config.steps} steps: 0 to {config.steps - 1})")
         surface = config.landscape()
-        view = step_view(surface, name, args.step, start=config.start_point(), schedule=config.schedule_object(),
-                         noise=config.noise, seed=config.seed, **config.optimizers[name])
+        view = step_at(config, name, args.step, surface)
     except ValueError as error:
         parser.error(str(error))
     try:
@@ -259,7 +259,7 @@ def _inspect(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     for quantity, value in step_rows(view, local):
         print(f"  {quantity:40s} {value}")
     if formats:
-        trajectory = run_race(config)[name]
+        trajectory = run_one(config, name, surface)
         figure = step_figure(surface, view, local, name, list(config.optimizers).index(name), trajectory.points[0])
         for path, fmt in zip(args.out, formats):
             try:
@@ -325,7 +325,7 @@ def _optimizer_settings(args: argparse.Namespace, base: Any, surface: str, names
         if keyword not in chosen[each]:
             raise ValueError(f"--set: {each} takes no keyword {keyword!r} (valid: {', '.join(chosen[each])})")
         try:
-            chosen[each][keyword] = race._parse_value(keyword, text, chosen[each][keyword])
+            chosen[each][keyword] = overrides.like(text, chosen[each][keyword])
         except ValueError as error:
             raise ValueError(f"--set {key}={text!r}: {error}") from None
     return chosen
@@ -351,8 +351,7 @@ def race_config(args: argparse.Namespace) -> Any:
         if key not in specs:
             raise ValueError(f"--param: {surface} has no parameter {key!r} (valid: {', '.join(sorted(specs)) or '-'})")
         try:  # a number, or a choice / widths in its text form (--param dataset=xor --param hidden=8,8)
-            params[key] = (float(race._parse_number(text)) if isinstance(specs[key], landscapes.Param)
-                           else specs[key].validate(text))
+            params[key] = overrides.surface_value(specs[key], text)
         except ValueError as error:
             raise ValueError(f"--param {key}={text!r}: {error}") from None
     names = args.optimizers or list(base.optimizers)
@@ -367,6 +366,8 @@ def race_config(args: argparse.Namespace) -> Any:
         if args.seed < 0:
             raise ValueError(f"--seed: {args.seed} (must be >= 0)")
         config = replace(config, seed=args.seed)
+    if args.batch_size is not None:
+        config = replace(config, batch_size=args.batch_size or None)
     if args.schedule is not None or args.schedule_param:
         name = args.schedule or (config.schedule or {}).get("name")
         if not name:
@@ -375,7 +376,7 @@ def race_config(args: argparse.Namespace) -> Any:
             config = replace(config, schedule=None)
         else:
             given = dict(config.schedule or {}) if name == (config.schedule or {}).get("name") else {}
-            given.update({key: race._parse_schedule_value(text) for key, text in args.schedule_param})
+            given.update({key: overrides.schedule_value(text) for key, text in args.schedule_param})
             try:
                 config = replace(config, schedule=schedules.from_config({**given, "name": name}).config())
             except (TypeError, ValueError) as error:
@@ -412,15 +413,15 @@ def _race(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _app(args: argparse.Namespace) -> int:
-    """``streamlit run`` on the package's router, with the arguments after ``app``; the process becomes the server
-    (its signals and exit code are streamlit's)."""
+    """``streamlit run`` on the package's router with the app's settings and the arguments after ``app``; the
+    process becomes the server (its signals and exit code are streamlit's)."""
     import os
-    from pathlib import Path
 
-    router = Path(__file__).resolve().parent / "app" / "router.py"
-    command = [sys.executable, "-m", "streamlit", "run", str(router), *args.passthrough]
+    from .serve import streamlit_command
+
+    command = streamlit_command(arguments=args.passthrough)
     sys.stdout.flush()
-    os.execv(sys.executable, command)
+    os.execv(command[0], command)
     return 0  # not reached
 
 

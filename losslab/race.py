@@ -15,7 +15,7 @@ from typing import Any
 
 import landscapes
 import optimizers
-from optimizers import schedules
+from optimizers import catalogue, schedules
 
 from . import overrides
 
@@ -24,22 +24,8 @@ MAX_QUERY_VALUE = 200  # characters; longer URL values are refused unread
 DEFAULT_SURFACE = "quadratic"
 DEFAULT_SURFACE_PARAMS = {"condition": 50.0, "angle": 30.0}
 DEFAULT_OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam")
-DEFAULT_LR = {"sgd": 0.035, "momentum": 0.01, "nesterov": 0.01, "rmsprop": 0.02, "adam": 0.05, "adam_nobc": 0.05,
-              "adagrad": 0.3, "adamw": 0.05}
-FLAG_KEYWORDS = ("nesterov", "amsgrad", "centered", "decoupled_weight_decay")
 RACE_KEYS = ("surface", "opt", "steps", "start", "schedule", "noise", "seed", "batch")  # a surface parameter of one of
 # these names (the network's seed) is written to the URL as "surface.<name>"
-
-
-# DEFAULT_LR suits the default quadratic. From these surfaces' default starts it diverges, so each entry is the
-# largest 1-1.5-2-3-5-7 learning rate below DEFAULT_LR with which the default race, and the same race at twice
-# that rate, do not diverge in 500 steps (tests/test_race.py checks both). monkey_saddle is unbounded below:
-# every run there leaves for −∞, which is its lesson.
-SURFACE_LR = {
-    "rosenbrock": {"sgd": 0.001, "momentum": 0.001, "nesterov": 0.0005},
-    "beale": {"sgd": 0.015, "momentum": 0.003, "nesterov": 0.003},
-    "himmelblau": {"sgd": 0.01, "momentum": 0.007, "nesterov": 0.005},
-}
 
 
 def surface_defaults(surface: str) -> dict[str, Any]:
@@ -50,9 +36,9 @@ def surface_defaults(surface: str) -> dict[str, Any]:
 
 
 def optimizer_defaults(name: str, surface: str = DEFAULT_SURFACE) -> dict[str, Any]:
-    """An optimizer's keywords with torch.optim's defaults, except a learning rate that suits a race on ``surface``."""
-    lr = SURFACE_LR.get(surface, {}).get(name, DEFAULT_LR.get(name, optimizers.defaults(name)["lr"]))
-    return {**optimizers.defaults(name), "lr": lr}
+    """An optimizer's keywords with torch.optim's defaults, except a learning rate that suits a race on ``surface``
+    (``optimizers.catalogue.race_lr``)."""
+    return {**optimizers.defaults(name), "lr": catalogue.race_lr(name, surface)}
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ class Overlay(NamedTuple):
 
 
 def map_overlays(config: Any, y_values: np.ndarray) -> list[Overlay]:
-    """The theory to draw over a map of ``config`` (a ``losslab.sweeps.MapConfig``) whose y axis spans
+    """The theory to draw over a map of ``config`` (a ``losslab.maps.MapConfig``) whose y axis spans
     ``y_values``: GD's ρ = 2/λ_max, heavy ball's ρ = 2(1 + α)/λ_max, and on a ρ × α map the optimum (ρ*, α*).
     Empty where the theory does not describe the run."""
     hyper = config.hyperparameters()

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .sweeps import AXES, MAX_WORK, MIN_CELLS, MapConfig, evaluate
+from .maps import AXES, MAX_WORK, MIN_CELLS, MapConfig, evaluate
 
 MIN_BUDGET, MAX_BUDGET = 4, 4096
 

@@ -7,8 +7,10 @@
 """
 
 from . import schedules
-from .engine import Summary, Trajectory, run, sweep
+from .batch import Summary, Trajectory
+from .engine import run, sweep
 from .rules import RULES
+from .surface import Surface
 
 
 def names() -> list[str]:
@@ -23,4 +25,4 @@ def defaults(name: str) -> dict:
     return dict(rule(name).defaults)
 
 
-__all__ = ["RULES", "Summary", "Trajectory", "defaults", "names", "run", "schedules", "sweep"]
+__all__ = ["RULES", "Summary", "Surface", "Trajectory", "defaults", "names", "run", "schedules", "sweep"]

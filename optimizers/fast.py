@@ -1,6 +1,6 @@
 """The fast path of ``sweep(backend="numpy")``: a fused, numba-compiled kernel per surface and family.
 
-The plain numpy kernels (:mod:`optimizers.rules` stepped by ``engine._Stepper``) stay the readable
+The plain numpy kernels (:mod:`optimizers.rules` stepped by ``engine.Stepper``) stay the readable
 reference; this module computes the same numbers faster and is tested equal to them
 (``tests/test_fast.py``). ``engine.sweep`` calls :func:`sweep` for numpy sweeps of at least
 ``engine.FAST_PATH_MIN_ROWS`` rows without minibatches; it returns None (the reference runs)
@@ -58,7 +58,7 @@ from numba import njit
 from numba.core.errors import NumbaError
 
 from . import noise, rules
-from .engine import BLOW_UP_FACTOR, REASONS, Summary, _Batch
+from .batch import BLOW_UP_FACTOR, REASONS, Batch, Summary
 
 CHUNK = 512  # rows per block: their state stays in cache across the steps
 PAD = 8  # block row stride CHUNK + PAD: a multiple of 4 KiB makes loads wait on stores to other
@@ -210,7 +210,7 @@ def _copy_columns(target, target_start, source, source_start, n):
 def _driver(rows, ints, flags, lr, noise_xy, factor1, factor2, p, target, k0, steps, lo, hi, one):
     """Advance rows [lo, hi) of ``rows`` (FIELDS, B) and ``ints`` (2, B) by ``steps`` steps from step ``k0``.
 
-    The iterate, its loss and the gradient (taken at the unfrozen iterate, as engine._Stepper
+    The iterate, its loss and the gradient (taken at the unfrozen iterate, as engine.Stepper
     does) carry over between calls, with the states, best loss and int fields. Per-step inputs
     have a leading axis of length ``steps`` or 1 (constant): lr (·, B) (length 1: the LR field
     holds it), noise_xy (·, 2, B) (σ·ξ, as the reference adds it; (1, 2, 1) for no noise),
@@ -372,7 +372,7 @@ def disabled() -> Iterator[None]:
         _disabled -= 1
 
 
-def applies(batch: _Batch) -> bool:
+def applies(batch: Batch) -> bool:
     """Whether the fused kernel can run this batch (engine.sweep has checked backend, size, batch_size)."""
     if _disabled or batch.rule.step not in FAMILIES:
         return False
@@ -402,7 +402,7 @@ def _kernel_value(value: Any, dtype: np.dtype) -> Any:
     return float(value) if np.ndim(value) == 0 else np.asarray(value, dtype=dtype)
 
 
-def _fill(rows: np.ndarray, batch: _Batch, family: Family) -> tuple[tuple[bool, bool], bool]:
+def _fill(rows: np.ndarray, batch: Batch, family: Family) -> tuple[tuple[bool, bool], bool]:
     """Write the family's hyper-parameters and initial states into ``rows``; returns (flags, per-row betas)."""
     hp = batch.hp
     scalar_zero = lambda name: np.ndim(hp[name]) == 0 and float(hp[name]) == 0.0  # noqa: E731
@@ -425,7 +425,7 @@ def _fill(rows: np.ndarray, batch: _Batch, family: Family) -> tuple[tuple[bool, 
     return flags, per_row_betas
 
 
-def _factors(batch: _Batch, k0: int, steps: int, per_row: bool, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+def _factors(batch: Batch, k0: int, steps: int, per_row: bool, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
     """Adam's 1 − β₁ᵗ and (1 − β₂ᵗ)^½ for t = k0 + 1 ... k0 + steps, with rules.adam_step's expressions and types."""
     if not batch.hp.get("bias_correction", True):  # adam_nobc: ŝ = s, r̂ = r
         ones = np.ones((steps, 1), dtype)
@@ -450,7 +450,7 @@ def _per_row(beta: Any, ts: range, shape: tuple[int], dtype: np.dtype, factor: C
     return np.stack([factor(values**t)[rows] for t in ts]).astype(dtype, copy=False)
 
 
-def sweep(batch: _Batch, target: float, tol: float) -> Summary | None:
+def sweep(batch: Batch, target: float, tol: float) -> Summary | None:
     """engine.sweep's Summary computed by the fused kernel; None where it does not apply."""
     if not applies(batch):
         return None
@@ -501,7 +501,7 @@ def sweep(batch: _Batch, target: float, tol: float) -> Summary | None:
         if batch.schedule is not None:
             lr = np.stack([batch.lr_at(k) for k in range(k0, k0 + steps)]).astype(dtype)
         noise_xy = no_noise
-        if has_noise:  # σ·ξ as engine._Stepper._gradient computes it, laid out (step, coordinate, row)
+        if has_noise:  # σ·ξ as engine.Stepper computes it, laid out (step, coordinate, row)
             noise_xy = np.empty((steps, 2, count), dtype)
             for kk in range(steps):
                 noise_xy[kk] = (sigma * np.asarray(noise.gaussian(keys, k0 + kk), dtype)).T

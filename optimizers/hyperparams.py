@@ -1,61 +1,29 @@
 """Validation and broadcasting of optimizer hyper-parameters, starts and sizes.
 
 Every check runs before any work and raises ``ValueError`` naming the parameter, the value
-and the valid range, e.g. ``Invalid lr value: -1.0 (must be >= 0)``. Ranges are DESIGN's
-(stricter than torch.optim, which accepts NaN and momentum 1.5).
+and the valid range, e.g. ``Invalid lr value: -1.0 (must be >= 0)`` (the checks of :mod:`validation`).
+The ranges are the catalogue's (:mod:`optimizers.catalogue`, the contract in docs/ARCHITECTURE.md: stricter
+than torch.optim, which accepts NaN and momentum 1.5).
 """
 
 from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
+from validation import Range, check_number
+
+from . import catalogue
 from .rules import RULES, Rule
 
 MAX_STEPS = 100_000
 MAX_SWEEP_ROWS = 1_000_000
 MAX_RUN_POINTS = 5_000_000
-
-
-class Range(NamedTuple):
-    """A numeric range; ``closed_high`` False means the upper end is excluded."""
-
-    low: float
-    high: float = float("inf")
-    closed_high: bool = True
-
-    def contains(self, values: np.ndarray) -> np.ndarray:
-        above = values >= self.low
-        below = values <= self.high if self.closed_high else values < self.high
-        return np.isfinite(values) & above & below
-
-    def __str__(self) -> str:
-        if self.high == float("inf"):
-            return f"must be >= {self.low:g}"
-        return f"must be in [{self.low:g}, {self.high:g}{']' if self.closed_high else ')'}"
-
-
-NONNEGATIVE = Range(0.0)
-UNIT_OPEN = Range(0.0, 1.0, closed_high=False)
-UNIT_CLOSED = Range(0.0, 1.0)
-
-NUMERIC_RANGES: dict[str, Range] = {
-    "lr": NONNEGATIVE,
-    "momentum": UNIT_OPEN,
-    "dampening": UNIT_OPEN,
-    "weight_decay": NONNEGATIVE,
-    "alpha": UNIT_CLOSED,
-    "eps": NONNEGATIVE,
-    "lr_decay": NONNEGATIVE,
-    "initial_accumulator_value": NONNEGATIVE,
-    "beta1": UNIT_OPEN,
-    "beta2": UNIT_OPEN,
-    "noise": NONNEGATIVE,
-}
-FLAGS = ("nesterov", "amsgrad", "centered", "decoupled_weight_decay", "bias_correction")
+STEPS = Range(0, MAX_STEPS, integer=True)
+NONNEGATIVE = catalogue.NONNEGATIVE  # a scheduled lr, a sweep's tol: finite >= 0
 
 
 def rule(name: str) -> Rule:
@@ -66,27 +34,11 @@ def rule(name: str) -> Rule:
         raise ValueError(f"Unknown optimizer {name!r} (valid: {', '.join(RULES)})") from None
 
 
-def _row_array(name: str, value: Any) -> np.ndarray:
-    """A scalar or 1-D per-row array of floats; anything else names the parameter."""
-    if type(value).__module__.startswith("torch"):
-        value = value.detach().cpu().numpy()
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"Invalid {name} value: {value!r} (must be a number or a 1-D array of numbers)") from None
-    if array.ndim > 1:
-        raise ValueError(f"Invalid {name} shape: {array.shape} (must be a scalar or a 1-D per-row array)")
-    return array
-
-
-def check_numeric(name: str, value: Any, valid: Range, label: str | None = None) -> np.ndarray:
-    """Validate a scalar or per-row array against ``valid``; returns it as float64."""
-    array = _row_array(label or name, value)
-    bad = ~valid.contains(array)
-    if bad.any():
-        first = float(array[bad].flat[0] if array.ndim else array)
-        raise ValueError(f"Invalid {label or name} value: {first!r} ({valid})")
-    return array
+def check_numeric(name: str, value: Any, valid: Range | None = None, label: str | None = None) -> np.ndarray:
+    """Validate a scalar or per-row array against ``valid`` (default: the catalogue's range of keyword ``name``);
+    returns it as float64 (0-d or (B,)). ``label`` names it in the message instead of ``name``."""
+    valid = catalogue.spec(name).valid if valid is None else valid
+    return np.array(check_number(label or name, value, valid, per_row=True, floats=True), dtype=np.float64)
 
 
 def _check_flag(name: str, value: Any) -> bool:
@@ -96,12 +48,14 @@ def _check_flag(name: str, value: Any) -> bool:
 
 
 def _split_betas(value: Any) -> tuple[np.ndarray, np.ndarray]:
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
-        raise ValueError(f"Invalid betas value: {value!r} (must be a pair (β₁, β₂), each in [0, 1))")
-    return (
-        check_numeric("beta1", value[0], NUMERIC_RANGES["beta1"], "betas[0] (β₁)"),
-        check_numeric("beta2", value[1], NUMERIC_RANGES["beta2"], "betas[1] (β₂)"),
-    )
+    halves = catalogue.spec("betas").parts
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != len(halves):
+        symbols = ", ".join(catalogue.spec(half).symbol for half in halves)
+        raise ValueError(f"Invalid betas value: {value!r} (must be a pair ({symbols}), each "
+                         f"{catalogue.spec(halves[0]).valid.rule})")
+    beta1, beta2 = (check_numeric(half, part, label=f"betas[{i}] ({catalogue.spec(half).symbol})")
+                    for i, (half, part) in enumerate(zip(halves, value)))
+    return beta1, beta2
 
 
 def resolve(optimizer: str, keywords: dict[str, Any]) -> tuple[Rule, dict[str, Any]]:
@@ -121,10 +75,10 @@ def resolve(optimizer: str, keywords: dict[str, Any]) -> tuple[Rule, dict[str, A
     for name, value in merged.items():
         if name == "betas":
             values["beta1"], values["beta2"] = _split_betas(value)
-        elif name in FLAGS:
+        elif catalogue.spec(name).kind == "flag":
             values[name] = _check_flag(name, value)
         else:
-            values[name] = check_numeric(name, value, NUMERIC_RANGES[name])
+            values[name] = check_numeric(name, value)
     if values.get("nesterov"):
         if np.any(values["momentum"] <= 0) or np.any(values["dampening"] != 0):
             raise ValueError(
@@ -135,17 +89,8 @@ def resolve(optimizer: str, keywords: dict[str, Any]) -> tuple[Rule, dict[str, A
 
 
 def check_steps(steps: Any) -> int:
-    """Steps: an integer in [0, MAX_STEPS]."""
-    try:
-        count = operator.index(steps)
-    except TypeError:
-        if isinstance(steps, float) and steps.is_integer():
-            count = int(steps)
-        else:
-            raise ValueError(f"Invalid steps value: {steps!r} (must be an integer in [0, {MAX_STEPS}])") from None
-    if not 0 <= count <= MAX_STEPS:
-        raise ValueError(f"Invalid steps value: {steps!r} (must be an integer in [0, {MAX_STEPS}])")
-    return count
+    """Steps: an integer in [0, MAX_STEPS] (2.0 counts as 2)."""
+    return check_number("steps", steps, STEPS)
 
 
 def check_start(start: Any) -> np.ndarray:

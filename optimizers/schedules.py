@@ -36,11 +36,13 @@ from __future__ import annotations
 import bisect
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+
+from validation import Range, check_choice, check_integers, check_number, choice_rule, integers_rule, invalid
 
 __all__ = [
     "PARAMETERS",
@@ -61,93 +63,33 @@ __all__ = [
 # ----------------------------------------------------------------------------------------- parameter checks
 
 MAX_MILESTONES = 1_000  # MultiStepLR's milestones: a list a user types (and the engine bisects every step)
-def _invalid(name: str, value: Any, rule: str, row: int | None = None) -> ValueError:
-    where = "" if row is None else f" at row {row}"
-    shown = repr(value)
-    return ValueError(f"Invalid {name} value: {shown if len(shown) <= 120 else shown[:120] + '…'}{where} "
-                      f"(must be {rule})")
 
 
-def _fmt(x: float) -> str:
-    return "inf" if math.isinf(x) else f"{x:g}"
+class _Check(NamedTuple):
+    """A parameter's validator (from :mod:`validation`) and the rule it states, quoted in the parameter's doc."""
 
-
-@dataclass(frozen=True)
-class _Number:
-    """A real (or, with integer=True, integer) scalar or per-row (B,) array in a range."""
-
-    lo: float = -math.inf
-    hi: float = math.inf
-    lo_open: bool = False
-    hi_open: bool = False
-    integer: bool = False
-
-    @property
-    def rule(self) -> str:
-        kind = "an integer " if self.integer else ""
-        if math.isinf(self.hi):
-            return f"{kind}{'>' if self.lo_open else '>='} {_fmt(self.lo)}"
-        left, right = "(["[not self.lo_open], ")]"[not self.hi_open]
-        return f"{kind}in {left}{_fmt(self.lo)}, {_fmt(self.hi)}{right}"
-
-    def __call__(self, name: str, value: Any) -> int | float | np.ndarray:
-        arr = np.asarray(value) if not isinstance(value, (bool, np.bool_, str, bytes)) else None
-        kinds = "iu" if self.integer else "iuf"
-        if arr is None or arr.dtype.kind not in kinds:
-            raise _invalid(name, value, self.rule if self.integer else f"a real number {self.rule}")
-        if arr.ndim > 1 or arr.size == 0:
-            raise _invalid(name, value, f"a scalar or a non-empty per-row array of shape (B,), {self.rule}")
-        x = arr.astype(float)
-        ok = (x > self.lo if self.lo_open else x >= self.lo) & (x < self.hi if self.hi_open else x <= self.hi)
-        ok &= np.isfinite(x)
-        if not ok.all():
-            i = int(np.argmin(ok.reshape(-1)))
-            bad = arr.reshape(-1)[i].item()
-            unbounded = math.isinf(self.hi) and not np.isfinite(x.reshape(-1)[i])
-            rule = f"finite and {self.rule}" if unbounded else self.rule
-            raise _invalid(name, bad, rule, row=i if arr.ndim else None)
-        if arr.ndim == 0:
-            return int(arr) if self.integer else float(arr)
-        out = np.array(arr, dtype=np.int64 if self.integer else np.float64)
-        out.setflags(write=False)
-        return out
-
-
-@dataclass(frozen=True)
-class _Choice:
-    options: tuple
-
-    @property
-    def rule(self) -> str:
-        return "one of " + ", ".join(map(repr, self.options))
+    rule: str
+    check: Callable[[str, Any], Any]
 
     def __call__(self, name: str, value: Any) -> Any:
-        if not any(value is o or (type(value) is type(o) and value == o) for o in self.options):
-            raise _invalid(name, value, self.rule)
-        return value
+        return self.check(name, value)
 
 
-@dataclass(frozen=True)
-class _Milestones:
-    """Strictly increasing integers >= lo, at most MAX_MILESTONES of them, as a tuple (shared by all rows)."""
+def _number(valid: Range) -> _Check:
+    """A real (or, with ``valid.integer``, integer) scalar or per-row (B,) array in a range."""
+    return _Check(valid.rule, lambda name, value: check_number(name, value, valid, per_row=True))
 
-    lo: int = 0
 
-    @property
-    def rule(self) -> str:
-        return f"a list of at most {MAX_MILESTONES} strictly increasing integers >= {self.lo}"
+def _choice(*options: Any) -> _Check:
+    return _Check(choice_rule(options), lambda name, value: check_choice(name, value, options))
 
-    def __call__(self, name: str, value: Any) -> tuple[int, ...]:
-        sequence = isinstance(value, (Sequence, np.ndarray)) and not isinstance(value, str)
-        items = list(value) if sequence else []
-        if not sequence or len(items) > MAX_MILESTONES or not all(
-            isinstance(m, (int, np.integer)) and not isinstance(m, bool) for m in items
-        ):
-            raise _invalid(name, value, self.rule)
-        out = tuple(int(m) for m in items)
-        if any(m < self.lo for m in out) or any(b <= a for a, b in zip(out, out[1:], strict=False)):
-            raise _invalid(name, list(out), self.rule)
-        return out
+
+def _milestones(low: int) -> _Check:
+    """Strictly increasing integers >= low, at most MAX_MILESTONES of them, as a tuple (shared by all rows)."""
+    def check(name: str, value: Any) -> tuple[int, ...]:
+        return check_integers(name, value, low=low, max_length=MAX_MILESTONES, increasing=True)
+
+    return _Check(integers_rule(low, MAX_MILESTONES, increasing=True), check)
 
 
 class _Schedules:
@@ -156,7 +98,7 @@ class _Schedules:
     def __call__(self, name: str, value: Any) -> tuple[_Schedule, ...]:
         items = tuple(value) if isinstance(value, (list, tuple)) else ()
         if not items or not all(isinstance(s, _Schedule) and not isinstance(s, _Unchainable) for s in items):
-            raise _invalid(name, value, self.rule)
+            raise invalid(name, value, self.rule)
         return items
 
 
@@ -167,7 +109,7 @@ def _param(default: Any = MISSING, *, doc: str, check: Callable[[str, Any], Any]
 
 def _as_step(step: Any) -> int:
     if isinstance(step, (bool, np.bool_)) or not isinstance(step, (int, np.integer)) or step < 0:
-        raise _invalid("step", step, "an integer >= 0")
+        raise invalid("step", step, "an integer >= 0")
     return int(step)
 
 
@@ -175,7 +117,7 @@ def _as_base(base_lr: Any) -> np.ndarray:
     try:
         base = np.asarray(base_lr, dtype=np.float64)
     except (TypeError, ValueError):
-        raise _invalid("base_lr", base_lr, "a float or a float array") from None
+        raise invalid("base_lr", base_lr, "a float or a float array") from None
     return base
 
 
@@ -308,10 +250,10 @@ class _Unchainable(_Schedule):
 
 
 # -------------------------------------------------------------------------------------------- the schedules
-_POS_INT = _Number(1, integer=True)
-_POSITIVE = _Number(0, lo_open=True)
-_NONNEG = _Number(0)
-_UNIT = _Number(0, 1)
+_POS_INT = _number(Range(1, integer=True))
+_POSITIVE = _number(Range(0, low_open=True))
+_NONNEG = _number(Range(0))
+_UNIT = _number(Range(0, 1))
 
 
 @dataclass(frozen=True, eq=False)
@@ -335,7 +277,7 @@ class MultiStepLR(_Schedule):
     Milestones are shared by all rows; γ may be per row.
     """
 
-    milestones: tuple[int, ...] = _param(doc="steps at which the lr is multiplied by γ", check=_Milestones(0))
+    milestones: tuple[int, ...] = _param(doc="steps at which the lr is multiplied by γ", check=_milestones(0))
     gamma: float = _param(0.1, doc="multiplicative decay γ", check=_POSITIVE)
 
     def _lr(self, k, base, p):
@@ -401,7 +343,7 @@ class LinearLR(_Schedule):
     departs from the formula when e ≪ s (and ends near ±1e-18·ρ₀ rather than 0 when e = 0).
     """
 
-    start_factor: float = _param(1.0 / 3, doc="factor s at step 0", check=_Number(0, 1, lo_open=True))
+    start_factor: float = _param(1.0 / 3, doc="factor s at step 0", check=_number(Range(0, 1, low_open=True)))
     end_factor: float = _param(1.0, doc="factor e from step τ on", check=_UNIT)
     total_iters: int = _param(5, doc="steps τ of the ramp", check=_POS_INT)
 
@@ -476,10 +418,10 @@ class OneCycleLR(_Unchainable):
     max_lr: float = _param(doc="peak lr ρ_max", check=_NONNEG)
     total_steps: int = _param(doc="steps N in the cycle", check=_POS_INT)
     pct_start: float = _param(0.3, doc="fraction q of the cycle spent increasing the lr", check=_UNIT)
-    anneal_strategy: str = _param("cos", doc="annealing shape", check=_Choice(("cos", "linear")))
+    anneal_strategy: str = _param("cos", doc="annealing shape", check=_choice("cos", "linear"))
     div_factor: float = _param(25.0, doc="ρ_init = max_lr / div_factor", check=_POSITIVE)
     final_div_factor: float = _param(1e4, doc="ρ_min = ρ_init / final_div_factor", check=_POSITIVE)
-    three_phase: bool = _param(False, doc="use torch's three-phase variant", check=_Choice((False, True)))
+    three_phase: bool = _param(False, doc="use torch's three-phase variant", check=_choice(False, True))
 
     def _validate(self):
         def zero_phase(q, n):  # does some step 0..n reach a zero-length phase (torch: ZeroDivisionError)?
@@ -500,12 +442,12 @@ class OneCycleLR(_Unchainable):
                 f"in [0, 1] with no zero-length phase in the cycle (total_steps={n}, "
                 f"three_phase={self.three_phase}; torch divides by zero there)"
             )
-            raise _invalid("pct_start", float(q), rule, row=i if isinstance(bad, np.ndarray) else None)
+            raise invalid("pct_start", float(q), rule, row=i if isinstance(bad, np.ndarray) else None)
 
     def _check_step(self, k):
         n = np.min(self.total_steps)
         if k > n:
-            raise _invalid("step", k, f"<= total_steps = {n}; torch's OneCycleLR raises past the cycle")
+            raise invalid("step", k, f"<= total_steps = {n}; torch's OneCycleLR raises past the cycle")
 
     def _lr(self, k, base, p):
         def locate(q, n):  # torch's phase search for step k: start/end lr indices and progress u
@@ -538,12 +480,12 @@ class SequentialLR(_Unchainable):
     """
 
     schedulers: tuple[_Schedule, ...] = _param(doc="the schedules, in order", check=_Schedules())
-    milestones: tuple[int, ...] = _param(doc="steps at which the next schedule starts", check=_Milestones(1))
+    milestones: tuple[int, ...] = _param(doc="steps at which the next schedule starts", check=_milestones(1))
 
     def _validate(self):
         if len(self.milestones) != len(self.schedulers) - 1:
             rule = f"{len(self.schedulers) - 1} entries, one fewer than schedulers"
-            raise _invalid("milestones", list(self.milestones), rule)
+            raise invalid("milestones", list(self.milestones), rule)
 
     def _lr(self, k, base, p):
         i = bisect.bisect_right(self.milestones, k)
@@ -575,9 +517,7 @@ def from_config(config: Mapping[str, Any]) -> _Schedule:
     """Rebuild a schedule from ``schedule.config()`` (``from_config(s.config()) == s``)."""
     d = dict(config)
     name = d.pop("name", None)
-    if name not in _CLASSES:
-        raise _invalid("name", name, "one of " + ", ".join(_CLASSES))
-    cls = _CLASSES[name]
+    cls = _CLASSES[check_choice("name", name, tuple(_CLASSES))]
     valid = [f.name for f in fields(cls)]
     unknown = [key for key in d if key not in valid]
     if unknown:

@@ -7,8 +7,6 @@
 """
 
 from .curves import curves_figure, summary_rows, surface_figure
-from .landscape import Grid, evaluate_grid
 from .race import frame_steps, race_figure
 
-__all__ = ["Grid", "curves_figure", "evaluate_grid", "frame_steps", "race_figure", "summary_rows",
-           "surface_figure"]
+__all__ = ["curves_figure", "frame_steps", "race_figure", "summary_rows", "surface_figure"]

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 
 from .landscape import COLORSCALE, Grid, evaluate_grid, log_height
 from .race import _clip_to_view
-from .style import FONT, optimizer_label, surface_title, trace_style
+from .style import FONT, legend_label, surface_title, trace_style
 
 
 class Panel(NamedTuple):
@@ -58,7 +58,7 @@ def _panel_traces(trajectories: Mapping[str, Any], panel: Panel, axis: str) -> l
             type="scatter", x=np.arange(len(values)), y=values, mode="lines", name=name, legendgroup=name,
             showlegend=not axis, xaxis=f"x{axis}", yaxis=f"y{axis}",
             line=dict(color=style.colour, dash=style.dash, width=2.5),
-            hovertemplate=f"{optimizer_label(name, trajectory.hyperparameters)}<br>"
+            hovertemplate=f"{legend_label(name, trajectory)}<br>"
                           "step %{x}: %{y:.4g}<extra></extra>",
         ))
         step = int(trajectory.diverged_at[0])
@@ -113,7 +113,7 @@ def summary_rows(surface: Any, trajectories: Mapping[str, Any], tol: float = 1e-
         reached = np.flatnonzero(losses <= target)
         step = int(trajectory.diverged_at[0])
         rows.append({
-            "optimizer": optimizer_label(name, trajectory.hyperparameters),
+            "optimizer": legend_label(name, trajectory),
             "final loss": float(losses[-1]),
             "best loss": float(losses.min()),
             f"steps to f* + {tol:g}": int(reached[0]) if reached.size else None,

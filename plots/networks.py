@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .landscape import COLORSCALE, Grid, log_height
-from .style import FONT, optimizer_label, trace_style
+from .style import FONT, legend_label, trace_style
 
 CLASS_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
                  "#17becf")
@@ -122,14 +123,16 @@ def pca_figure(full: Any, grid: Grid) -> go.Figure:
                            "iterates' variance in the picture", height=540)
 
 
-def fullspace_curves_figure(full: Any) -> go.Figure:
-    """Train (solid) and test (dotted) loss per step of each optimizer's full-space run."""
+def fullspace_curves_figure(full: Any, labels: Mapping[str, str] | None = None) -> go.Figure:
+    """Train (solid) and test (dotted) loss per step of each optimizer's full-space run; ``labels``: the legend text
+    per optimizer (e.g. ``optimizers.catalogue.legend_label``), else its name."""
+    labels = labels or {}
     figure = go.Figure()
     for index, (name, run) in enumerate(full.runs.items()):
         colour = trace_style(index).colour
         steps = np.arange(len(run.train_loss))
         figure.add_trace(go.Scatter(x=steps, y=run.train_loss, mode="lines", legendgroup=name,
-                                    name=optimizer_label(name, run.hyperparameters),
+                                    name=labels.get(name) or legend_label(name, run),
                                     line=dict(color=colour, width=2.5)))
         figure.add_trace(go.Scatter(x=steps, y=run.test_loss, mode="lines", name=f"{name} test", legendgroup=name,
                                     line=dict(color=colour, width=2, dash="dot")))

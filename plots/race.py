@@ -17,7 +17,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from .landscape import Grid, colour_image, evaluate_grid, isoline_path, log_levels, png_data_uri
-from .style import FONT, optimizer_label, surface_title, trace_style
+from .style import FONT, legend_label, surface_title, trace_style
 
 MAX_FRAMES = 200
 ISOLINE_RESOLUTION = 100
@@ -167,7 +167,7 @@ def race_figure(
         points = paths[name]
         traces.append(_scatter(
             x=points[:, 0], y=points[:, 1], mode="lines", legendgroup=name,
-            name=optimizer_label(name, trajectory.hyperparameters),
+            name=legend_label(name, trajectory),
             line=dict(color=style.colour, dash=style.dash, width=2.5),
             customdata=np.arange(len(points)),
             hovertemplate=f"{name}<br>step %{{customdata}}<br>θ = (%{{x:.4g}}, %{{y:.4g}})<extra></extra>",

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import numpy as np
-
 # Okabe & Ito (2008), safe for the common colour-vision deficiencies; black is kept for markers.
 # Yellow comes late: it is the one Okabe–Ito colour that is faint on a light background.
 OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#D55E00", "#0072B2", "#CC79A7", "#F0E442", "#999999")
@@ -13,12 +11,6 @@ DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot", "solid",
 MARKERS = ("circle", "square", "diamond", "triangle-up", "cross", "star", "hexagon", "pentagon")
 FONT = dict(family="DejaVu Sans, Arial, sans-serif", size=13)
 
-GREEK = {"lr": "ρ", "momentum": "α", "alpha": "ρ_r", "betas": "β", "eps": "ε", "weight_decay": "λ",
-         "dampening": "τ", "lr_decay": "ρ_decay"}
-
-
-LABELLED = {"momentum": ("momentum",), "nesterov": ("momentum",), "rmsprop": ("alpha",), "adam": ("betas",),
-            "adamw": ("betas", "weight_decay")}  # what a legend names besides ρ
 
 
 class TraceStyle(NamedTuple):
@@ -32,23 +24,16 @@ def trace_style(index: int) -> TraceStyle:
     return TraceStyle(OKABE_ITO[index % len(OKABE_ITO)], DASHES[index % len(DASHES)], MARKERS[index % len(MARKERS)])
 
 
-def format_value(value: Any) -> str:
-    """A hyper-parameter value for a label: 3 significant digits, tuples as (a, b)."""
-    if isinstance(value, (tuple, list)):
-        return "(" + ", ".join(format_value(v) for v in value) + ")"
-    if isinstance(value, (bool, np.bool_)):
-        return str(bool(value))
-    array = np.asarray(value, dtype=float)
-    if array.ndim:
-        return "per-row"
-    return f"{float(array):.3g}"
+def format_value(value: float) -> str:
+    """A number for a label or a table: 3 significant digits."""
+    return f"{float(value):.3g}"
 
 
-def optimizer_label(name: str, hyperparameters: dict[str, Any]) -> str:
-    """Legend text such as ``momentum (ρ=0.01, α=0.9)``."""
-    shown = ["lr", *LABELLED.get(name, ())]
-    parts = [f"{GREEK[key]}={format_value(hyperparameters[key])}" for key in shown if key in hyperparameters]
-    return f"{name} ({', '.join(parts)})" if parts else name
+def legend_label(name: str, run: Any) -> str:
+    """Legend text such as ``momentum (ρ=0.01, α=0.9)``: ``name`` and what the run says of its settings (a
+    trajectory's ``legend``, written by ``optimizers`` in the lecture's notation); just ``name`` without one."""
+    legend = getattr(run, "legend", "")
+    return f"{name} ({legend})" if legend else name
 
 
 def surface_title(surface: Any) -> str:

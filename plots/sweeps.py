@@ -128,7 +128,7 @@ def _hover_text(hmap: Any, i: int, j: int, metric_label: str, value: float, show
 
 def map_figure(hmap: Any, metric: str = "final_loss", boundary: Sequence[np.ndarray] = (),
                overlays: Sequence[Any] = ()) -> go.Figure:
-    """The map (a ``losslab.sweeps.Any``) coloured by ``metric``, diverged cells hatched, the measured
+    """The map (a ``losslab.maps.Any``) coloured by ``metric``, diverged cells hatched, the measured
     ``boundary`` (polylines of (ρ, y)) and theory ``overlays`` (``losslab.theory.map_overlays``) drawn over it."""
     values, shown = map_values(hmap, metric)
     config = hmap.config

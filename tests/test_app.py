@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 import landscapes
 import optimizers
 from losslab import exports, race
+from optimizers import catalogue
 
 TIMEOUT = 60
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,7 +82,7 @@ def test_default_render_draws_the_default_race(default_app):
     assert at.select_slider(key="quadratic.condition").value == 50.0
     assert at.slider(key="quadratic.angle").value == 30.0
     assert at.multiselect(key="opt").value == DEFAULT_OPTIMIZERS
-    assert at.select_slider(key="sgd.lr").value == race.DEFAULT_LR["sgd"]
+    assert at.select_slider(key="sgd.lr").value == catalogue.DEFAULT_LR["sgd"]
     assert dict(at.query_params) == race.to_query(config)
     # the update rules with their values, one per optimizer
     latex = [element.proto.body for element in at.get("latex")]
@@ -110,7 +111,7 @@ def test_lr_slider_moves_only_that_optimizer(default_app):
     for name in ("sgd", "rmsprop", "adam"):
         np.testing.assert_array_equal(before[name], after[name])
     assert at.query_params["momentum.lr"] == "0.03"
-    at.select_slider(key="momentum.lr").set_value(race.DEFAULT_LR["momentum"]).run()
+    at.select_slider(key="momentum.lr").set_value(catalogue.DEFAULT_LR["momentum"]).run()
     assert "momentum.lr" not in at.query_params
 
 
@@ -133,7 +134,7 @@ def test_bad_query_parameter_warns_and_uses_the_default(query):
     assert "Ignored URL parameter" in warning.value and key in warning.value
     assert list(paths(at)) == DEFAULT_OPTIMIZERS
     assert at.slider(key="steps").value == race.RaceConfig().steps
-    assert at.select_slider(key="sgd.lr").value == race.DEFAULT_LR["sgd"]
+    assert at.select_slider(key="sgd.lr").value == catalogue.DEFAULT_LR["sgd"]
     assert at.select_slider(key="quadratic.condition").value == 50.0
     assert dict(at.query_params) == race.to_query(race.RaceConfig())  # the bad value left the URL
     at.slider(key="steps").set_value(100).run()  # the message goes once the user changes something
@@ -279,10 +280,10 @@ def test_same_lr_for_all_drives_every_optimizer():
     at.select_slider(key="lr_all").set_value(0.02).run()
     assert_clean(at)
     for name in DEFAULT_OPTIMIZERS:
-        assert at.query_params.get(f"{name}.lr", str(race.DEFAULT_LR[name])) == "0.02"
+        assert at.query_params.get(f"{name}.lr", str(catalogue.DEFAULT_LR[name])) == "0.02"
     assert [element.proto.body.count(r"\rho &= 0.02") for element in at.get("latex")] == [1] * 4
     at.toggle(key="same_lr").set_value(False).run()  # each optimizer gets its own lr back
-    assert at.select_slider(key="adam.lr").value == race.DEFAULT_LR["adam"]
+    assert at.select_slider(key="adam.lr").value == catalogue.DEFAULT_LR["adam"]
 
 
 def test_invalid_combination_is_an_error_not_a_traceback():
@@ -332,11 +333,11 @@ def test_a_new_surface_brings_its_own_default_learning_rates():
     at = app()
     at.selectbox(key="surface").set_value("rosenbrock").run()
     assert_clean(at)
-    assert at.select_slider(key="sgd.lr").value == race.SURFACE_LR["rosenbrock"]["sgd"]
+    assert at.select_slider(key="sgd.lr").value == catalogue.SURFACE_LR["rosenbrock"]["sgd"]
     assert not [w.value for w in at.warning if "diverged" in w.value]
     assert "sgd.lr" not in at.query_params  # the surface's default is not written to the URL
     at.selectbox(key="surface").set_value("quadratic").run()
-    assert at.select_slider(key="sgd.lr").value == race.DEFAULT_LR["sgd"]
+    assert at.select_slider(key="sgd.lr").value == catalogue.DEFAULT_LR["sgd"]
 
 
 # --- downloads and JSON upload ---------------------------------------------------------------------
@@ -460,7 +461,7 @@ def test_your_own_surface_typed_checked_and_shared_by_url():
     assert at.query_params["f"] == "sin(x)*cos(y) + 0.1*(x**2 + y**2)"
     assert at.query_params["bounds"] == "-3.0,3.0,-3.0,3.0"
     surface = landscapes.get("expression", f="sin(x)*cos(y) + 0.1*(x**2 + y**2)", bounds="-3,3,-3,3")
-    expected = optimizers.run(surface, "adam", steps=60, lr=race.DEFAULT_LR["adam"])
+    expected = optimizers.run(surface, "adam", steps=60, lr=catalogue.DEFAULT_LR["adam"])
     np.testing.assert_array_equal(paths(at)["adam"], expected.points[0])
     shared = app(dict(at.query_params))
     assert_clean(shared)

@@ -16,8 +16,9 @@ from PIL import Image
 
 import landscapes
 import optimizers
-import optimizers.inspect
 from losslab import config_io, race
+from optimizers import catalogue
+from optimizers.step_view import step_view
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -177,8 +178,7 @@ def test_inspect_describes_a_step_and_draws_it(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "adam at step k = 12" in done.stdout and re.search(r"Hessian eigenvalues λ₁, λ₂\s+\(1, 50\)", done.stdout)
     assert "r̂" in done.stdout and (tmp_path / "step.svg").read_bytes().lstrip().startswith(b"<svg")
-    view = optimizers.inspect.step_view(landscapes.get("quadratic", condition=50.0, angle=30.0), "adam", 12,
-                                        lr=race.DEFAULT_LR["adam"])
+    view = step_view(landscapes.get("quadratic", condition=50.0, angle=30.0), "adam", 12, lr=catalogue.race_lr("adam"))
     assert f"({view.update[0]:.3g}, {view.update[1]:.3g})" in done.stdout  # the step θₖ₊₁ − θₖ, as replayed
 
 

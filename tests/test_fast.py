@@ -26,13 +26,8 @@ import pytest
 
 import landscapes
 import optimizers
-from optimizers import engine, fast
+from optimizers import engine, fast, schedules
 from tests.test_optimizers_torch import random_hyperparameters, random_starts
-
-try:
-    from optimizers import schedules
-except ImportError:  # schedules arrive in a separate change
-    schedules = None
 
 ROWS = 320  # above engine.FAST_PATH_MIN_ROWS
 STEPS = 200
@@ -124,8 +119,7 @@ def chaotic_rows(surface, optimizer, starts, ours_reference, **kwargs) -> np.nda
 def case_kwargs(optimizer: str, variant: str, rng: np.random.Generator) -> dict:
     kwargs = random_hyperparameters(optimizer, rng, ROWS)
     if variant == "schedule+noise":
-        if schedules is not None:
-            kwargs["schedule"] = schedules.StepLR(step_size=20, gamma=0.5)
+        kwargs["schedule"] = schedules.StepLR(step_size=20, gamma=0.5)
         kwargs["noise"] = rng.uniform(0.0, 0.5, ROWS) * (rng.random(ROWS) < 0.8)  # per row, some rows none
         kwargs["seed"] = int(rng.integers(2**32))
     return kwargs
@@ -247,7 +241,7 @@ def test_fast_path_runs_large_numpy_sweeps_only(monkeypatch):
     def no_reference(*args, **kwargs):
         raise AssertionError("the reference kernel ran")
 
-    monkeypatch.setattr(engine, "_Stepper", no_reference)
+    monkeypatch.setattr(engine, "Stepper", no_reference)
     summary = optimizers.sweep(surface, "adam", steps=5, lr=np.full(engine.FAST_PATH_MIN_ROWS, 1e-2))
     assert summary.final_loss.shape == (engine.FAST_PATH_MIN_ROWS,)
     for kwargs in (

@@ -9,7 +9,7 @@ import pytest
 
 import landscapes
 import optimizers
-from optimizers.inspect import step_view
+from optimizers.step_view import step_view
 
 SURFACE = landscapes.get("quadratic", condition=50.0, angle=30.0)
 

@@ -208,7 +208,7 @@ def test_races_in_the_slice_descend():
         ({"dataset": "digits", "hidden": (128, 128)}, r"Invalid hidden value: \(128, 128\) \(26122 parameters on "
                                                        r"digits; must be at most 20000\)"),
         ({"activation": "elu"}, r"Invalid activation value: 'elu' \(must be one of tanh, relu\)"),
-        ({"seed": -1}, r"Invalid seed value: -1 \(must be in \[0, 9999\]\)"),
+        ({"seed": -1}, r"Invalid seed value: -1 \(must be an integer in \[0, 9999\]\)"),
         ({"seed": 1.5}, r"Invalid seed value: 1\.5 \(must be an integer in \[0, 9999\]\)"),
         ({"l2": -0.1}, r"Invalid l2 value: -0\.1 \(must be in \[0, 0\.1\]\)"),
         ({"width": 3}, r"Surface 'network' takes no parameter 'width' \(valid: dataset, hidden, activation, seed"),

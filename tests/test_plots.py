@@ -176,8 +176,8 @@ def test_default_race_figure_builds_on_every_surface(surface_name):
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "rmsprop", "adam", "adagrad"])
 def test_step_figure_draws_the_step_the_gradient_step_and_the_curvature(optimizer):
     from landscapes.curvature import curvature
-    from optimizers.inspect import step_view
-    from plots.inspect import step_figure, step_rows
+    from optimizers.step_view import step_view
+    from plots.step_figure import step_figure, step_rows
 
     surface = landscapes.get("rosenbrock")
     view = step_view(surface, optimizer, 25, lr=1e-3)

@@ -341,12 +341,12 @@ ERRORS = [
     (
         S.StepLR,
         {"step_size": 3, "gamma": "0.5"},
-        r"Invalid gamma value: '0\.5' \(must be a real number > 0\)",
+        r"Invalid gamma value: '0\.5' \(must be a number > 0\)",
     ),
     (
         S.StepLR,
         {"step_size": [[1, 2]]},
-        r"Invalid step_size value: .* \(must be a scalar or a non-empty per-row",
+        r"Invalid step_size shape: \(1, 2\) \(must be a scalar or a non-empty 1-D per-row array\)",
     ),
     (S.StepLR, {"step_size": np.array([1, 0])}, r"Invalid step_size value: 0 at row 1"),
     (

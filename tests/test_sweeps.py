@@ -12,7 +12,7 @@ import pytest
 import landscapes
 import optimizers
 import plots.sweeps as figures
-from losslab import race, schedule_presets, sweeps, theory, tuning
+from losslab import maps, race, schedule_presets, theory, tuning
 
 MAP_CASES = [  # (surface, params, optimizer, y axis): every kind of y axis, fused and reference kernels
     ("rosenbrock", {}, "momentum", "momentum"),
@@ -23,9 +23,9 @@ MAP_CASES = [  # (surface, params, optimizer, y axis): every kind of y axis, fus
 ]
 
 
-def _run_cell(config: sweeps.MapConfig, lr: float, y: float) -> optimizers.Trajectory:
+def _run_cell(config: maps.MapConfig, lr: float, y: float) -> optimizers.Trajectory:
     """The cell as one plain ``optimizers.run`` of the race that opens it on Explore (unrounded y)."""
-    race_config = sweeps.race_config(config, lr, y)
+    race_config = maps.race_config(config, lr, y)
     hyper = dict(race_config.optimizers[config.optimizer])
     if config.y in ("momentum", "alpha"):
         hyper[config.y] = y
@@ -39,9 +39,9 @@ def _run_cell(config: sweeps.MapConfig, lr: float, y: float) -> optimizers.Traje
 def test_map_equals_per_cell_runs_on_random_cells(case):
     surface, params, optimizer, y = MAP_CASES[case]
     rng = np.random.default_rng(100 + case)
-    config = sweeps.MapConfig(surface=surface, surface_params=params, optimizer=optimizer, y=y, cells=16,
+    config = maps.MapConfig(surface=surface, surface_params=params, optimizer=optimizer, y=y, cells=16,
                               steps=int(rng.integers(50, 300)))
-    hmap = sweeps.hyper_map(config)
+    hmap = maps.hyper_map(config)
     target = (landscapes.get(surface, **params).minimum_value or 0.0) + config.tol
     for i, j in rng.integers(0, 16, size=(6, 2)):
         trajectory = _run_cell(config, hmap.lr[j], hmap.y[i])
@@ -56,11 +56,11 @@ def test_map_equals_per_cell_runs_on_random_cells(case):
 
 def test_noise_repeats_draw_different_noise_and_the_map_is_their_mean():
     rng = np.random.default_rng(7)
-    config = sweeps.MapConfig(surface="quadratic", optimizer="momentum", cells=3, steps=60, noise=0.5, seeds=3,
+    config = maps.MapConfig(surface="quadratic", optimizer="momentum", cells=3, steps=60, noise=0.5, seeds=3,
                               seed=int(rng.integers(0, 1000)), lr_range=(1e-3, 0.1))
-    hmap = sweeps.hyper_map(config)
+    hmap = maps.hyper_map(config)
     lr, y = (a.ravel() for a in np.meshgrid(hmap.lr, hmap.y))
-    surface, start, hyper = sweeps.sweep_inputs(config, np.tile(lr, 3), np.tile(y, 3))
+    surface, start, hyper = maps.sweep_inputs(config, np.tile(lr, 3), np.tile(y, 3))
     rows = optimizers.run(surface, "momentum", start=start, steps=60, noise=0.5, seed=config.seed, **hyper)
     finals = rows.losses[:, -1].reshape(3, 9)
     assert np.all(np.ptp(finals, axis=0) > 0)  # each repeat of a cell drew its own noise
@@ -84,10 +84,10 @@ def _measured(lr: np.ndarray, j: int) -> float:
 def test_measured_heavy_ball_boundary_lies_on_the_theory_within_one_cell(draw):
     rng = np.random.default_rng(2000 + draw)
     kappa, angle = float(10 ** rng.uniform(0.5, 3)), float(rng.uniform(-90, 90))
-    config = sweeps.MapConfig(surface="quadratic", surface_params={"condition": kappa, "angle": angle},
+    config = maps.MapConfig(surface="quadratic", surface_params={"condition": kappa, "angle": angle},
                               optimizer="momentum", y="momentum", y_range=(0.0, 0.95), cells=48, steps=2000,
                               lr_range=(0.5 / kappa, 8.0 / kappa))
-    hmap = sweeps.hyper_map(config)
+    hmap = maps.hyper_map(config)
     cell = math.log10(hmap.lr[1] / hmap.lr[0])
     expected = theory.max_stable_lr(hmap.y, kappa)
     for i in range(len(hmap.y)):  # the boundary between the last converging and the first diverging cell
@@ -95,7 +95,7 @@ def test_measured_heavy_ball_boundary_lies_on_the_theory_within_one_cell(draw):
         assert 0 < j and not hmap.cells.diverged[i, :j].any()
         assert abs(_measured(hmap.lr, j) - math.log10(expected[i])) <= cell
     assert abs(_measured(hmap.lr, _first_diverged(hmap.cells.diverged[0])) - math.log10(2 / kappa)) <= cell  # GD
-    lines = sweeps.divergence_boundary(hmap)
+    lines = maps.divergence_boundary(hmap)
     assert lines
     for line in lines:
         inner = (line[:, 1] > hmap.y[0]) & (line[:, 1] < hmap.y[-1])
@@ -105,10 +105,10 @@ def test_measured_heavy_ball_boundary_lies_on_the_theory_within_one_cell(draw):
 
 def test_measured_gd_boundary_over_the_condition_number():
     rng = np.random.default_rng(31)
-    config = sweeps.MapConfig(surface="quadratic", surface_params={"angle": float(rng.uniform(-90, 90))},
+    config = maps.MapConfig(surface="quadratic", surface_params={"angle": float(rng.uniform(-90, 90))},
                               optimizer="sgd", y="condition", y_range=(2.0, 500.0), lr_range=(1e-3, 2.0), cells=24,
                               steps=1500)
-    hmap = sweeps.hyper_map(config)
+    hmap = maps.hyper_map(config)
     cell = math.log10(hmap.lr[1] / hmap.lr[0])
     for i, kappa in enumerate(hmap.y):
         j = _first_diverged(hmap.cells.diverged[i])
@@ -121,18 +121,18 @@ def test_theory_formulas_and_overlays():
     rho, alpha = theory.optimal_heavy_ball(eigen)
     assert rho == pytest.approx((2 / 11) ** 2) and alpha == pytest.approx((9 / 11) ** 2)
     assert theory.max_stable_lr(0.5, 100.0) == pytest.approx(0.03)
-    config = sweeps.MapConfig(surface="quadratic", surface_params={"condition": 100.0}, optimizer="momentum")
+    config = maps.MapConfig(surface="quadratic", surface_params={"condition": 100.0}, optimizer="momentum")
     names = [o.name for o in theory.map_overlays(config, np.linspace(0, 0.99, 5))]
     assert any("GD" in n for n in names) and any("heavy ball" in n for n in names) and any("ρ*" in n for n in names)
-    assert theory.map_overlays(sweeps.MapConfig(), np.linspace(0, 0.99, 5)) == []  # Rosenbrock: no theory
+    assert theory.map_overlays(maps.MapConfig(), np.linspace(0, 0.99, 5)) == []  # Rosenbrock: no theory
     with pytest.raises(ValueError, match="condition"):
         theory.quadratic_eigenvalues(0.5)
 
 
 def test_lr_curves_mark_the_best_rate_among_runs_that_did_not_diverge():
-    config = sweeps.MapConfig(surface="quadratic", surface_params={"condition": 20.0}, steps=200,
+    config = maps.MapConfig(surface="quadratic", surface_params={"condition": 20.0}, steps=200,
                               lr_range=(1e-4, 3.0))
-    curves = sweeps.lr_curves(config, ["sgd", "momentum", "adam"], points=40)
+    curves = maps.lr_curves(config, ["sgd", "momentum", "adam"], points=40)
     for curve in curves.values():
         loss = np.where(curve.cells.diverged, np.inf, curve.cells.final_loss)
         assert curve.best == int(np.argmin(loss))
@@ -145,7 +145,7 @@ def test_grid_and_random_search_use_the_same_budget_in_one_sweep(monkeypatch):
     original = optimizers.sweep
     record = lambda *a, **k: calls.append((k["lr"].shape, k["steps"])) or original(*a, **k)  # noqa: E731
     monkeypatch.setattr(optimizers, "sweep", record)
-    config = sweeps.MapConfig(surface="himmelblau", optimizer="adam", y="beta1", steps=150)
+    config = maps.MapConfig(surface="himmelblau", optimizer="adam", y="beta1", steps=150)
     searches = tuning.tune(config, 49, seed=3)
     assert [call for call in calls if call[1] > 0] == [((98,), 150)]  # validation runs 0 steps
     low, high = config.lr_span()
@@ -197,29 +197,29 @@ def test_scheduled_race_runs_the_optimizer_with_and_without_the_schedule():
 ])
 def test_bad_settings_raise_value_errors_naming_them(change, name):
     with pytest.raises(ValueError, match=name):
-        sweeps.hyper_map(sweeps.MapConfig(**change))
+        maps.hyper_map(maps.MapConfig(**change))
 
 
 def test_explore_query_opens_the_cell_on_explore():
-    config = sweeps.MapConfig(surface="quadratic", surface_params={"condition": 40.0, "angle": 10.0},
+    config = maps.MapConfig(surface="quadratic", surface_params={"condition": 40.0, "angle": 10.0},
                               optimizer="adam", y="beta1", steps=700, noise=0.2, seed=5)
-    query = sweeps.explore_query(config, 0.0123, 0.8137)
+    query = maps.explore_query(config, 0.0123, 0.8137)
     opened, messages = race.from_query(query)
     assert messages == []
     assert list(opened.optimizers) == ["adam"]
     assert opened.optimizers["adam"]["lr"] == 0.0123 and opened.optimizers["adam"]["betas"] == (0.814, 0.999)
     assert (opened.surface, opened.surface_params, opened.steps) == ("quadratic", config.surface_params, 700)
     assert (opened.noise, opened.seed) == (0.2, 5)
-    far = sweeps.MapConfig(surface="rosenbrock", optimizer="sgd", y="distance")
-    opened, _ = race.from_query(sweeps.explore_query(far, 1e-4, 0.5))
+    far = maps.MapConfig(surface="rosenbrock", optimizer="sgd", y="distance")
+    opened, _ = race.from_query(maps.explore_query(far, 1e-4, 0.5))
     assert np.linalg.norm(np.subtract(opened.start_point(), (1.0, 1.0))) == pytest.approx(0.5)
-    kappa, _ = race.from_query(sweeps.explore_query(sweeps.MapConfig(surface="quadratic", y="condition"), 0.01, 250.0))
+    kappa, _ = race.from_query(maps.explore_query(maps.MapConfig(surface="quadratic", y="condition"), 0.01, 250.0))
     assert kappa.surface_params["condition"] == 250.0
 
 
 def test_map_rows_hold_every_cell():
-    hmap = sweeps.hyper_map(sweeps.MapConfig(cells=5, steps=50))
-    rows = sweeps.map_rows(hmap)
+    hmap = maps.hyper_map(maps.MapConfig(cells=5, steps=50))
+    rows = maps.map_rows(hmap)
     assert len(rows) == 25
     assert set(rows[0]) == {"lr", "momentum", "final_loss", "best_loss", "steps_to_tol", "diverged", "diverged_at",
                             "diverged_fraction"}
@@ -244,13 +244,13 @@ def _numbers(value):
         yield value
 
 
-@pytest.mark.parametrize("metric", sweeps.METRICS)
+@pytest.mark.parametrize("metric", maps.METRICS)
 def test_mostly_divergent_map_renders_without_nan_and_with_a_legend(metric):
-    config = sweeps.MapConfig(surface="quadratic", surface_params={"condition": 500.0}, cells=12, steps=100,
+    config = maps.MapConfig(surface="quadratic", surface_params={"condition": 500.0}, cells=12, steps=100,
                               lr_range=(1e-3, 10.0))
-    hmap = sweeps.hyper_map(config)
+    hmap = maps.hyper_map(config)
     assert hmap.cells.diverged.mean() > 0.5
-    figure = figures.map_figure(hmap, metric, sweeps.divergence_boundary(hmap), theory.map_overlays(config, hmap.y))
+    figure = figures.map_figure(hmap, metric, maps.divergence_boundary(hmap), theory.map_overlays(config, hmap.y))
     spec = json.loads(figure.to_json())
     assert all(math.isfinite(v) for v in _numbers(spec["data"]))
     names = [trace.get("name", "") for trace in spec["data"] if trace.get("showlegend", True)]
@@ -261,9 +261,9 @@ def test_mostly_divergent_map_renders_without_nan_and_with_a_legend(metric):
 
 
 def test_all_divergent_map_says_so():
-    config = sweeps.MapConfig(surface="quadratic", surface_params={"condition": 500.0}, optimizer="sgd", cells=4,
+    config = maps.MapConfig(surface="quadratic", surface_params={"condition": 500.0}, optimizer="sgd", cells=4,
                               steps=100, lr_range=(1.0, 10.0))
-    hmap = sweeps.hyper_map(config)
+    hmap = maps.hyper_map(config)
     assert hmap.cells.diverged.all()
     spec = json.loads(figures.map_figure(hmap).to_json())
     assert "every cell diverged" in spec["layout"]["annotations"][0]["text"]
@@ -271,7 +271,7 @@ def test_all_divergent_map_says_so():
 
 
 def test_click_grid_carries_each_cell_configuration():
-    hmap = sweeps.hyper_map(sweeps.MapConfig(cells=40, steps=20))
+    hmap = maps.hyper_map(maps.MapConfig(cells=40, steps=20))
     grid = figures.map_figure(hmap).data[-1]
     assert grid.name == "cells" and len(grid.x) <= figures.CLICK_CELLS**2
     for x, y, (lr, value) in zip(grid.x, grid.y, grid.customdata):
@@ -280,8 +280,8 @@ def test_click_grid_carries_each_cell_configuration():
 
 
 def test_curve_and_search_figures_have_no_nan():
-    config = sweeps.MapConfig(surface="quadratic", steps=100, lr_range=(1e-3, 10.0))
-    curves = sweeps.lr_curves(config, ["sgd", "adam"], points=20)
+    config = maps.MapConfig(surface="quadratic", steps=100, lr_range=(1e-3, 10.0))
+    curves = maps.lr_curves(config, ["sgd", "adam"], points=20)
     spec = json.loads(figures.lr_curve_figure(curves, 0.0).to_json())
     assert all(math.isfinite(v) for v in _numbers(spec["data"]))
     searches = tuning.tune(config, 16)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from losslab import race, sweeps
+from losslab import maps, race
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 120
@@ -65,7 +65,7 @@ def test_changing_the_optimizer_changes_the_map_and_its_y_axis():
     assert at.selectbox(key="sweeps.y").value == "beta1"
     spec = chart(at)
     assert "adam on rosenbrock" in spec["layout"]["title"]["text"]
-    assert spec["layout"]["yaxis"]["title"]["text"] == sweeps.AXES["beta1"].label
+    assert spec["layout"]["yaxis"]["title"]["text"] == maps.AXES["beta1"].label
 
 
 def test_changing_the_metric_recolours_the_same_map():
@@ -85,7 +85,7 @@ def test_clicking_a_cell_opens_it_on_explore_through_its_query_parameters():
     at.session_state["sweeps.click"] = {"view": "map", "point": [0.0005, 0.8]}  # what the chart's callback stores
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    expected = sweeps.explore_query(sweeps.MapConfig(surface_params={"a": 1.0, "b": 100.0}, lr_range=(1e-5, 1.0)),
+    expected = maps.explore_query(maps.MapConfig(surface_params={"a": 1.0, "b": 100.0}, lr_range=(1e-5, 1.0)),
                                     0.0005, 0.8)
     assert dict(at.query_params) == expected
     assert at.multiselect(key="opt").value == ["momentum"]  # Explore ran with the cell's configuration
@@ -197,9 +197,9 @@ def test_map_rows_as_csv_round_trip():
 
     from plots.export import rows_csv
 
-    hmap = sweeps.hyper_map(sweeps.MapConfig(surface="rosenbrock", optimizer="momentum", y="momentum", cells=6,
+    hmap = maps.hyper_map(maps.MapConfig(surface="rosenbrock", optimizer="momentum", y="momentum", cells=6,
                                              steps=50))
-    rows = sweeps.map_rows(hmap)
+    rows = maps.map_rows(hmap)
     read = list(csv.DictReader(io.StringIO(rows_csv(rows))))
     assert len(read) == 36 and list(read[0]) == list(rows[0])
     for written, original in zip(read, rows):

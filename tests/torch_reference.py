@@ -1,13 +1,17 @@
 """torch.optim as the reference: one optimizer per row, gradients assigned from the surface.
 
-Shared by the equivalence tests and the benchmark. Implements DESIGN's equivalence rule:
-relative error |ours − torch| / max(1, |torch|) ≤ 1e-9 per coordinate over the first 50
-steps of every row that is not diverged and not chaotic; a row is chaotic when torch's own
-trajectory from a start moved by one ulp differs from the unmoved one by more than 1e-9.
+Used by the equivalence tests (the benchmarks time torch.optim through optimizers.torch_baseline).
+Implements the equivalence rule of docs/ARCHITECTURE.md's contract: relative error
+|ours − torch| / max(1, |torch|) ≤ 1e-9 per coordinate over the first 50 steps of every row that is not diverged
+and not chaotic; a row is chaotic when torch's own trajectory from a start moved by one ulp differs from the
+unmoved one by more than 1e-9.
 
 That start nudge alone can be absorbed by the first step's rounding while later steps still
 amplify ulp differences many-fold (seen: SGD on Rastrigin, lr 0.021), so a row also counts as
-chaotic when torch's trajectory with every iterate moved by one ulp differs by more than 1e-9.
+chaotic when torch's trajectory with every iterate moved by one ulp differs by more than 1e-9, or with
+every tensor of its state moved by one ulp: torch's fused multiply-adds round the state differently, and
+where the state cancels (centered RMSprop's r − ḡ² with a nearly constant gradient, seen on the cliff at
+ρ 0.047, ρ_r 0.58) a one-ulp difference there grows past the tolerance while one in θ does not.
 Every row, chaotic or not, must agree over its first ``ALWAYS_COMPARED`` steps, before a one-ulp
 difference can grow past the tolerance.
 """
@@ -86,8 +90,10 @@ def torch_trajectory(
     sigma: float = 0.0,
     noise_key: np.ndarray | None = None,
     nudge_every_step: bool = False,
+    nudge_state_every_step: bool = False,
 ) -> np.ndarray:
-    """(steps + 1, 2) iterates of torch.optim from ``start`` (float64); optionally each moved by one ulp."""
+    """(steps + 1, 2) iterates of torch.optim from ``start`` (float64); optionally each iterate, or each tensor of
+    the optimizer's state (its moments, buffers), moved by one ulp after every step."""
     rule = RULES[optimizer]
     param = torch.nn.Parameter(torch.tensor(start, dtype=torch.float64))
     fixed = set(rule.fixed)  # implied by the class (AdamW), not a keyword torch takes
@@ -108,6 +114,10 @@ def torch_trajectory(
         if nudge_every_step:
             with torch.no_grad():
                 param.copy_(torch.nextafter(param, torch.full_like(param, torch.inf)))
+        if nudge_state_every_step:
+            for value in opt.state[param].values():
+                if torch.is_tensor(value) and value.is_floating_point() and value.numel() == param.numel():
+                    value.copy_(torch.nextafter(value, torch.full_like(value, torch.inf)))
         points[k + 1] = param.detach().numpy()
     return points
 
@@ -136,7 +146,8 @@ def compare_rows(surface, trajectory, starts, steps, schedule_factory=None, sigm
                 raise AssertionError(f"{trajectory.optimizer} row {row}: torch.optim went non-finite, ours did not")
             error = relative_error(trajectory.points[row, : limit + 1], reference)
             if not np.all(error <= TOLERANCE):
-                nudged = [run(np.nextafter(start, np.inf)), run(start, nudge_every_step=True)]
+                nudged = [run(np.nextafter(start, np.inf)), run(start, nudge_every_step=True),
+                          run(start, nudge_state_every_step=True)]
                 chaotic = any(not np.all(relative_error(n, reference) <= TOLERANCE) for n in nudged)
                 if chaotic and np.all(error[: ALWAYS_COMPARED + 1] <= TOLERANCE):
                     counts["chaotic"] += 1

@@ -18,107 +18,13 @@ import optimizers
 from landscapes.curvature import curvature
 from losslab import exports, race, theory
 from losslab.app import export_panel, race_cache
-from losslab.app.explore_sidebar import UI_FLAGS, flag, on_chart_select, plain, sidebar_config
+from losslab.app.explore_sidebar import UI_FLAGS, flag, on_chart_select, sidebar_config
 from losslab.app.explore_state import URL, inspected_query, lesson_picker, load_url, restore_json
 from optimizers import schedules
-from plots.inspect import step_figure, step_rows
+from optimizers.notation import HINTS, update_rule
+from plots.step_figure import step_figure, step_rows
 
 state = st.session_state
-
-SYMBOLS = {  # keyword -> symbol in the lecture's notation
-    "lr": r"\rho", "momentum": r"\alpha", "dampening": r"\tau", "weight_decay": r"\lambda", "eps": r"\epsilon",
-    "lr_decay": r"\eta", "initial_accumulator_value": r"r_0",
-}
-HINTS = {
-    "sgd": "On an ill-conditioned bowl SGD zig-zags across the steep axis and crawls along the flat one; "
-           "past ρ = 2/λ_max the zig-zag grows and the run diverges.",
-    "momentum": "Momentum overshoots along the steep axis when α is large, but keeps its speed along the flat "
-                "valley floor: watch it spiral into the minimum ahead of SGD.",
-    "nesterov": "Nesterov takes the gradient after the momentum step, so its overshoots across the steep axis "
-                "die out faster than plain momentum's at the same ρ and α.",
-    "rmsprop": "RMSProp rescales x and y separately, not the bowl's eigen-axes: on a rotated quadratic its path "
-               "bends, and with a constant ρ it ends rattling in a band around the minimum.",
-    "adam": "Adam's first steps have length ≈ ρ per coordinate whatever the gradient's size (a diagonal start); "
-            "near the minimum it circles unless ρ decays (try a schedule).",
-    "adam_nobc": "Without bias correction Adam's first step is (1 − β₁)/√(1 − β₂) ≈ 3.2 times Adam's (β₂ = 0.999): "
-                 "s and r start at 0, and r forgets that start a hundred times more slowly than s "
-                 "(1/(1 − β₂) = 1000 steps against 10). Race it against adam and watch the first steps.",
-    "adagrad": "AdaGrad's steps shrink as squared gradients pile up, so it stalls on long flat valleys; "
-               "a larger ρ buys back speed.",
-    "adamw": "AdamW pulls θ toward the origin by ρλ every step independently of the gradient: where the "
-             "minimum is away from 0 it settles slightly short of it.",
-}
-
-
-
-# --- the math --------------------------------------------------------------------------------------
-
-
-def update_rule(name: str, hyper: dict[str, Any], schedule: dict[str, Any] | None, noise: float) -> str:
-    """The update of ``name`` in the lecture's notation (LaTeX), for the current settings, with its values."""
-    rule = optimizers.RULES[name]
-    equations = list(rule.equations)
-    if name in ("sgd", "momentum", "nesterov"):
-        if hyper.get("nesterov"):
-            equations = list(optimizers.RULES["nesterov"].equations)
-        elif hyper.get("momentum", 0.0) > 0:
-            equations = list(optimizers.RULES["momentum"].equations)
-        else:
-            equations = list(optimizers.RULES["sgd"].equations)
-        if hyper.get("momentum", 0.0) > 0 and hyper.get("dampening", 0.0) > 0:
-            equations[0] = equations[0].replace(r"\rho", r"(1 - \tau)\rho", 1)
-    if name == "adamw" or (name == "adam" and hyper.get("decoupled_weight_decay")):
-        equations = [*optimizers.RULES["adam"].equations[:2], *optimizers.RULES["adamw"].equations]
-    if name in ("adam", "adamw") and hyper.get("amsgrad"):
-        equations.insert(-1, r"\hat r_{\max} \leftarrow \max(\hat r_{\max}, \hat r)"
-                             r"\ \text{(AMSGrad: replaces } \hat r)")
-    if name == "rmsprop":
-        if hyper.get("centered"):
-            equations.insert(1, r"\bar g \leftarrow \rho_r \bar g + (1 - \rho_r) g,\quad"
-                                r"\ \text{centered: } r - \bar g^2 \text{ replaces } r \text{ below}")
-        if hyper.get("momentum", 0.0) > 0:
-            equations[-1] = (r"b \leftarrow \alpha b + \frac{g}{\sqrt{r} + \epsilon},"
-                             r"\quad \theta \leftarrow \theta - \rho b")
-    if name == "adagrad" and hyper.get("lr_decay", 0.0) > 0:
-        equations.insert(0, r"\rho_t = \frac{\rho}{1 + (t - 1)\eta}")
-    gradient = r"g = \nabla f(\theta)"
-    if hyper.get("weight_decay", 0.0) > 0 and name != "adamw" and not hyper.get("decoupled_weight_decay"):
-        gradient += r" + \lambda \theta"
-    if noise > 0:
-        gradient += r" + \sigma \xi,\ \ \xi \sim \mathcal{N}(0, I)"
-    equations.insert(0, gradient)
-
-    values = []
-    lr_symbol = r"\rho_0" if schedule else r"\rho"
-    for key, value in hyper.items():
-        if key == "lr":
-            values.append(f"{lr_symbol} = {_latex_number(value)}")
-        elif key == "betas":
-            values.append(rf"\beta_1 = {_latex_number(value[0])}")
-            values.append(rf"\beta_2 = {_latex_number(value[1])}")
-        elif key == "alpha":
-            values.append(rf"\rho_r = {_latex_number(value)}")
-        elif key in SYMBOLS and not isinstance(value, bool):
-            relevant = (value != 0 or key in ("eps", "momentum")) and not (
-                key == "momentum" and name in ("sgd", "rmsprop") and value == 0)
-            if relevant:
-                values.append(f"{SYMBOLS[key]} = {_latex_number(value)}")
-    if noise > 0:
-        values.append(rf"\sigma = {_latex_number(noise)}")
-    if schedule:
-        values.append(r"\rho_k = \text{" + schedule["name"] + r"}(k, \rho_0)")
-    left = r"\begin{gathered}" + r" \\ ".join(equations) + r"\end{gathered}"
-    right = r"\begin{aligned}" + r" \\ ".join(v.replace(" = ", " &= ", 1) for v in values) + r"\end{aligned}"
-    return left + r"\qquad" + right
-
-
-def _latex_number(value: float) -> str:
-    text = plain(value)
-    if "e" in text:
-        mantissa, exponent = text.split("e")
-        exponent = int(exponent)
-        return (rf"{mantissa} \cdot " if mantissa != "1" else "") + f"10^{{{exponent}}}"
-    return text
 
 
 def summary_table(rows: list[dict[str, Any]]) -> str:

@@ -17,19 +17,12 @@ import landscapes
 import optimizers
 from losslab import race
 from losslab.app import race_cache
-from losslab.app.grids import EPS_GRID, FINE, LR_BOUNDS, LR_GRID, log_grid, sci
-from optimizers import schedules
+from losslab.app.grids import FINE, LOG_GRIDS, LR_GRID, log_grid, sci
+from optimizers import catalogue, schedules
 
 DEFAULT_CONFIG = race.RaceConfig()
 MAX_TEXT = 200  # characters of a typed surface parameter (a formula, a window): what a URL value holds
 MAX_SEED = 2**53 - 1  # what a browser's number input holds exactly
-UNIT_MAX = 0.999  # α, β₁, dampening sliders: [0, 0.999]
-SLIDER_RANGES = {  # what the page's sliders hold; the library accepts more (lr ≥ 0, eps ≥ 0, α < 1)
-    "lr": LR_BOUNDS, "eps": (EPS_GRID[0], EPS_GRID[-1]), "momentum": (0.0, UNIT_MAX),
-    "dampening": (0.0, UNIT_MAX), "alpha": (0.0, 1.0), "beta1": (0.0, UNIT_MAX), "beta2": (0.0, 0.9999),
-}
-FLAG_LABELS = {"nesterov": "Nesterov", "amsgrad": "AMSGrad", "centered": "centered",
-               "decoupled_weight_decay": "decoupled weight decay (AdamW)"}
 SCHEDULE_NAMES = [name for name in schedules.names() if name != "SequentialLR"]  # needs nested schedules
 SCHEDULE_UI_DEFAULTS = {  # values for the parameters torch requires (no default there)
     ("StepLR", "step_size"): 100, ("MultiStepLR", "milestones"): [100, 200], ("ExponentialLR", "gamma"): 0.99,
@@ -187,35 +180,30 @@ def _surface_widgets(sidebar: Any) -> tuple[str, dict[str, Any]]:
     return surface, params
 
 
+def _hyper_widget(container: Any, key: str, wkey: str, default: Any) -> Any:
+    """One hyper-parameter's widget, as the catalogue declares it: a toggle, a log select-slider over its grid, a
+    linear slider over its slider range (as many decimals as its upper end, at least 3), or a number input."""
+    spec = catalogue.spec(key)
+    if spec.kind == "flag":
+        return flag(container, spec.label, wkey, default)
+    if spec.ui is None:
+        return _number(container, spec.label, wkey, default)
+    if spec.log:
+        return _log_select(container, spec.label, wkey, *spec.ui, default, grid=LOG_GRIDS[key])
+    decimals = max(3, len(repr(float(spec.ui[1])).partition(".")[2]))  # β₂'s 0.9999 needs 4
+    return _slider(container, spec.label, wkey, *spec.ui, default, 10.0 ** -decimals, fmt=f"%.{decimals}f")
+
+
 def _optimizer_widgets(container: Any, name: str, same_lr: bool, surface: str) -> dict[str, Any]:
-    defaults = race.optimizer_defaults(name, surface)
     hyper: dict[str, Any] = {}
-    for key, default in defaults.items():
-        wkey = f"{name}.{key}"
-        if key == "lr":
-            if same_lr:
-                continue
-            hyper[key] = _log_select(container, "ρ  learning rate", wkey, *SLIDER_RANGES["lr"], default,
-                                     grid=LR_GRID)
-        elif key == "betas":
-            b1 = _slider(container, "β₁", f"{name}.beta1", *SLIDER_RANGES["beta1"], default[0], 0.001)
-            b2 = _slider(container, "β₂", f"{name}.beta2", *SLIDER_RANGES["beta2"], default[1], 0.0001, fmt="%.4f")
-            hyper[key] = (b1, b2)
-        elif isinstance(default, bool):
-            hyper[key] = flag(container, FLAG_LABELS.get(key, key), wkey, default)
-        elif key == "momentum":
-            hyper[key] = _slider(container, "α  momentum", wkey, *SLIDER_RANGES["momentum"], default, 0.001)
-        elif key == "dampening":
-            hyper[key] = _slider(container, "τ  dampening", wkey, *SLIDER_RANGES["dampening"], default, 0.001)
-        elif key == "alpha":  # RMSprop's smoothing constant
-            hyper[key] = _slider(container, "ρ_r  smoothing (torch alpha)", wkey, *SLIDER_RANGES["alpha"], default,
-                                 0.001)
-        elif key == "eps":
-            hyper[key] = _log_select(container, "ε", wkey, *SLIDER_RANGES["eps"], default, grid=EPS_GRID)
-        else:  # weight_decay, lr_decay, initial_accumulator_value
-            label = {"weight_decay": "λ  weight decay", "lr_decay": "η  lr decay",
-                     "initial_accumulator_value": "r₀  initial accumulator"}.get(key, key)
-            hyper[key] = _number(container, label, wkey, default)
+    for key, default in race.optimizer_defaults(name, surface).items():
+        if key == "lr" and same_lr:
+            continue
+        if key == "betas":
+            hyper[key] = tuple(_hyper_widget(container, part, f"{name}.{part}", value)
+                               for part, value in zip(catalogue.spec(key).parts, default, strict=True))
+        else:
+            hyper[key] = _hyper_widget(container, key, f"{name}.{key}", default)
     return hyper
 
 

@@ -12,8 +12,9 @@ from typing import Any
 import streamlit as st
 
 from losslab import config_io, lessons, race
-from losslab.app.explore_sidebar import MAX_SEED, SLIDER_RANGES, UI_FLAGS, apply, plain
+from losslab.app.explore_sidebar import MAX_SEED, UI_FLAGS, apply, plain
 from losslab.app.url_state import UrlState
+from optimizers import catalogue
 
 URL = UrlState("explore.")
 state = st.session_state
@@ -67,7 +68,7 @@ def _fit_sliders(config: race.RaceConfig) -> tuple[race.RaceConfig, list[str]]:
         for key, value in hyper.items():
             pairs = zip(("beta1", "beta2"), value, strict=True) if key == "betas" else [(key, value)]
             for slider, number in pairs:
-                low, high = SLIDER_RANGES.get(slider, (-math.inf, math.inf))
+                low, high = catalogue.UI_RANGES.get(slider, (-math.inf, math.inf))
                 if not isinstance(number, bool) and not low <= number <= high:
                     messages.append(f"Ignored URL parameter {name}.{key}={plain(number)} (the page's slider holds "
                                     f"[{plain(low)}, {plain(high)}]); using the default.")

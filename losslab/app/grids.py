@@ -6,9 +6,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+from optimizers import catalogue
+
 FINE = (1, 1.5, 2, 3, 5, 7)  # Explore: ρ and log-scaled surface parameters, one step at a time
 COARSE = (1, 2, 5)  # Sweeps: the ends of a swept range
-LR_BOUNDS = (1e-5, 10.0)  # Explore's ρ slider
+LR_BOUNDS = catalogue.spec("lr").ui  # Explore's ρ slider, the maps' ρ axis (optimizers.catalogue)
+EPS_BOUNDS = catalogue.spec("eps").ui  # Explore's ε options
 
 
 def log_grid(low: float, high: float, mantissas: Iterable[float], extra: Iterable[float | None] = ()) -> list[float]:
@@ -35,4 +38,5 @@ def sci(value: float) -> str:
 
 
 LR_GRID = tuple(log_grid(*LR_BOUNDS, FINE))  # Explore's ρ options
-EPS_GRID = tuple(10.0**e for e in range(-12, 0))  # Explore's ε options: one per decade
+EPS_GRID = tuple(log_grid(*EPS_BOUNDS, (1,)))  # Explore's ε options: one per decade
+LOG_GRIDS = {"lr": LR_GRID, "eps": EPS_GRID}  # the options of each log-scaled hyper-parameter's slider

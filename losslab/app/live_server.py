@@ -7,15 +7,15 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-ROUTER = Path(__file__).resolve().parent / "router.py"  # the app, installed or in a clone
+from losslab.serve import ROUTER, streamlit_command
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -50,15 +50,14 @@ def stop_servers_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
+SERVER_FLAGS = ("--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false")
+
+
 @contextmanager
-def streamlit_server(app: str | Path = ROUTER, timeout: float = 60.0) -> Iterator[LiveServer]:
-    """``streamlit run app`` (the app's router by default; a relative path is from the current folder) bound to
-    127.0.0.1, yielded once it answers its health check; stopped, by its PID, on leaving."""
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def served(command: list[str], port: int, timeout: float = 60.0, **popen: Any) -> Iterator[LiveServer]:
+    """Run ``command`` (a Streamlit server on 127.0.0.1:``port``; ``popen``: e.g. ``cwd``, ``env``), yielded once it
+    answers its health check; stopped, by its PID, on leaving."""
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **popen)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
@@ -68,7 +67,7 @@ def streamlit_server(app: str | Path = ROUTER, timeout: float = 60.0) -> Iterato
                     break
             except OSError:
                 if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError(f"streamlit run {app} did not start") from None
+                    raise RuntimeError(f"{' '.join(command[:5])} … did not start") from None
                 time.sleep(0.05)
         yield LiveServer(url, server.pid)
     finally:
@@ -77,3 +76,10 @@ def streamlit_server(app: str | Path = ROUTER, timeout: float = 60.0) -> Iterato
             server.wait(10)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+def streamlit_server(app: str | Path = ROUTER, timeout: float = 60.0) -> AbstractContextManager[LiveServer]:
+    """``streamlit run app`` (the app's router by default; a relative path is from the current folder) with the
+    app's settings, on a free loopback port (``served``)."""
+    port = free_port()
+    return served(streamlit_command(app, [*SERVER_FLAGS, "--server.port", str(port)]), port, timeout)

@@ -23,16 +23,15 @@ from losslab import exports, networks, overrides, race
 from losslab.app import export_panel, race_cache
 from losslab.app.frozen import freeze
 from losslab.app.url_state import UrlState
+from optimizers import catalogue
 from plots import networks as network_plots
 
 state = st.session_state
 SPECS = {spec.name: spec for spec in landscapes.parameters("network")}
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adagrad", "adamw")  # fullspace.TORCH_OPTIMIZERS
 DEFAULT_OPTIMIZERS = ("sgd", "momentum", "adam")
-NETWORK_LR = {"sgd": 0.3, "momentum": 0.03, "nesterov": 0.03, "rmsprop": 0.01, "adam": 0.05, "adagrad": 0.3,
-              "adamw": 0.05}  # ρ that make progress in a network's plane (and its full space) in a few hundred steps
 LR_CHOICES = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0)
-MAX_LR = 10.0
+MAX_LR = catalogue.spec("lr").ui[1]  # the ρ sliders' upper end
 MAX_STEPS = 2_000  # ≤ race.MAX_RACE_STEPS and fullspace.MAX_STEPS: a page's run stays interactive
 DEFAULT_STEPS = 200
 MAX_BATCH = 2_048  # the minibatch size widget's cap (every data set has fewer training examples)
@@ -50,7 +49,7 @@ URL = UrlState(PREFIX)
 def _defaults() -> dict[str, Any]:
     values = {name: spec.default for name, spec in SPECS.items()}
     values.update(opt=DEFAULT_OPTIMIZERS, steps=DEFAULT_STEPS, batch=0, grid=DEFAULT_GRID, fullspace=False)
-    values.update({f"{name}.lr": NETWORK_LR[name] for name in OPTIMIZERS})
+    values.update({f"{name}.lr": catalogue.race_lr(name, "network") for name in OPTIMIZERS})
     return values
 
 
@@ -219,8 +218,9 @@ def _full_space_figures(config: tuple, race_config: race.RaceConfig) -> dict[str
     def compute(report: Any) -> dict[str, go.Figure]:
         full = _full_space(config, race_config)
         grid = plots.race.landscape_layer(full.surface, PCA_GRID, progress=report).grid
+        labels = {name: catalogue.legend_label(name, run.hyperparameters) for name, run in full.runs.items()}
         return {"pca": freeze(network_plots.pca_figure(full, grid)),
-                "curves": freeze(network_plots.fullspace_curves_figure(full)),
+                "curves": freeze(network_plots.fullspace_curves_figure(full, labels)),
                 "projection": freeze(network_plots.projection_error_figure(full))}
 
     return _with_progress("fullspace", (config, repr(race_config)), compute, 4,
@@ -278,7 +278,7 @@ def sidebar() -> dict[str, Any]:
     bar.multiselect("optimizers", OPTIMIZERS, key=PREFIX + "opt")
     for name in state[PREFIX + "opt"]:
         key = f"{PREFIX}{name}.lr"
-        state.setdefault(key, NETWORK_LR[name])  # Streamlit drops an unshown widget's state
+        state.setdefault(key, catalogue.race_lr(name, "network"))  # Streamlit drops an unshown widget's state
         choices = sorted({*LR_CHOICES, float(state[key])})
         bar.select_slider(f"{name}: learning rate ρ", choices, key=key, format_func=lambda v: f"{v:g}")
     bar.slider("steps", 1, MAX_STEPS, key=PREFIX + "steps")

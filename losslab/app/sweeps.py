@@ -1,16 +1,15 @@
 """Sweeps: where each optimizer converges, how fast, and where it diverges, over thousands of configurations.
 
-Thin page: sidebar widgets -> ``losslab.sweeps.MapConfig`` -> cached library calls (``losslab.sweeps``,
+Thin page: sidebar widgets -> ``losslab.maps.MapConfig`` -> cached library calls (``losslab.maps``,
 ``losslab.tuning``, ``losslab.schedule_presets``, ``losslab.theory``) -> ``plots.sweeps`` figures. One view
 is computed at a time. A click on a map cell, a curve point or a tried configuration (Plotly selection
 events on invisible markers: a heatmap does not select) opens that configuration on Explore through
-Explore's URL query parameters (``losslab.sweeps.explore_query``).
+Explore's URL query parameters (``losslab.maps.explore_query``). Caches are keyed on the typed configs.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -21,15 +20,15 @@ import landscapes
 import optimizers
 import plots
 import plots.sweeps as sweep_plots
-from losslab import race, schedule_presets, sweeps, theory, tuning
-from losslab.app import export_panel
+from losslab import maps, race, schedule_presets, theory, tuning
+from losslab.app import export_panel, race_cache
 from losslab.app.frozen import freeze
-from losslab.app.grids import COARSE, log_grid
+from losslab.app.grids import COARSE, LR_BOUNDS, log_grid
 from plots.export import rows_csv
 
 EXPLORE = Path(__file__).resolve().parent / "explore.py"
-LR_OPTIONS = tuple(log_grid(1e-5, 10.0, COARSE))
-CELL_OPTIONS = (16, 24, 32, 48, 64, 96, sweeps.MAX_CELLS)
+LR_OPTIONS = tuple(log_grid(*LR_BOUNDS, COARSE))
+CELL_OPTIONS = (16, 24, 32, 48, 64, 96, maps.MAX_CELLS)
 BUDGETS = (16, 25, 36, 49, 64, 100, 144, 256, 400, 1024)
 MAX_NOISE = 10.0
 VIEWS = ("Map", "Learning-rate curves", "Schedules", "Tuning")
@@ -42,55 +41,37 @@ state = st.session_state
 # --- cached computations ------------------------------------------------------------------------
 
 
-def _config(key: str) -> sweeps.MapConfig:
-    values = json.loads(key)
-    for name in ("lr_range", "y_range", "start"):
-        if values[name] is not None:
-            values[name] = tuple(values[name])
-    if "betas" in values["hyper"]:
-        values["hyper"]["betas"] = tuple(values["hyper"]["betas"])
-    return sweeps.MapConfig(**values)
+BY_SETTINGS = {maps.MapConfig: repr, **race_cache.BY_SETTINGS}  # a config's repr names every setting
 
 
-def config_key(config: sweeps.MapConfig) -> str:
-    """The configuration as JSON: the cache key of everything computed from it."""
-    return json.dumps(dataclasses.asdict(config), sort_keys=True)
+@st.cache_data(max_entries=16, show_spinner=False, hash_funcs=BY_SETTINGS)
+def _map(config: maps.MapConfig) -> maps.HyperMap:
+    return maps.hyper_map(config)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def _map(key: str) -> sweeps.HyperMap:
-    return sweeps.hyper_map(_config(key))
-
-
-@st.cache_resource(max_entries=16, show_spinner=False)
-def _map_figure(key: str, metric: str) -> Any:
-    hmap = _map(key)
+@st.cache_resource(max_entries=16, show_spinner=False, hash_funcs=BY_SETTINGS)
+def _map_figure(config: maps.MapConfig, metric: str) -> Any:
+    hmap = _map(config)
     overlays = theory.map_overlays(hmap.config, hmap.y)
-    return freeze(sweep_plots.map_figure(hmap, metric, sweeps.divergence_boundary(hmap), overlays))
+    return freeze(sweep_plots.map_figure(hmap, metric, maps.divergence_boundary(hmap), overlays))
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def _curves(key: str, names: tuple[str, ...], points: int) -> dict[str, sweeps.Curve]:
-    return sweeps.lr_curves(_config(key), names, points)
+@st.cache_data(max_entries=8, show_spinner=False, hash_funcs=BY_SETTINGS)
+def _curves(config: maps.MapConfig, names: tuple[str, ...], points: int) -> dict[str, maps.Curve]:
+    return maps.lr_curves(config, names, points)
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def _searches(key: str, budget: int, seed: int) -> dict[str, tuning.Search]:
-    return tuning.tune(_config(key), budget, seed)
+@st.cache_data(max_entries=8, show_spinner=False, hash_funcs=BY_SETTINGS)
+def _searches(config: maps.MapConfig, budget: int, seed: int) -> dict[str, tuning.Search]:
+    return tuning.tune(config, budget, seed)
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def _scheduled_race(race_json: str, schedule_json: str, label: str) -> dict[str, optimizers.Trajectory]:
-    config = race.from_query(json.loads(race_json))[0]
-    return schedule_presets.scheduled_race(config, json.loads(schedule_json), label)
-
-
-@st.cache_resource(max_entries=8, show_spinner=False)
-def _scheduled_figures(race_json: str, schedule_json: str, label: str) -> tuple[Any, Any]:
+@st.cache_resource(max_entries=8, show_spinner=False, hash_funcs=BY_SETTINGS)
+def _scheduled_figures(config: race.RaceConfig, schedule: dict[str, Any], label: str) -> tuple[Any, Any]:
     """The race with and without the schedule, and its loss curves (built once per race and schedule)."""
-    trajectories = _scheduled_race(race_json, schedule_json, label)
-    surface = race.from_query(json.loads(race_json))[0].landscape()
-    layer = plots.race.landscape_layer(surface)
+    trajectories = schedule_presets.scheduled_race(config, schedule, label)
+    surface = race_cache.surface(config.surface, config.surface_params)
+    layer = race_cache.layer(config.surface, config.surface_params)
     return (freeze(plots.race_figure(surface, trajectories, frames=30, layer=layer)),
             freeze(plots.curves_figure(surface, trajectories)))
 
@@ -130,22 +111,22 @@ def _log_range(sidebar: Any, label: str, key: str, options: list[float] | tuple[
     return ends[0], ends[1]
 
 
-def _y_widgets(sidebar: Any, config: sweeps.MapConfig) -> tuple[float, float]:
+def _y_widgets(sidebar: Any, config: maps.MapConfig) -> tuple[float, float]:
     """The y range of the map (its own widget per axis and surface, so each keeps its value)."""
-    axis = sweeps.AXES[config.y]
-    low, high = sweeps.default_y_range(config)
+    axis = maps.AXES[config.y]
+    low, high = maps.default_y_range(config)
     key = f"sweeps.y_range.{config.y}.{config.surface}.{config.optimizer == 'nesterov'}"
     if axis.log:
         return _log_range(sidebar, axis.label, key, log_grid(axis.low, axis.high, COARSE), (low, high))
     else:
         floor = 0.01 if config.optimizer == "nesterov" and config.y == "momentum" else axis.low
-        limit = math.floor(sweeps.axis_for(config.y, config.landscape()).high * 1000) / 1000
+        limit = math.floor(maps.axis_for(config.y, config.landscape()).high * 1000) / 1000
         state.setdefault(key, (round(low, 3), round(high, 3)))
         chosen = sidebar.slider(f"{axis.label} range", floor, limit, step=0.001, key=key, persist_state="page")
     return float(chosen[0]), float(chosen[1])
 
 
-def sidebar_config() -> sweeps.MapConfig:
+def sidebar_config() -> maps.MapConfig:
     """Draw the sidebar; the map configuration it describes."""
     sidebar = st.sidebar
     sidebar.header("Problem")
@@ -153,27 +134,27 @@ def sidebar_config() -> sweeps.MapConfig:
     state.setdefault("sweeps.optimizer", "momentum")
     optimizer = sidebar.selectbox("optimizer", optimizers.names(), key="sweeps.optimizer", persist_state="page")
     state.setdefault("sweeps.steps", 1000)
-    steps = sidebar.slider("steps", 10, sweeps.MAX_STEPS, step=10, key="sweeps.steps", persist_state="page")
+    steps = sidebar.slider("steps", 10, maps.MAX_STEPS, step=10, key="sweeps.steps", persist_state="page")
     state.setdefault("sweeps.noise", 0.0)
     noise = sidebar.number_input("gradient noise σ", min_value=0.0, max_value=MAX_NOISE, step=0.1, format="%g",
                                  key="sweeps.noise", persist_state="page", help="g = ∇f(θ) + σξ, ξ ~ N(0, I)")
     seeds = 1
     if noise > 0:
         state.setdefault("sweeps.seeds", 3)
-        seeds = sidebar.slider("repeats per cell (mean over seeds)", 1, sweeps.MAX_SEEDS, key="sweeps.seeds",
+        seeds = sidebar.slider("repeats per cell (mean over seeds)", 1, maps.MAX_SEEDS, key="sweeps.seeds",
                                persist_state="page")
 
     sidebar.header("Map")
-    axes = sweeps.y_axes(optimizer, surface)
+    axes = maps.y_axes(optimizer, surface)
     state.setdefault("sweeps.y", axes[0])
     if state["sweeps.y"] not in axes:
         state["sweeps.y"] = axes[0]
-    y = sidebar.selectbox("y axis", axes, key="sweeps.y", format_func=lambda k: sweeps.AXES[k].label,
+    y = sidebar.selectbox("y axis", axes, key="sweeps.y", format_func=lambda k: maps.AXES[k].label,
                           persist_state="page")
     lr_range = _log_range(sidebar, "learning rate ρ", "sweeps.lr_range", LR_OPTIONS, (1e-5, 1.0))
     state.setdefault("sweeps.cells", 64)
     cells = sidebar.select_slider("cells per axis", options=CELL_OPTIONS, key="sweeps.cells", persist_state="page")
-    config = sweeps.MapConfig(surface=surface, surface_params=params, optimizer=optimizer, y=y,
+    config = maps.MapConfig(surface=surface, surface_params=params, optimizer=optimizer, y=y,
                               lr_range=lr_range, cells=int(cells), steps=int(steps),
                               noise=float(noise), seeds=int(seeds), hyper=_fixed_widgets(sidebar, optimizer, y))
     return dataclasses.replace(config, y_range=_y_widgets(sidebar, config))
@@ -181,12 +162,12 @@ def sidebar_config() -> sweeps.MapConfig:
 
 def _fixed_widgets(sidebar: Any, optimizer: str, y: str) -> dict[str, Any]:
     """The optimizer's own swept quantity (α, β₁, ρ_r) held fixed when the map's y axis is another one."""
-    own = sweeps.OWN_AXIS.get(optimizer)
+    own = maps.OWN_AXIS.get(optimizer)
     if own is None or own == y:
         return {}
     defaults = race.optimizer_defaults(optimizer)
     default = defaults["betas"][0] if own == "beta1" else defaults[own]
-    axis, key = sweeps.AXES[own], f"sweeps.fixed.{optimizer}.{own}"
+    axis, key = maps.AXES[own], f"sweeps.fixed.{optimizer}.{own}"
     state.setdefault(key, float(default))
     low = 0.01 if optimizer == "nesterov" else axis.low
     value = float(sidebar.slider(f"{axis.label} (fixed)", low, axis.high, step=0.001, key=key, persist_state="page"))
@@ -207,7 +188,7 @@ def _on_select(view: str) -> Any:
     return remember
 
 
-def open_clicked(config: sweeps.MapConfig) -> None:
+def open_clicked(config: maps.MapConfig) -> None:
     """Switch to Explore with the query parameters of the clicked configuration, if a click is pending."""
     click = state.pop("sweeps.click", None)
     if not click:
@@ -215,10 +196,10 @@ def open_clicked(config: sweeps.MapConfig) -> None:
     try:
         if click["view"] == "curves":  # (optimizer, ρ): the optimizer's own other hyper-parameters
             name, lr = click["point"]
-            query = sweeps.explore_query(config, float(lr), None, optimizer=str(name))
+            query = maps.explore_query(config, float(lr), None, optimizer=str(name))
         else:
             lr, y = (float(v) for v in click["point"])
-            query = sweeps.explore_query(config, lr, y)
+            query = maps.explore_query(config, lr, y)
     except (TypeError, ValueError, KeyError):
         query = None
     if query is not None:
@@ -228,15 +209,14 @@ def open_clicked(config: sweeps.MapConfig) -> None:
 # --- the views ------------------------------------------------------------------------------------
 
 
-def map_view(config: sweeps.MapConfig) -> None:
+def map_view(config: maps.MapConfig) -> None:
     state.setdefault("sweeps.metric", "final_loss")
-    metric = st.radio("colour by", sweeps.METRICS, key="sweeps.metric", horizontal=True,
+    metric = st.radio("colour by", maps.METRICS, key="sweeps.metric", horizontal=True,
                       format_func=METRIC_NAMES.get, persist_state="page")
-    key = config_key(config)
-    figure = _map_figure(key, metric)
+    figure = _map_figure(config, metric)
     st.plotly_chart(figure, key="sweeps.chart.map", on_select=_on_select("map"), selection_mode="points",
                     theme=None)
-    hmap = _map(key)
+    hmap = _map(config)
     caption = (f"{len(hmap.lr)} × {len(hmap.y)} = {hmap.lr.size * hmap.y.size} configurations in one batched sweep. "
                "Hatched: diverged (not a value of the colour scale); black line: the measured divergence boundary. "
                "Click a cell to open it on Explore (α, β₁ and ρ_r rounded to 0.001).")
@@ -246,27 +226,27 @@ def map_view(config: sweeps.MapConfig) -> None:
     if theory.map_overlays(config, hmap.y):
         caption += " Theory (quadratic): λ_min = 1, λ_max = κ."
     st.caption(caption)
-    export_panel.download_section("sweeps.export", f"{key}/{metric}", f"map-{config.surface}-{config.optimizer}",
+    export_panel.download_section("sweeps.export", f"{config!r}/{metric}", f"map-{config.surface}-{config.optimizer}",
                                   _map_producers(figure, hmap))
 
 
-def _map_producers(figure: Any, hmap: sweeps.HyperMap) -> dict[str, Any]:
+def _map_producers(figure: Any, hmap: maps.HyperMap) -> dict[str, Any]:
     """The map as an image or interactive HTML (the figure) and its cells as CSV."""
     return {**export_panel.figure_producers(figure),
-            "csv": lambda _settings, _progress: rows_csv(sweeps.map_rows(hmap)).encode("utf-8")}
+            "csv": lambda _settings, _progress: rows_csv(maps.map_rows(hmap)).encode("utf-8")}
 
 
-def curves_view(config: sweeps.MapConfig) -> None:
+def curves_view(config: maps.MapConfig) -> None:
     state.setdefault("sweeps.curve_optimizers", DEFAULT_CURVE_OPTIMIZERS)
     names = st.multiselect("optimizers", optimizers.names(), key="sweeps.curve_optimizers", persist_state="page")
     state.setdefault("sweeps.points", 96)
-    points = st.slider("learning rates per optimizer", 8, sweeps.MAX_CURVE_POINTS, key="sweeps.points",
+    points = st.slider("learning rates per optimizer", 8, maps.MAX_CURVE_POINTS, key="sweeps.points",
                        persist_state="page")
     if not names:
         st.info("Select at least one optimizer.")
         return
     try:
-        curves = _curves(config_key(config), tuple(names), int(points))
+        curves = _curves(config, tuple(names), int(points))
     except ValueError as error:
         st.error(str(error))
         return
@@ -279,12 +259,12 @@ def curves_view(config: sweeps.MapConfig) -> None:
                "it on Explore.")
 
 
-def _lowest(curves: dict[str, sweeps.Curve]) -> float:
+def _lowest(curves: dict[str, maps.Curve]) -> float:
     values = [c.cells.final_loss[~c.cells.diverged].min() for c in curves.values() if (~c.cells.diverged).any()]
     return float(min(values)) if values else 0.0
 
 
-def schedules_view(config: sweeps.MapConfig) -> None:
+def schedules_view(config: maps.MapConfig) -> None:
     left, right = st.columns([1, 2])
     state.setdefault("sweeps.schedule", "cosine")
     preset = left.selectbox("schedule", list(schedule_presets.PRESETS), key="sweeps.schedule",
@@ -313,15 +293,14 @@ def schedules_view(config: sweeps.MapConfig) -> None:
     race_config = race.RaceConfig(surface=config.surface, surface_params=config.surface_params,
                                   optimizers={config.optimizer: {**config.hyperparameters(), "lr": float(base_lr)}},
                                   steps=steps, noise=config.noise, seed=config.seed)
-    race_figure, curves_figure = _scheduled_figures(json.dumps(race.to_query(race_config)), json.dumps(chosen),
-                                                    preset)
+    race_figure, curves_figure = _scheduled_figures(race_config, chosen, preset)
     st.plotly_chart(race_figure, key="sweeps.chart.schedule_race", theme=None)
     st.plotly_chart(curves_figure, key="sweeps.chart.schedule_loss", theme=None)
     if st.button("Open the scheduled race on Explore", key="sweeps.open_schedule"):
         st.switch_page(EXPLORE, query_params=race.to_query(dataclasses.replace(race_config, schedule=chosen)))
 
 
-def tuning_view(config: sweeps.MapConfig) -> None:
+def tuning_view(config: maps.MapConfig) -> None:
     left, right = st.columns(2)
     state.setdefault("sweeps.budget", 64)
     budget = left.select_slider("budget N (runs per search)", options=BUDGETS, key="sweeps.budget",
@@ -329,16 +308,15 @@ def tuning_view(config: sweeps.MapConfig) -> None:
     state.setdefault("sweeps.search_seed", 0)
     seed = right.number_input("search seed", min_value=0, max_value=2**31 - 1, step=1, key="sweeps.search_seed",
                               persist_state="page")
-    key = config_key(config)
     try:
-        searches = _searches(key, int(budget), int(seed))
+        searches = _searches(config, int(budget), int(seed))
     except ValueError as error:  # the budget × repeats × steps over the work cap: say so, keep the page
         st.error(f"{error}. Lower the budget, the steps or the noise repeats.")
         return
     minimum = config.landscape().minimum_value
     finite = [s.best_so_far[-1] for s in searches.values() if math.isfinite(s.best_so_far[-1])]
     reference = minimum if minimum is not None else (min(finite) if finite else 0.0)
-    axis = sweeps.AXES[config.y]
+    axis = maps.AXES[config.y]
     curve, points = sweep_plots.search_figures(searches, reference, axis.label, axis.log)
     left, right = st.columns(2)
     left.plotly_chart(curve, key="sweeps.chart.search_curve", theme=None)
@@ -352,7 +330,7 @@ def tuning_view(config: sweeps.MapConfig) -> None:
         column.metric(f"{name} search: best final loss", f"{search.final_loss[search.best]:.4g}",
                       help=f"ρ = {lr:.4g}, {axis.symbol} = {y:.4g}")
         if column.button(f"Open the {name} search's best on Explore", key=f"sweeps.open_{name}"):
-            st.switch_page(EXPLORE, query_params=sweeps.explore_query(config, lr, y))
+            st.switch_page(EXPLORE, query_params=maps.explore_query(config, lr, y))
     st.caption(f"Grid search runs the √N × √N grid (in a random order), random search N configurations drawn "
                f"uniformly in (log ρ, {axis.symbol}); both are one batched sweep of 2N runs (Bergstra & Bengio 2012: "
                "when one hyper-parameter matters more, random search tries N of its values, the grid √N).")

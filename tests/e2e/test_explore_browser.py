@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from losslab import race
+from optimizers import catalogue
 from plots.race import CLICK_GRID
 
 from .conftest import path_names, paths, query, race_state
@@ -38,7 +39,7 @@ def test_lr_slider_by_keyboard_changes_the_trajectories_and_the_url(page, app_ur
     assert sgd_before["x"] != sgd_after["x"]
     assert paths(before)[1:] == paths(after)[1:]  # the other optimizers did not move
     page.wait_for_function("() => new URLSearchParams(location.search).has('sgd.lr')")
-    assert float(query(page)["sgd.lr"]) < race.DEFAULT_LR["sgd"]
+    assert float(query(page)["sgd.lr"]) < catalogue.DEFAULT_LR["sgd"]
 
 
 def test_play_advances_the_frames_and_keeps_the_landscape(page, app_url):

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import random
 
-from losslab import config_io, race, sweeps
+from losslab import config_io, maps, race
 
 from .conftest import nav_link, path_names, paths, query, race_state, wait_for_path, wait_idle
 
-DEFAULT_MAP = sweeps.MapConfig(surface_params={"a": 1.0, "b": 100.0}, lr_range=(1e-5, 1.0))  # the page's defaults
+DEFAULT_MAP = maps.MapConfig(surface_params={"a": 1.0, "b": 100.0}, lr_range=(1e-5, 1.0))  # the page's defaults
 
 # The last Sweeps map on the page (a stale and a new chart can both be in the DOM): its title, traces, and the
 # invisible click grid's cells with their (ρ, y) and hover text.
@@ -76,7 +76,7 @@ def test_sweeps_map_click_opens_the_cell_on_explore_and_back_returns(page, app_u
     opened = race_state(page)  # Explore, with the cell's configuration
     wait_for_path(page, "/")
     assert path_names(opened) == ["momentum"]
-    expected = sweeps.race_config(DEFAULT_MAP, lr, momentum)
+    expected = maps.race_config(DEFAULT_MAP, lr, momentum)
     trajectory = paths(opened)[0]
     assert len(trajectory["x"]) == expected.steps + 1
     assert [trajectory["x"][0], trajectory["y"][0]] == list(expected.start_point())

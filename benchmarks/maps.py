@@ -1,9 +1,9 @@
-"""Sweeps benchmark: a 128 × 128 map as one ``sweep`` call, and the Sweeps page's time to a new map.
+"""Maps benchmark: a 128 × 128 hyper-parameter map as one ``sweep`` call, and the Sweeps page's time to a new map.
 
 Table 1, workload M: momentum on Rosenbrock from (−1.5, 2.0), 128 × 128 cells of (ρ, α) (ρ log-spaced in
 [1e-5, 1e-1], α in [0, 0.99]) × 1000 steps: 16 384 rows in one call, one thread. Rows:
 
-- ours: ``losslab.sweeps.hyper_map`` (one ``optimizers.sweep`` call, fused numba kernel), and the bare
+- ours: ``losslab.maps.hyper_map`` (one ``optimizers.sweep`` call, fused numba kernel), and the bare
   ``optimizers.sweep`` call it makes;
 - ours, numpy reference kernel (the fast path off): the same call;
 - torch.optim once per cell (a (2,) parameter, the analytic gradient assigned, the sweep's bookkeeping):
@@ -16,7 +16,7 @@ kernel off.
 
 Each time is the best of several repeats. Targets: M under 0.4 s; the page shows a map under 1.5 s.
 
-    python benchmarks/sweeps.py [--repeats 5]
+    python benchmarks/maps.py [--repeats 5]
 """
 
 from __future__ import annotations
@@ -25,27 +25,29 @@ import argparse
 import contextlib
 import dataclasses
 import os
-import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")  # one thread for every row, set before numba loads
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
+import landscapes  # noqa: E402
 import optimizers  # noqa: E402
-from benchmarks.sweep import _torch_run  # noqa: E402
-from losslab import sweeps  # noqa: E402
+from losslab import maps  # noqa: E402
 from optimizers import fast  # noqa: E402
+from optimizers.torch_baseline import torch_sweep  # noqa: E402
 
-CONFIG = sweeps.MapConfig(surface="rosenbrock", optimizer="momentum", y="momentum", lr_range=(1e-5, 1e-1),
+CONFIG = maps.MapConfig(surface="rosenbrock", optimizer="momentum", y="momentum", lr_range=(1e-5, 1e-1),
                           y_range=(0.0, 0.99), cells=128, steps=1000)
 SAMPLE_CELLS, SAMPLE_STEPS = 8, 250
+SURFACE = landscapes.get(CONFIG.surface)
+TORCH_FORMULA = landscapes.base.bind_namespace(SURFACE.formula, torch)
+TARGET = (SURFACE.minimum_value or 0.0) + CONFIG.tol
 
 
 def best(function, repeats: int) -> float:
@@ -59,7 +61,7 @@ def best(function, repeats: int) -> float:
 
 def bare_sweep() -> None:
     lr, alpha = (a.ravel() for a in np.meshgrid(CONFIG.lrs(), CONFIG.ys()))
-    surface, start, hyper = sweeps.sweep_inputs(CONFIG, lr, alpha)
+    surface, start, hyper = maps.sweep_inputs(CONFIG, lr, alpha)
     optimizers.sweep(surface, "momentum", start=start, steps=CONFIG.steps, **hyper)
 
 
@@ -74,8 +76,9 @@ def torch_per_cell() -> float:
     cells = rng.integers(0, CONFIG.cells, size=(SAMPLE_CELLS, 2))
     start = torch.tensor(CONFIG.start_point(), dtype=torch.float64)
     began = time.perf_counter()
-    for _, j in cells:  # _torch_run's "momentum" is SGD(momentum=0.9): the same work per step as any α
-        _torch_run("momentum", start, float(CONFIG.lrs()[j]), SAMPLE_STEPS, foreach=None)
+    for _, j in cells:  # torch_sweep's "momentum" is SGD(momentum=0.9): the same work per step as any α
+        torch_sweep("momentum", TORCH_FORMULA, SURFACE.p, start, float(CONFIG.lrs()[j]), SAMPLE_STEPS, TARGET,
+                    foreach=None)
     per_step = (time.perf_counter() - began) / (SAMPLE_CELLS * SAMPLE_STEPS)
     return per_step * CONFIG.cells**2 * CONFIG.steps
 
@@ -84,7 +87,7 @@ def map_table(repeats: int) -> float:
     torch.set_num_threads(1)
     bare_sweep()  # compile or load the kernel
     rows = [
-        ("ours: losslab.sweeps.hyper_map (one sweep call, fused kernel)", best(lambda: sweeps.hyper_map(CONFIG),
+        ("ours: losslab.maps.hyper_map (one sweep call, fused kernel)", best(lambda: maps.hyper_map(CONFIG),
                                                                              repeats)),
         ("ours: the optimizers.sweep call alone", best(bare_sweep, repeats)),
         ("ours: numpy reference kernel (fast path off)", best(reference_sweep, max(1, repeats // 3))),
@@ -102,12 +105,12 @@ def map_table(repeats: int) -> float:
 
 
 OTHER_MAPS = [  # the page's other 128 × 128 maps (ρ in [1e-5, 1]), 1000 steps
-    ("adam, ρ × β₁ (per-row betas)", sweeps.MapConfig(optimizer="adam", y="beta1")),
-    ("rmsprop, ρ × decay ρ_r", sweeps.MapConfig(optimizer="rmsprop", y="alpha")),
-    ("sgd, ρ × start distance", sweeps.MapConfig(optimizer="sgd", y="distance")),
+    ("adam, ρ × β₁ (per-row betas)", maps.MapConfig(optimizer="adam", y="beta1")),
+    ("rmsprop, ρ × decay ρ_r", maps.MapConfig(optimizer="rmsprop", y="alpha")),
+    ("sgd, ρ × start distance", maps.MapConfig(optimizer="sgd", y="distance")),
     ("momentum on the quadratic, ρ × κ (per-row surface: numpy reference kernel)",
-     sweeps.MapConfig(surface="quadratic", optimizer="momentum", y="condition")),
-    ("momentum, σ = 0.5, 4 repeats per cell (65 536 rows)", sweeps.MapConfig(noise=0.5, seeds=4)),
+     maps.MapConfig(surface="quadratic", optimizer="momentum", y="condition")),
+    ("momentum, σ = 0.5, 4 repeats per cell (65 536 rows)", maps.MapConfig(noise=0.5, seeds=4)),
 ]
 
 
@@ -117,8 +120,8 @@ def other_maps_table() -> None:
     print(f"{'map':<78}{'seconds':>10}")
     for label, config in OTHER_MAPS:
         config = dataclasses.replace(config, cells=CONFIG.cells, steps=CONFIG.steps, lr_range=(1e-5, 1.0))
-        sweeps.hyper_map(config)  # compile or load its kernel
-        print(f"{label:<78}{best(lambda config=config: sweeps.hyper_map(config), 2):>10.3f}")
+        maps.hyper_map(config)  # compile or load its kernel
+        print(f"{label:<78}{best(lambda config=config: maps.hyper_map(config), 2):>10.3f}")
 
 
 def page_rerun(at: AppTest, change, new_map: bool) -> float:

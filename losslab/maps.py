@@ -25,6 +25,7 @@ import numpy as np
 
 import landscapes
 import optimizers
+from optimizers import catalogue
 
 from . import race
 
@@ -52,11 +53,18 @@ class Axis(NamedTuple):
         return np.geomspace(*span, count) if self.log else np.linspace(*span, count)
 
 
-AXES = {  # ρ's limits are Explore's slider's, so every cell opens there
-    "lr": Axis("lr", "ρ", "learning rate ρ", 1e-5, 10.0, True),
-    "momentum": Axis("momentum", "α", "momentum α", 0.0, 0.999, False),
-    "beta1": Axis("beta1", "β₁", "Adam's β₁ (first-moment decay)", 0.0, 0.999, False),
-    "alpha": Axis("alpha", "ρ_r", "RMSProp's decay ρ_r (torch's alpha)", 0.0, 1.0, False),
+def _hyper_axis(key: str, label: str) -> Axis:
+    """A hyper-parameter's axis: its symbol, slider range and spacing from the catalogue, so every cell opens on
+    Explore with a value its slider holds."""
+    entry = catalogue.spec(key)
+    return Axis(key, entry.symbol, label, *entry.ui, entry.log)
+
+
+AXES = {
+    "lr": _hyper_axis("lr", "learning rate ρ"),
+    "momentum": _hyper_axis("momentum", "momentum α"),
+    "beta1": _hyper_axis("beta1", "Adam's β₁ (first-moment decay)"),
+    "alpha": _hyper_axis("alpha", "RMSProp's decay ρ_r (torch's alpha)"),
     "distance": Axis("distance", "d", "distance d of the start from the minimum", 0.0, math.inf, False),
     "condition": Axis("condition", "κ", "condition number κ", 1.0, 1e4, True),
 }

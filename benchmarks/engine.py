@@ -1,11 +1,11 @@
-"""Sweep benchmark: our kernels against torch.optim, all rows measured in the same run.
+"""Engine benchmark: our sweep kernels against torch.optim, all rows measured in the same run.
 
 Workload W: sgd, momentum, rmsprop and adam, each over 4096 learning rates × 1000 steps on
 Rosenbrock from (−1.5, 2.0); every row is a full sweep (final and best loss, steps to
 tolerance, divergence tracked). Rows:
 
 - ours, numpy backend: ``optimizers.sweep`` as the app calls it (the fused numba fast path);
-- ours, numpy reference kernel: the same with the fast path off (rules.py + engine._Stepper);
+- ours, numpy reference kernel: the same with the fast path off (rules.py + engine.Stepper);
 - ours, torch backend: ``optimizers.sweep(..., backend="torch")``;
 - torch.optim on one (4096, 2) parameter, foreach=True, the analytic gradient assigned: the
   same arithmetic with one lr for all rows, the cheapest torch.optim can do; with the same
@@ -18,7 +18,7 @@ Each row is the best of several repeats. Tables for 1 and 2 threads (torch.set_n
 numba.set_num_threads), float64 and float32. Then a cache check: two fresh processes sharing
 an empty numba cache directory compile, then load, the four kernels.
 
-    python benchmarks/sweep.py [--repeats 5] [--threads 1,2] [--dtypes float64,float32] [--no-cache-check]
+    python benchmarks/engine.py [--repeats 5] [--threads 1,2] [--dtypes float64,float32] [--no-cache-check]
 """
 
 from __future__ import annotations
@@ -31,18 +31,16 @@ import tempfile
 import textwrap
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import NamedTuple
 
 import numba
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import landscapes  # noqa: E402
-import optimizers  # noqa: E402
-from optimizers import fast  # noqa: E402
+import landscapes
+import optimizers
+from optimizers import fast
+from optimizers.torch_baseline import torch_sweep
 
 OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam")
 ROWS, STEPS = 4096, 1000
@@ -50,12 +48,6 @@ START = (-1.5, 2.0)
 LRS = np.logspace(-5, -1, ROWS)  # from crawling to diverging: divergence tracking is exercised
 TOL = 1e-6
 ONE_LR = {"sgd": 1e-4, "momentum": 1e-4, "rmsprop": 1e-3, "adam": 1e-2}  # the one-parameter row's single lr
-TORCH_CLASSES = {
-    "sgd": (torch.optim.SGD, {}),
-    "momentum": (torch.optim.SGD, {"momentum": 0.9}),
-    "rmsprop": (torch.optim.RMSprop, {}),
-    "adam": (torch.optim.Adam, {}),
-}
 SAMPLE_CONFIGS, SAMPLE_STEPS = 4, 250  # per optimizer, for the per-configuration extrapolation
 
 SURFACE = landscapes.get("rosenbrock")
@@ -77,47 +69,12 @@ def ours_reference(dtype: str) -> dict[str, float]:
         return ours(dtype)
 
 
-def _value_and_grad(params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The surface's formula on torch tensors, without the public API's validation (cheapest for torch)."""
-    f, f_x, f_y = TORCH_FORMULA(params[..., 0], params[..., 1], SURFACE.p)
-    return f, torch.stack((f_x, f_y), dim=-1)
-
-
-def _track(f: torch.Tensor, params: torch.Tensor, k: int, state: dict) -> None:
-    """The sweep bookkeeping in torch, in place: best loss, steps to tolerance, first divergence."""
-    bad = ~torch.isfinite(f + params[..., 0] + params[..., 1]) | (f > state["limit"])  # any non-finite, or blown
-    state["diverged_at"].masked_fill_((state["diverged_at"] < 0) & bad, k)
-    torch.fmin(state["best"], f, out=state["best"])
-    state["to_tol"].masked_fill_((state["to_tol"] < 0) & (f <= TARGET), k)
-
-
-def _torch_run(name: str, start: torch.Tensor, lr: float, steps: int, foreach: bool | None, track: bool = True) -> None:
-    cls, kwargs = TORCH_CLASSES[name]
-    param = torch.nn.Parameter(start.clone())
-    opt = cls([param], lr=lr, foreach=foreach, **kwargs)
-    with torch.no_grad():
-        f, g = _value_and_grad(param.detach())
-        state = {
-            "limit": 1e10 * f.abs().clamp(min=1.0),
-            "best": f.clone(),
-            "to_tol": torch.where(f <= TARGET, 0, -1),
-            "diverged_at": torch.full_like(f, -1, dtype=torch.int64),
-        }
-    for k in range(steps):
-        param.grad = g
-        opt.step()
-        with torch.no_grad():
-            f, g = _value_and_grad(param.detach())
-            if track:
-                _track(f, param, k + 1, state)
-
-
 def torch_one_parameter(dtype: str, track: bool = True) -> dict[str, float]:
     start = torch.tensor(START, dtype=getattr(torch, dtype)).repeat(ROWS, 1)
     times = {}
     for name in OPTIMIZERS:
         began = time.perf_counter()
-        _torch_run(name, start, ONE_LR[name], STEPS, foreach=True, track=track)
+        torch_sweep(name, TORCH_FORMULA, SURFACE.p, start, ONE_LR[name], STEPS, TARGET, foreach=True, track=track)
         times[name] = time.perf_counter() - began
     return times
 
@@ -130,7 +87,7 @@ def torch_per_configuration(dtype: str) -> dict[str, float]:
     for name in OPTIMIZERS:
         began = time.perf_counter()
         for lr in sample:
-            _torch_run(name, start, float(lr), SAMPLE_STEPS, foreach=None)
+            torch_sweep(name, TORCH_FORMULA, SURFACE.p, start, float(lr), SAMPLE_STEPS, TARGET, foreach=None)
         per_step = (time.perf_counter() - began) / (SAMPLE_CONFIGS * SAMPLE_STEPS)
         times[name] = per_step * ROWS * STEPS
     return times
@@ -208,13 +165,12 @@ CACHE_PROBE = textwrap.dedent(
 def cache_check() -> None:
     """Two fresh processes, one empty numba cache directory: the first compiles, the second loads."""
     print("\nnumba cache across processes (4 kernels: sgd, momentum (same kernel as sgd), rmsprop, adam):")
-    root = Path(__file__).resolve().parents[1]
     with tempfile.TemporaryDirectory() as cache_dir:
-        env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir, "PYTHONPATH": str(root)}
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir}
         for label in ("first process (empty cache)", "second process"):
             out = subprocess.run(
                 [sys.executable, "-c", CACHE_PROBE.format(optimizers=OPTIMIZERS)],
-                env=env, cwd=root, capture_output=True, text=True, check=True,
+                env=env, capture_output=True, text=True, check=True,
             ).stdout.split()
             imported, first_sweeps, hits, misses = float(out[0]), float(out[1]), int(out[2]), int(out[3])
             print(f"  {label:<30} import {imported:5.2f} s, first sweeps (compile or load) {first_sweeps:6.2f} s, "

@@ -12,7 +12,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import engine
+from .batch import prepare
+from .engine import Stepper
+from .surface import Surface
 
 
 class StepView(NamedTuple):
@@ -30,33 +32,40 @@ class StepView(NamedTuple):
     diverged: bool  # this step is where the row diverged (θₖ₊₁ is frozen at its last finite iterate)
 
 
-def step_view(surface: Any, optimizer: str, step: int, start: Any = None, *, lr: Any = None, schedule: Any = None,
-              noise: float = 0.0, seed: int = 0, batch_size: int | None = None, **hyperparameters: Any) -> StepView:
+def step_view(surface: Surface, optimizer: str, step: int, start: Any = None, *, lr: Any = None,
+              schedule: Any = None, noise: float = 0.0, seed: int = 0, batch_size: int | None = None,
+              **hyperparameters: Any) -> StepView:
     """Replay ``optimizer`` from ``start`` for ``step + 1`` steps (the same arguments as ``optimizers.run``, one
     row) and describe step ``step``."""
-    batch = engine._prepare(surface, optimizer, start, int(step) + 1, lr, schedule, noise, seed, batch_size,
-                            "numpy", None, "float64", hyperparameters, keep_trajectories=False)
+    try:
+        valid = not isinstance(step, (bool, str)) and int(step) == step >= 0
+    except (TypeError, ValueError, OverflowError):
+        valid = False
+    if not valid:
+        raise ValueError(f"Invalid step value: {step!r} (must be an integer >= 0)")
+    batch = prepare(surface, optimizer, start, int(step) + 1, lr=lr, schedule=schedule, noise=noise, seed=seed,
+                    batch_size=batch_size, hyperparameters=hyperparameters, keep_trajectories=False)
     if batch.rows != 1:
         raise ValueError(f"Invalid batch: {batch.rows} rows (step_view inspects one: scalar hyper-parameters and "
                          "one start)")
-    stepper = engine._Stepper(batch)
-    iterates = {}
     with np.errstate(all="ignore"):
-        for k, theta, loss in stepper:
-            if k >= step:
-                iterates[k] = (np.array(theta[0]), float(loss[0]))
-    diverged_at = int(stepper.diverged_at[0])
+        before, after = None, None
+        for record in Stepper(batch):
+            if record.k == step:
+                before = record
+            after = record  # the last: step k + 1, reached by step k
+    diverged_at = int(after.diverged_at[0])
     if 0 <= diverged_at <= step:  # frozen from there on: no step to describe, and its state is not finite
         raise ValueError(f"Invalid step value: {step} (the run diverged at step {diverged_at}; inspect a step "
                          f"before it, at most {diverged_at - 1})")
-    (theta, loss), (after, _) = iterates[step], iterates[step + 1]
-    state = {name: np.array(value[0]) for name, value in stepper.state._asdict().items() if value is not None}
-    lr_k = float(batch.lr_at(step)[0])
+    theta, loss = np.array(before.theta[0]), float(before.loss[0])
+    state = {name: np.array(value[0]) for name, value in after.state._asdict().items() if value is not None}
+    lr_k = float(after.lr[0])
     hp = {name: float(np.asarray(value).reshape(-1)[0]) if not isinstance(value, bool) else value
           for name, value in batch.hp.items()}
     effective, moments = _adaptive(optimizer, state, hp, lr_k, step + 1)
-    return StepView(step, theta, loss, np.array(stepper.gradient[0]), lr_k, after - theta, state, effective, moments,
-                    diverged_at == step + 1)
+    return StepView(step, theta, loss, np.array(after.grad[0]), lr_k, np.array(after.theta[0]) - theta, state,
+                    effective, moments, diverged_at == step + 1)
 
 
 def _adaptive(optimizer: str, state: dict[str, np.ndarray], hp: dict[str, Any], lr: float,

@@ -1,0 +1,112 @@
+"""Each optimizer's update in the lecture's notation (LaTeX), for given hyper-parameters, schedule and noise.
+
+The equations are the rules' own (``optimizers.rules.RULES[name].equations``: v ← αv − ρg, θ ← θ + v, ...),
+adjusted to the settings (Nesterov, dampening τ, AMSGrad, centered RMSprop, AdaGrad's lr decay η, weight decay λ,
+gradient noise σ), beside the values in use; the symbols are the catalogue's (:mod:`optimizers.catalogue`).
+``HINTS`` says in a sentence what to watch each optimizer do in a race.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .catalogue import HYPERPARAMETERS
+from .rules import RULES
+
+HINTS = {
+    "sgd": "On an ill-conditioned bowl SGD zig-zags across the steep axis and crawls along the flat one; "
+           "past ρ = 2/λ_max the zig-zag grows and the run diverges.",
+    "momentum": "Momentum overshoots along the steep axis when α is large, but keeps its speed along the flat "
+                "valley floor: watch it spiral into the minimum ahead of SGD.",
+    "nesterov": "Nesterov takes the gradient after the momentum step, so its overshoots across the steep axis "
+                "die out faster than plain momentum's at the same ρ and α.",
+    "rmsprop": "RMSProp rescales x and y separately, not the bowl's eigen-axes: on a rotated quadratic its path "
+               "bends, and with a constant ρ it ends rattling in a band around the minimum.",
+    "adam": "Adam's first steps have length ≈ ρ per coordinate whatever the gradient's size (a diagonal start); "
+            "near the minimum it circles unless ρ decays (try a schedule).",
+    "adam_nobc": "Without bias correction Adam's first step is (1 − β₁)/√(1 − β₂) ≈ 3.2 times Adam's (β₂ = 0.999): "
+                 "s and r start at 0, and r forgets that start a hundred times more slowly than s "
+                 "(1/(1 − β₂) = 1000 steps against 10). Race it against adam and watch the first steps.",
+    "adagrad": "AdaGrad's steps shrink as squared gradients pile up, so it stalls on long flat valleys; "
+               "a larger ρ buys back speed.",
+    "adamw": "AdamW pulls θ toward the origin by ρλ every step independently of the gradient: where the "
+             "minimum is away from 0 it settles slightly short of it.",
+}
+ALWAYS_SHOWN = ("lr", "alpha", "eps", "momentum")  # listed even when 0 (momentum not for sgd and rmsprop)
+
+
+def latex_number(value: float) -> str:
+    """A number in LaTeX: its shortest decimal form (50, 0.35), a power of ten as ``10^{-8}`` or
+    ``3 \\cdot 10^{-5}``."""
+    text = repr(float(value))
+    text = text[:-2] if text.endswith(".0") else text
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        return (rf"{mantissa} \cdot " if mantissa != "1" else "") + f"10^{{{int(exponent)}}}"
+    return text
+
+
+def equations(name: str, hyper: Mapping[str, Any], noise: float = 0.0) -> list[str]:
+    """The update of optimizer ``name`` with these settings, one LaTeX equation per line, gradient first."""
+    lines = list(RULES[name].equations)
+    if name in ("sgd", "momentum", "nesterov"):
+        if hyper.get("nesterov"):
+            lines = list(RULES["nesterov"].equations)
+        elif hyper.get("momentum", 0.0) > 0:
+            lines = list(RULES["momentum"].equations)
+        else:
+            lines = list(RULES["sgd"].equations)
+        if hyper.get("momentum", 0.0) > 0 and hyper.get("dampening", 0.0) > 0:
+            lines[0] = lines[0].replace(r"\rho", r"(1 - \tau)\rho", 1)
+    if name == "adamw" or (name == "adam" and hyper.get("decoupled_weight_decay")):
+        lines = [*RULES["adam"].equations[:2], *RULES["adamw"].equations]
+    if name in ("adam", "adamw") and hyper.get("amsgrad"):
+        lines.insert(-1, r"\hat r_{\max} \leftarrow \max(\hat r_{\max}, \hat r)\ \text{(AMSGrad: replaces } \hat r)")
+    if name == "rmsprop":
+        if hyper.get("centered"):
+            lines.insert(1, r"\bar g \leftarrow \rho_r \bar g + (1 - \rho_r) g,\quad"
+                            r"\ \text{centered: } r - \bar g^2 \text{ replaces } r \text{ below}")
+        if hyper.get("momentum", 0.0) > 0:
+            lines[-1] = r"b \leftarrow \alpha b + \frac{g}{\sqrt{r} + \epsilon},\quad \theta \leftarrow \theta - \rho b"
+    if name == "adagrad" and hyper.get("lr_decay", 0.0) > 0:
+        lines.insert(0, r"\rho_t = \frac{\rho}{1 + (t - 1)\eta}")
+    gradient = r"g = \nabla f(\theta)"
+    if hyper.get("weight_decay", 0.0) > 0 and name != "adamw" and not hyper.get("decoupled_weight_decay"):
+        gradient += r" + \lambda \theta"
+    if noise > 0:
+        gradient += r" + \sigma \xi,\ \ \xi \sim \mathcal{N}(0, I)"
+    return [gradient, *lines]
+
+
+def values(name: str, hyper: Mapping[str, Any], schedule: Mapping[str, Any] | None = None,
+           noise: float = 0.0) -> list[str]:
+    """The settings in use as ``symbol = value`` lines (ρ₀ and ρ_k under a schedule; zeros that change nothing
+    left out)."""
+    lr = HYPERPARAMETERS["lr"].latex
+    lines = []
+    for key, value in hyper.items():
+        entry = HYPERPARAMETERS.get(key)
+        if entry is None or entry.kind == "flag" or isinstance(value, bool):
+            continue
+        if entry.kind == "pair":
+            lines += [f"{HYPERPARAMETERS[part].latex} = {latex_number(v)}" for part, v in zip(entry.parts, value)]
+            continue
+        symbol = f"{lr}_0" if key == "lr" and schedule else entry.latex
+        plain_sgd = key == "momentum" and name in ("sgd", "rmsprop") and value == 0
+        if (value != 0 or key in ALWAYS_SHOWN) and not plain_sgd:
+            lines.append(f"{symbol} = {latex_number(value)}")
+    if noise > 0:
+        lines.append(f"{HYPERPARAMETERS['noise'].latex} = {latex_number(noise)}")
+    if schedule:
+        lines.append(rf"{lr}_k = \text{{{schedule['name']}}}(k, {lr}_0)")
+    return lines
+
+
+def update_rule(name: str, hyper: Mapping[str, Any], schedule: Mapping[str, Any] | None = None,
+                noise: float = 0.0) -> str:
+    """The update of ``name`` in the lecture's notation (LaTeX) for these settings, beside their values."""
+    left = r"\begin{gathered}" + r" \\ ".join(equations(name, hyper, noise)) + r"\end{gathered}"
+    right = r"\begin{aligned}" + r" \\ ".join(v.replace(" = ", " &= ", 1)
+                                              for v in values(name, hyper, schedule, noise)) + r"\end{aligned}"
+    return left + r"\qquad" + right
