@@ -104,8 +104,8 @@ class Widths(NamedTuple):
             numbers = [float(item) for item in items if not isinstance(item, bool)]
             if len(numbers) != len(items) or not all(n.is_integer() and self.low <= n <= self.high for n in numbers):
                 raise TypeError
-        except (TypeError, ValueError):
-            raise ValueError(f"Invalid {self.name} value: {value!r} ({rule})") from None
+        except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond float range (10**400)
+            raise ValueError(f"Invalid {self.name} value: {value!r:.120} ({rule})") from None
         return tuple(int(n) for n in numbers)
 
     def format(self, value: tuple[int, ...]) -> str:

@@ -111,9 +111,9 @@ class _Parser:
         """operand (operator operand)*, grouped to the left."""
         tree = operand(depth)
         while self.peek() in operators:
-            operator = self.tokens[self.index][1]
+            _, operator, position = self.tokens[self.index]
             self.index += 1
-            tree = self.node(operator, tree, operand(depth))
+            tree = self.number(self.node(operator, tree, operand(depth)), position)
         return tree
 
     def unary(self, depth: int) -> Tree:
@@ -128,9 +128,19 @@ class _Parser:
     def power(self, depth: int) -> Tree:
         base = self.atom(depth)
         if self.peek() == "**":
+            position = self.position()
             self.index += 1
-            return self.node("**", base, self.unary(depth))
+            return self.number(self.node("**", base, self.unary(depth)), position)
         return base
+
+    def number(self, tree: Tree, position: int) -> Tree:
+        """``tree``, unless it has neither x nor y and is not a number (0/0, log(-1), (-1)**0.5): an error there."""
+        if not _variables(tree):
+            with np.errstate(all="ignore"):
+                value = _walk(tree, 0.0, 0.0, np)
+            if math.isnan(value):
+                raise _error(self.text, position, "a constant part that is not a number (like 0/0 or log(-1))")
+        return tree
 
     def atom(self, depth: int) -> Tree:
         if self.index >= len(self.tokens):
@@ -153,7 +163,7 @@ class _Parser:
                 self.index += 1
                 argument = self.sum(self.enter(depth))
                 self.expect_close(position)
-                return self.node("call", token, argument)
+                return self.number(self.node("call", token, argument), position)
             raise _error(self.text, position, f"unknown name {token!r}",
                          f" (allowed: x, y, pi, e and the functions {', '.join(FUNCTIONS)})")
         if token == "(":
@@ -171,6 +181,11 @@ class _Parser:
 def parse(text: str) -> Tree:
     """The tree of ``text``; ``ValueError`` saying what is wrong and where."""
     return _Parser(text).parse()
+
+
+def _variables(tree: Tree) -> bool:
+    """Whether x or y occurs in ``tree``."""
+    return tree[0] == "var" or any(_variables(part) for part in tree[1:] if isinstance(part, tuple))
 
 
 # --- symbolic derivative ---------------------------------------------------------------------------------------
@@ -274,6 +289,14 @@ def _size(tree: Tree) -> int:
     return 1 + sum(_size(part) for part in tree[1:] if isinstance(part, tuple))
 
 
+def tree_sizes(text: str) -> tuple[int, int]:
+    """(nodes of f's tree, nodes of f's and its gradient's trees): what one evaluation of f, and of f and ∇f, walks
+    (the compute budget's measure of a formula; ``ValueError`` as :func:`parse`)."""
+    tree = parse(text)
+    value = _size(tree)
+    return value, value + sum(_size(derivative(tree, variable)) for variable in ("x", "y"))
+
+
 # --- evaluation ------------------------------------------------------------------------------------------------
 
 
@@ -311,7 +334,7 @@ def _walk(tree: Tree, x: Any, y: Any, xp: Any) -> Any:
         return a / b
     if isinstance(a, float) and isinstance(b, float):
         try:
-            return float(a**b) if a >= 0 or b == int(b) else math.nan
+            return float(a**b) if a >= 0 or not math.isfinite(b) or b == int(b) else math.nan  # never complex
         except (OverflowError, ZeroDivisionError):
             return math.inf
     return a**b
@@ -336,8 +359,9 @@ class ExpressionLandscape:
     """f(x, y) from a user's text: value and exact gradient by walking the parsed tree and its derivatives.
 
     ``minima`` is the minimizer estimated on a 201 × 201 grid over the bounds and refined on two finer grids
-    around the best cell (empty when the best point lies on the border: no interior minimum in the window);
-    ``minimum_value`` is f there.
+    around the best cell; ``minimum_value`` is f there. Both are empty (None) when the best point lies on the
+    border (no interior minimum in the window) and when a finer grid around the best point finds only worse values
+    (f too steep for a grid to pin its minimum down, e.g. 1e308·x² + y²): the description then says so.
     """
 
     f: str
@@ -372,7 +396,9 @@ class ExpressionLandscape:
 
     @property
     def description(self) -> str:
-        return f"f(x, y) = {self.f}"
+        _, _, untrusted = self._estimate
+        note = f" — its minimum is not estimated: {untrusted}" if untrusted else ""
+        return f"f(x, y) = {self.f}{note}"
 
     @property
     def default_start(self) -> Point:
@@ -404,22 +430,28 @@ class ExpressionLandscape:
         return x, y, evaluate(self.tree, x, y)
 
     @cached_property
-    def _estimate(self) -> tuple[Point | None, float | None]:
-        bounds = self.bounds
+    def _estimate(self) -> tuple[Point | None, float | None, str]:
+        """(minimizer, f there, "") or (None, None, why a grid cannot estimate it: "" on the border)."""
+        bounds, best = self.bounds, math.inf
         for level in range(3):
             x, y, z = self._grid_values(bounds)
             z = np.where(np.isfinite(z), z, np.inf)
             row, column = np.unravel_index(np.argmin(z), z.shape)
             if level == 0 and (row in (0, GRID - 1) or column in (0, GRID - 1)):
-                return None, None  # falls towards the border: no interior minimum in the window
+                return None, None, ""  # falls towards the border: no interior minimum in the window
+            value = float(z[row, column])
+            if value > best + 1e-9 * max(1.0, abs(best)):  # a finer grid around the best point found a worse one
+                return None, None, ("f changes by orders of magnitude between neighbouring points, so a grid cannot "
+                                    "pin down its minimum: no f* or distance to the minimum is shown")
+            best = value
             hx, hy = x[0, 1] - x[0, 0], y[1, 0] - y[0, 0]
             bounds = ((x[row, column] - 2 * hx, x[row, column] + 2 * hx), (y[row, column] - 2 * hy,
                                                                            y[row, column] + 2 * hy))
-        return (float(x[row, column]), float(y[row, column])), float(z[row, column])
+        return (float(x[row, column]), float(y[row, column])), best, ""
 
     @property
     def minima(self) -> tuple[Point, ...]:
-        point, _ = self._estimate
+        point, _, _ = self._estimate
         return (point,) if point is not None else ()
 
     @property

@@ -143,9 +143,13 @@ class LogisticTwo:
             raise ValueError(f"Invalid xy shape: {tuple(xy.shape)} (minibatch gradients take rows of shape (B, 2))")
         import torch
 
-        rows = np.argsort(generator.random((xy.shape[0], POINTS)), axis=1)[:, :batch_size]
         theta = torch.from_numpy(np.ascontiguousarray(xy)) if not is_torch(xy) else xy
-        grad = self._block(theta, *self._data(theta, rows), gradient=True)[1]
+        grads = []
+        for start in range(0, max(theta.shape[0], 1), CHUNK):  # keys for CHUNK rows at a time: O(rows) memory,
+            part = theta[start:start + CHUNK]  # the same stream as one (B, POINTS) draw
+            rows = np.argsort(generator.random((part.shape[0], POINTS)), axis=1)[:, :batch_size]
+            grads.append(self._block(part, *self._data(part, rows), gradient=True)[1])
+        grad = torch.cat(grads)
         return grad if is_torch(xy) else grad.numpy()
 
     def __repr__(self) -> str:

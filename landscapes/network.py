@@ -37,6 +37,7 @@ from .network_config import Config, check_config, layer_sizes
 TRAIN_STEPS = 500
 TRAIN_LR = 0.02
 CHUNK_ELEMENTS = 1 << 19  # hidden activations per chunk of plane points (2 MB in float32, 64 points at N = 512, h = 16)
+MINIBATCH_KEYS = 1 << 16  # random keys per draw of minibatch rows (512 kB): memory O(rows), not O(rows × examples)
 PLANE_BOUNDS = ((-1.0, 1.0), (-1.0, 1.0))
 PLANE_START = (-0.75, 0.75)
 STATIONARY_GRADIENT = 1e-6  # ‖∇f(0, 0)‖ below which the origin may be declared the minimum
@@ -382,11 +383,16 @@ class NetworkPlane:
         xy = as_points(xy)
         if xy.ndim != 2:
             raise ValueError(f"Invalid xy shape: {tuple(xy.shape)} (minibatch gradients take rows of shape (B, 2))")
-        keys = generator.random((xy.shape[0], examples))
-        rows = torch.from_numpy(np.argpartition(keys, batch_size - 1, axis=1)[:, :batch_size])
-        if is_torch(xy):
-            rows = rows.to(xy.device)
-        return self._evaluate(xy, gradient=True, rows=rows)[1]
+        grads = []
+        step = max(1, MINIBATCH_KEYS // examples)  # rows per draw: O(rows) memory whatever the data's size
+        for start in range(0, max(xy.shape[0], 1), step):  # the same stream as one (B, examples) draw
+            part = xy[start:start + step]
+            keys = generator.random((part.shape[0], examples))
+            rows = torch.from_numpy(np.argpartition(keys, batch_size - 1, axis=1)[:, :batch_size])
+            if is_torch(xy):
+                rows = rows.to(xy.device)
+            grads.append(self._evaluate(part, gradient=True, rows=rows)[1])
+        return torch.cat(grads) if is_torch(xy) else np.concatenate(grads)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())

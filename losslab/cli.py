@@ -76,6 +76,12 @@ def _list_optimizers(_: argparse.Namespace) -> int:
     return 0
 
 
+def _one_line(message: str) -> str:
+    """A usage error's message as one line: a line break or other control character that an argument brought in
+    (``losslab race --schedule $'a\\nb'``) is written as its escape."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in message)
+
+
 # --- argument types: each raises ArgumentTypeError (argparse: usage, one line, exit 2) ---------------------
 
 
@@ -94,6 +100,16 @@ def _count(text: str) -> int:
     if not value.is_integer():
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer")
     return int(value)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds > 0 (inf: no budget)")
+    return value
 
 
 def _start(text: str) -> tuple[float, float]:
@@ -154,6 +170,8 @@ def _race_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--seed", type=_count, metavar="N", help="the noise's and minibatches' seed (default 0)")
     what.add_argument("--batch-size", type=_count, metavar="N", help="minibatch size on surfaces with training data "
                       "(network, logistic2); 0: full batch (the default)")
+    what.add_argument("--budget", type=_seconds, metavar="SECONDS", help="the compute budget: a race estimated to take "
+                      "longer on one core is refused before it starts (default: $LOSSLAB_BUDGET_S or 10; inf: none)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -245,12 +263,12 @@ def _inspect(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         name = args.optimizer or next(iter(config.optimizers))
         if name not in config.optimizers:
             raise ValueError(f"--optimizer: {name!r} is not in the race ({', '.join(config.optimizers)})")
-        if args.step >= max(config.steps, 1):
+        if not 0 <= args.step < max(config.steps, 1):
             raise ValueError(f"--step: {args.step} (the race has {config.steps} steps: 0 to {config.steps - 1})")
         surface = config.landscape()
         view = step_at(config, name, args.step, surface)
     except ValueError as error:
-        parser.error(str(error))
+        parser.error(_one_line(str(error)))
     try:
         local = curvature(surface, view.theta)
     except ValueError:
@@ -259,7 +277,7 @@ def _inspect(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     for quantity, value in step_rows(view, local):
         print(f"  {quantity:40s} {value}")
     if formats:
-        trajectory = run_one(config, name, surface)
+        trajectory = run_one(config, name, surface, budget=args.budget)
         figure = step_figure(surface, view, local, name, list(config.optimizers).index(name), trajectory.points[0])
         for path, fmt in zip(args.out, formats):
             try:
@@ -275,7 +293,7 @@ def _inspect(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _base_config(args: argparse.Namespace) -> Any:
-    from .config_io import read_race_json
+    from .config_io import MAX_JSON_BYTES, read_race_json
     from .race import RaceConfig
 
     if args.config and args.lesson:
@@ -287,10 +305,14 @@ def _base_config(args: argparse.Namespace) -> Any:
     if not args.config:
         return RaceConfig()
     try:
-        with open(args.config, "rb") as handle:
-            return read_race_json(handle.read())[0]
+        with open(args.config, "rb") as handle:  # at most one byte over the limit: /dev/zero or a pipe never ends
+            data = handle.read(MAX_JSON_BYTES + 1)
     except OSError as error:
         raise ValueError(f"--config: cannot read {args.config!r}: {error.strerror}") from None
+    if len(data) > MAX_JSON_BYTES:
+        raise ValueError(f"--config: {args.config!r} is longer than {MAX_JSON_BYTES} bytes (a race JSON is smaller)")
+    try:
+        return read_race_json(data)[0]
     except ValueError as error:
         raise ValueError(f"--config {args.config!r}: {error}") from None
 
@@ -329,6 +351,15 @@ def _optimizer_settings(args: argparse.Namespace, base: Any, surface: str, names
         except ValueError as error:
             raise ValueError(f"--set {key}={text!r}: {error}") from None
     return chosen
+
+
+def _check_budget(config: Any, args: argparse.Namespace) -> None:
+    """The race and, for a figure or an animation, its drawn landscape within the compute budget (``--budget``),
+    before the surface is built (a network's training)."""
+    from . import budget
+
+    drawn = any(not path.lower().endswith((".csv", ".json")) for path in getattr(args, "out", None) or [])
+    budget.check(budget.race_view_cost(config, drawn=drawn), args.budget, "This race")
 
 
 def race_config(args: argparse.Namespace) -> Any:
@@ -381,6 +412,7 @@ def race_config(args: argparse.Namespace) -> Any:
                 config = replace(config, schedule=schedules.from_config({**given, "name": name}).config())
             except (TypeError, ValueError) as error:
                 raise ValueError(f"--schedule {name}: {error}") from None
+    _check_budget(config, args)
     return config.validate()
 
 
@@ -394,9 +426,9 @@ def _race(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         for fmt in formats:
             settings.validate(fmt)
         config = race_config(args)
+        trajectories = run_race(config, budget=args.budget)  # a ValueError the checks missed: still a usage error
     except ValueError as error:
-        parser.error(str(error))
-    trajectories = run_race(config)
+        parser.error(_one_line(str(error)))
     for path, fmt in zip(args.out, formats):
         try:
             data = exports.export_race(config, fmt, settings, trajectories=trajectories, gradient_field=args.field)
@@ -431,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "app":
         args.passthrough = passthrough
     elif passthrough:
-        parser.error(f"unrecognized arguments: {' '.join(passthrough)}")
+        parser.error(_one_line(f"unrecognized arguments: {' '.join(passthrough)}"))
     if not getattr(args, "handler", None):
         parser.print_help()
         return 0

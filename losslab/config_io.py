@@ -28,6 +28,7 @@ from .race import RaceConfig
 
 SCHEMA_VERSION = 1
 MAX_JSON_BYTES = 16_000_000  # 8 optimizers × 5001 steps with every number: ≈ 4 MB
+MAX_INTEGER = 2**63 - 1  # an integer field (steps, seed, batch_size, a network's widths) fits an int64
 CONFIG_KEYS = ("surface", "surface_params", "optimizers", "steps", "start", "schedule", "noise", "seed", "batch_size")
 
 
@@ -76,14 +77,22 @@ def _fail(field: str, value: Any, rule: str) -> ValueError:
 
 
 def _number(field: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(_float(value)):
         raise _fail(field, value, "must be a finite number")
     return float(value)
 
 
+def _float(value: int | float) -> float:
+    """The number as a float; an integer beyond float range (JSON's 10**400) as infinity, not OverflowError."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
+
+
 def _integer(field: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _fail(field, value, "must be an integer")
+    if isinstance(value, bool) or not isinstance(value, int) or not -MAX_INTEGER <= value <= MAX_INTEGER:
+        raise _fail(field, value, f"must be an integer within ±{MAX_INTEGER}")
     return value
 
 
@@ -116,10 +125,18 @@ def _surface_value(field: str, value: Any) -> Any:
 
 
 def _schedule_value(field: str, value: Any) -> Any:
+    """A schedule parameter: true/false, a word, a number, or a flat list of numbers (milestones); the schedule's
+    own validation then checks it (SequentialLR's nested schedules are not read from a file)."""
+    if isinstance(value, list):
+        if any(isinstance(v, (list, dict)) for v in value):
+            raise _fail(field, value, "must be a number, true/false, a name or a flat list of numbers")
+        return [_schedule_scalar(field, v) for v in value]
+    return _schedule_scalar(field, value)
+
+
+def _schedule_scalar(field: str, value: Any) -> Any:
     if isinstance(value, (bool, str)) or (isinstance(value, int) and not isinstance(value, bool)):
         return value
-    if isinstance(value, list):
-        return [_schedule_value(field, v) for v in value]
     return _number(field, value)
 
 
@@ -151,7 +168,7 @@ def config_from_dict(data: Any) -> RaceConfig:
     config = RaceConfig(surface=surface, surface_params=params, optimizers=chosen,
                         steps=_integer("steps", data.get("steps", RaceConfig.steps)), start=start, schedule=schedule,
                         noise=_number("noise", data.get("noise", 0.0)), seed=_integer("seed", data.get("seed", 0)),
-                        batch_size=None if batch_size is None else _integer("batch_size", batch_size))
+                        batch_size=None if batch_size is None else _integer("batch_size", batch_size) or None)
     if config.seed < 0:
         raise _fail("seed", config.seed, "must be >= 0")
     try:
@@ -166,7 +183,7 @@ def read_race_json(text: str | bytes) -> tuple[RaceConfig, dict[str, Any]]:
         raise ValueError(f"Invalid JSON size: {len(text)} bytes (must be at most {MAX_JSON_BYTES})")
     try:
         document = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
+    except (ValueError, RecursionError) as error:  # also an integer beyond Python's limit on digits
         raise ValueError(f"Invalid JSON: {str(error)[:200]}") from None
     document = _mapping("document", document)
     version = document.get("schema_version")

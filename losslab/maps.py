@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -27,7 +27,8 @@ import landscapes
 import optimizers
 from optimizers import catalogue
 
-from . import race
+from . import budget as compute_budget
+from . import overrides, race, schedule_presets
 
 MAX_CELLS = 128  # per axis
 MIN_CELLS = 2
@@ -140,6 +141,7 @@ class MapConfig:
         if self.y not in valid:
             raise ValueError(f"Invalid y value: {self.y!r} (valid for {self.optimizer} on {self.surface}: "
                              f"{', '.join(valid)})")
+        optimizers.run(surface, self.optimizer, steps=0, **self.hyperparameters())  # a swept one's own value too
         _check_int("cells", self.cells, MIN_CELLS, MAX_CELLS)
         _check_int("steps", self.steps, 0, MAX_STEPS)
         _check_int("seeds", self.seeds, 1, MAX_SEEDS)
@@ -306,9 +308,14 @@ class HyperMap:
         return getattr(self.cells, metric)
 
 
-def hyper_map(config: MapConfig) -> HyperMap:
-    """The map of ``config``: every (ρ, y) cell of the cells × cells grid, one ``sweep`` call."""
+def hyper_map(config: MapConfig, budget: float | None = None) -> HyperMap:
+    """The map of ``config``: every (ρ, y) cell of the cells × cells grid, one ``sweep`` call. Above the compute
+    budget (``losslab.budget``: ``budget`` seconds, None the default, ``math.inf`` none) a ``BudgetExceeded`` names
+    what to reduce, before any work."""
+    compute_budget.check(compute_budget.build_cost(config.surface, config.surface_params), budget,
+                         "Building this surface")
     config.validate()
+    compute_budget.check(compute_budget.map_cost(config), budget, "This map")
     lr, y = config.lrs(), config.ys()
     grid_lr, grid_y = np.meshgrid(lr, y)
     cells = evaluate(config, grid_lr.ravel(), grid_y.ravel())
@@ -366,16 +373,19 @@ class Curve(NamedTuple):
     best: int
 
 
-def lr_curves(config: MapConfig, names: Sequence[str], points: int = 96) -> dict[str, Curve]:
+def lr_curves(config: MapConfig, names: Sequence[str], points: int = 96, budget: float | None = None
+              ) -> dict[str, Curve]:
     """Final loss against ρ for each optimizer in ``names`` (one ``sweep`` call each), on ``config``'s
     surface, start, steps, noise and repeats; each optimizer's own hyper-parameters (``config.hyper`` for
-    ``config.optimizer``). The best ρ is the one of the lowest final loss among those that did not diverge."""
+    ``config.optimizer``). The best ρ is the one of the lowest final loss among those that did not diverge.
+    ``budget``: as :func:`hyper_map`'s."""
     _check_int("points", points, MIN_CELLS, MAX_CURVE_POINTS)
     if not names:
         raise ValueError("Invalid optimizers value: [] (select at least one optimizer)")
     work = points * config.seeds * max(config.steps, 1)
     if work > MAX_WORK:
         raise ValueError(f"Invalid curve size: points × seeds × steps = {work} (must be <= {MAX_WORK})")
+    compute_budget.check(compute_budget.curves_cost(config, names, points), budget, "These learning-rate curves")
     curves = {}
     for name in names:
         single = dataclasses.replace(config, optimizer=name, y=y_axes(name, config.surface)[0], y_range=None,
@@ -420,6 +430,202 @@ def explore_query(config: MapConfig, lr: float, y: float | None, optimizer: str 
     return race.to_query(race_config(config, lr, y, optimizer))
 
 
+# --- URL query parameters ------------------------------------------------------------------
+
+
+MIN_BUDGET, MAX_BUDGET = 4, 4096  # a search's runs N (``losslab.tuning``)
+VIEWS = ("map", "curves", "schedules", "tuning")
+PRESET_KEY = "schedule_preset"  # Explore's "schedule" is a torch.optim scheduler's name: a preset has its own key
+VIEW_DEFAULTS: dict[str, Any] = {
+    "view": "map", "metric": "final_loss", "curve_opt": race.DEFAULT_OPTIMIZERS, "points": 96,
+    PRESET_KEY: "cosine", "base_lr": None, "budget": 64, "search_seed": 0,  # base_lr None: the page's default
+}
+_PAIR = (0.0, 0.0)
+_SCALARS = {  # MapConfig field -> its reader (where values are not valid together, tried in this order)
+    "steps": overrides.integer, "noise": overrides.number, "seed": overrides.integer, "tol": overrides.number,
+    "cells": overrides.integer, "seeds": overrides.integer, "lr_range": lambda text: overrides.like(text, _PAIR),
+    "y_range": lambda text: overrides.like(text, _PAIR), "start": lambda text: overrides.like(text, _PAIR),
+}
+
+
+def check_budget(budget: object) -> int:
+    """N: a perfect square in [MIN_BUDGET, MAX_BUDGET], so the grid is √N × √N."""
+    valid = isinstance(budget, (int, np.integer)) and not isinstance(budget, bool)
+    if not (valid and MIN_BUDGET <= budget <= MAX_BUDGET and math.isqrt(budget) ** 2 == budget):
+        raise ValueError(f"Invalid budget value: {budget!r} (must be a perfect square in [{MIN_BUDGET}, "
+                         f"{MAX_BUDGET}], so that the grid is √N × √N)")
+    return int(budget)
+
+
+def surfaces() -> list[str]:
+    """The surfaces a map can sweep: those whose parameters are all real numbers (a map runs thousands of rows)."""
+    return [name for name in landscapes.names()
+            if all(isinstance(spec, landscapes.Param) and not spec.integer for spec in landscapes.parameters(name))]
+
+
+def surface_defaults(surface: str) -> dict[str, Any]:
+    """Every parameter of ``surface`` as a map (and a race) takes it when the URL names none."""
+    return {spec.name: race.surface_defaults(surface).get(spec.name, spec.default)
+            for spec in landscapes.parameters(surface)}
+
+
+def to_query(config: MapConfig, view: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """The map and the Sweeps page's ``view`` settings (keys of ``VIEW_DEFAULTS`` and ``schedule_preset.{knob}``)
+    as URL query parameters: only values that differ from their defaults, in Explore's keys where the meaning is
+    the same (``race.to_query``). ``hyper`` and the ranges are written whenever set (None: the default)."""
+    default = MapConfig()
+    query = {} if config.surface == default.surface else {"surface": config.surface}
+    url_defaults = surface_defaults(config.surface)
+    for spec in landscapes.parameters(config.surface):
+        value = config.surface_params.get(spec.name, spec.default)
+        if value != url_defaults[spec.name]:
+            query[race.surface_key(spec.name)] = spec.format(value)
+    if config.optimizer != default.optimizer:
+        query["opt"] = config.optimizer
+    if config.y != y_axes(config.optimizer, config.surface)[0]:
+        query["y"] = config.y
+    query.update({f"{config.optimizer}.{key}": race.encode(value) for key, value in config.hyper.items()})
+    for key in _SCALARS:
+        value = getattr(config, key)
+        if value is not None and value != getattr(default, key):
+            query[key] = race.encode(value)
+    view = {**VIEW_DEFAULTS, **(view or {})}
+    knobs = schedule_presets.PRESETS[view[PRESET_KEY]].knobs
+    for key, fallback in [*VIEW_DEFAULTS.items(), *((f"{PRESET_KEY}.{k.key}", k.default) for k in knobs)]:
+        value = view.get(key, fallback)
+        value = tuple(value) if isinstance(value, list) else value
+        if value is not None and value != fallback:
+            query[key] = race.encode(value)
+    return query
+
+
+def from_query(query: Mapping[str, str]) -> tuple[MapConfig, dict[str, Any], list[str]]:
+    """A map configuration and the Sweeps page's view settings from URL parameters (``to_query``'s keys), and one
+    message per refused value: it falls back to its default and the rest of the URL still applies. Every value is
+    read by ``losslab.overrides`` and checked by ``MapConfig.validate`` (or the view's own check). Never raises.
+
+    Keys of other pages are not judged (an optimizer's keywords count for the map's optimizer only); ``opt`` names
+    one optimizer here. ``surface_params`` come back complete, the view with every key of ``VIEW_DEFAULTS`` and the
+    preset's knobs."""
+    query = {str(key): str(text) for key, text in query.items()}
+    messages = [race.oversized(key, text) for key, text in query.items() if race.oversized(key, text)]
+    query = {key: text for key, text in query.items() if not race.oversized(key, text)}
+
+    def refuse(key: str, error: str | Exception) -> None:
+        messages.append(f"Ignored URL parameter {key}={query[key]!r} ({error}); using the default.")
+
+    def choose(key: str, valid: Sequence[str], fallback: str, rule: str) -> str:
+        if key in query and query[key] not in valid:
+            refuse(key, f"{rule}: {', '.join(valid)}")
+        return query[key] if query.get(key) in valid else fallback
+
+    default = MapConfig()
+    surface = choose("surface", surfaces(), default.surface, "valid for a map")
+    params = surface_defaults(surface)
+    for spec in landscapes.parameters(surface):
+        key = race.surface_key(spec.name)
+        if key in query:
+            try:
+                params[spec.name] = overrides.surface_value(spec, query[key])
+            except ValueError as error:
+                refuse(key, error)
+    optimizer = default.optimizer
+    if len(query.get("opt", "").split(",")) > 1:
+        refuse("opt", "a map has one optimizer")
+    else:
+        optimizer = choose("opt", optimizers.names(), optimizer, "valid")
+    axes = y_axes(optimizer, surface)
+    config = MapConfig(surface=surface, surface_params=params, optimizer=optimizer,
+                       y=choose("y", axes, axes[0], f"valid for {optimizer} on {surface}"))
+    try:  # each parameter is valid alone; together they may not be
+        config.validate()
+    except ValueError as error:
+        messages.append(f"Ignored the URL's {surface} parameters ({error}); using the defaults.")
+        config = dataclasses.replace(config, surface_params=surface_defaults(surface))
+
+    defaults = race.optimizer_defaults(optimizer, surface)
+    hyper_keys = {f"{optimizer}.{key}": (key, fallback) for key, fallback in defaults.items()}
+    values = {}  # query key -> its value, read
+    for key in [*hyper_keys, *_SCALARS]:
+        if key in query:
+            try:
+                values[key] = (overrides.like(query[key], hyper_keys[key][1]) if key in hyper_keys
+                               else _SCALARS[key](query[key]))
+            except ValueError as error:
+                refuse(key, error)
+
+    def using(config: MapConfig, chosen: dict[str, Any]) -> MapConfig:
+        hyper = {**config.hyper, **{hyper_keys[key][0]: value for key, value in chosen.items() if key in hyper_keys}}
+        fields = {key: value for key, value in chosen.items() if key in _SCALARS}
+        return dataclasses.replace(config, hyper=hyper, **fields).validate()
+
+    try:
+        config = using(config, values)
+    except ValueError:  # not valid together: each in turn, the first that breaks the configuration refused
+        for key, value in values.items():
+            try:
+                config = using(config, {key: value})
+            except ValueError as error:
+                refuse(key, error)
+    return config, _view_from_query(query, config, choose, refuse), messages
+
+
+def _view_from_query(query: dict[str, str], config: MapConfig, choose: Any, refuse: Any) -> dict[str, Any]:
+    """The Sweeps page's view settings (``from_query``'s second part)."""
+    view = dict(VIEW_DEFAULTS)
+    view["view"] = choose("view", VIEWS, view["view"], "valid")
+    view["metric"] = choose("metric", METRICS, view["metric"], "valid")
+    view[PRESET_KEY] = preset = choose(PRESET_KEY, list(schedule_presets.PRESETS), view[PRESET_KEY], "valid")
+    knobs = {f"{PRESET_KEY}.{knob.key}": knob for knob in schedule_presets.PRESETS[preset].knobs}
+    view.update({key: knob.default for key, knob in knobs.items()})
+
+    def knob(key: str, text: str) -> float:
+        value = overrides.integer(text) if knobs[key].integer else overrides.number(text)
+        schedule_presets.schedule_config(preset, max(config.steps, 1), {knobs[key].key: value})  # its range
+        return value
+
+    readers = {"curve_opt": _optimizer_list, "points": _points, "base_lr": _base_lr, "search_seed": _search_seed,
+               "budget": lambda text: check_budget(overrides.integer(text)),
+               **{key: lambda text, key=key: knob(key, text) for key in knobs}}
+    for key in query:
+        if key.startswith(f"{PRESET_KEY}.") and key not in knobs:
+            refuse(key, f"not a parameter of the {preset} schedule; valid: {', '.join(knobs) or 'none'}")
+    for key, read in readers.items():
+        if key in query:
+            try:
+                view[key] = read(query[key])
+            except ValueError as error:
+                refuse(key, error)
+    return view
+
+
+def _optimizer_list(text: str) -> tuple[str, ...]:
+    names = tuple(text.split(",")) if text else ()
+    if any(name not in optimizers.names() for name in names) or len(set(names)) != len(names):
+        raise ValueError(f"must be distinct names among {', '.join(optimizers.names())}")
+    return names
+
+
+def _points(text: str) -> int:
+    points = overrides.integer(text)
+    _check_int("points", points, MIN_CELLS, MAX_CURVE_POINTS)
+    return points
+
+
+def _base_lr(text: str) -> float:
+    value, axis = overrides.number(text), AXES["lr"]
+    if not axis.low <= value <= axis.high:
+        raise ValueError(f"must be in [{axis.low:g}, {axis.high:g}]")
+    return value
+
+
+def _search_seed(text: str) -> int:
+    seed = overrides.integer(text)
+    if not 0 <= seed < 2**63:
+        raise ValueError("must be an integer in [0, 2**63)")
+    return seed
+
+
 __all__ = ["AXES", "MAX_CELLS", "METRICS", "Cells", "ConditionRows", "Curve", "HyperMap", "MapConfig", "axis_for",
-           "divergence_boundary", "evaluate", "explore_query", "hyper_map", "lr_curves", "map_rows", "race_config",
-           "sweep_inputs", "y_axes"]
+           "check_budget", "divergence_boundary", "evaluate", "explore_query", "from_query", "hyper_map", "lr_curves",
+           "map_rows", "race_config", "surfaces", "sweep_inputs", "to_query", "y_axes"]

@@ -5,14 +5,23 @@
 - ``regression_fit``: for a 1-D regression set, f(x; θ*) on a line through the inputs;
 - ``digit_samples``: for the 64-pixel digits, a few test images with their scores' softmax p₁ … p_M;
 
+and the network computations as the pages and the command line call them, each within the compute budget
+(``losslab.budget``; ``budget`` seconds, None the default, ``math.inf`` none; above it a ``BudgetExceeded`` names
+what to reduce, before any work): ``trained`` (θ*), ``slice_plane`` (the filter-normalized plane through θ*),
+``slice_layer`` (its loss drawn on a grid) and ``full_space`` (every optimizer in the full parameter space).
+
 Torch is imported when a function runs, so importing this module stays light.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
+
+from . import budget as compute_budget
 
 MAX_REGION_RESOLUTION = 201
 REGION_MARGIN = 0.5  # the input window: the data's extent widened by this much (standardized units) on each side
@@ -113,3 +122,43 @@ def model_view(network: Any) -> Regions | Fit | Samples:
     if data.is_regression:
         return regression_fit(network)
     return decision_regions(network) if data.features == 2 else digit_samples(network)
+
+
+# --- the budgeted computations ------------------------------------------------------------------------------------
+
+
+def trained(config: Any, budget: float | None = None) -> Any:
+    """``landscapes.network.trained(config)`` (``config``: a ``Config`` or its tuple), within the budget."""
+    from landscapes import network as nets
+
+    compute_budget.check(compute_budget.network_training_cost(config), budget, "Training this network")
+    return nets.trained(nets.Config(*config))
+
+
+def slice_plane(config: Any, budget: float | None = None) -> Any:
+    """``landscapes.network.slice_plane(config)``: θ* (trained here unless cached) and the plane through it."""
+    from landscapes import network as nets
+
+    compute_budget.check(compute_budget.slice_cost(config, 0), budget, "Training this network")
+    return nets.slice_plane(nets.Config(*config))
+
+
+def slice_layer(config: Any, grid: int, progress: Callable[[float], None] | None = None,
+                budget: float | None = None) -> Any:
+    """The loss on the network's slice drawn on a grid × grid grid (``plots.race.landscape_layer``); the training
+    counts against the budget too (it is cached: the budget does not know whether it will run)."""
+    import plots
+
+    compute_budget.check(compute_budget.slice_cost(config, grid), budget, "Training this network and drawing its slice")
+    return plots.race.landscape_layer(slice_plane(config, budget=math.inf), grid, progress=progress)
+
+
+def full_space(config: Any, optimizers: dict[str, dict[str, Any]] | None = None, steps: int = 300,
+               batch_size: int | None = None, budget: float | None = None) -> Any:
+    """``landscapes.fullspace.full_space``: each optimizer trains the network in its full parameter space."""
+    from landscapes import fullspace
+    from landscapes import network as nets
+
+    compute_budget.check(compute_budget.full_space_cost(config, optimizers, steps, batch_size), budget,
+                         "This full-space run")
+    return fullspace.full_space(nets.Config(*config), optimizers, steps, batch_size)

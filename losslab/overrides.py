@@ -26,7 +26,11 @@ def number(text: str) -> float:
 
 
 def integer(text: str) -> int:
-    """An integer (``3`` or ``3.0``; not ``3.5``)."""
+    """An integer (``3`` or ``3.0``; not ``3.5``); digits alone read exactly, at any size (a seed up to 2⁶³)."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
     value = number(text)
     if not value.is_integer():
         raise ValueError("must be an integer")

@@ -9,6 +9,7 @@ calls the engine for a race.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -18,9 +19,13 @@ import optimizers
 from optimizers import catalogue, schedules
 
 from . import overrides
+from .budget import check as check_budget
+from .budget import race_cost, view_cost
 
 MAX_RACE_STEPS = 5_000  # a browser tab's run: 8 optimizers × 5001 points stay small
+MAX_BATCH = 2_048  # a race's minibatch (every data set has fewer training examples)
 MAX_QUERY_VALUE = 200  # characters; longer URL values are refused unread
+MAX_QUERY_KEY = 60  # characters of a URL parameter's name (the longest real one has under 40)
 DEFAULT_SURFACE = "quadratic"
 DEFAULT_SURFACE_PARAMS = {"condition": 50.0, "angle": 30.0}
 DEFAULT_OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam")
@@ -64,7 +69,7 @@ class RaceConfig:
         """The start, or the surface's default start (``surface``: the built landscape, if the caller has it)."""
         if self.start is not None:
             return self.start
-        return tuple(float(v) for v in (surface or self.landscape()).default_start)
+        return tuple(float(v) for v in (surface if surface is not None else self.landscape()).default_start)
 
     def only(self, name: str) -> RaceConfig:
         """The same race with optimizer ``name`` alone (a per-optimizer cache key)."""
@@ -83,23 +88,45 @@ class RaceConfig:
         surface = self.landscape()
         if not self.optimizers:
             raise ValueError("Invalid optimizers value: [] (select at least one optimizer)")
+        batch = self.batch_size
+        if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH):
+            raise ValueError(f"Invalid batch_size value: {self.batch_size!r} (must be an integer in [1, {MAX_BATCH}])")
         if not 0 <= int(self.steps) <= MAX_RACE_STEPS:
             raise ValueError(f"Invalid steps value: {self.steps!r} (must be an integer in [0, {MAX_RACE_STEPS}])")
         for name in self.optimizers:
             optimizers.run(surface, name, **{**self.engine_arguments(name, surface), "steps": 0})
+        self.check_schedule()
         return self
 
+    def check_schedule(self) -> None:
+        """Raise ``ValueError`` if the schedule fails, or gives a learning rate the engine refuses, at the race's
+        first or last step for a selected optimizer: the check a run makes before any work, made here without the
+        surface (``validate`` makes it; Explore drops such a schedule with a message)."""
+        if not self.schedule:
+            return
+        from optimizers.batch import check_schedule
 
-def run_one(config: RaceConfig, name: str, surface: Any = None) -> optimizers.Trajectory:
-    """Optimizer ``name``'s trajectory in the race (``surface``: the built landscape, if the caller has it)."""
+        schedule = self.schedule_object()
+        for name, hyper in self.optimizers.items():
+            check_schedule(schedule, hyper.get("lr", optimizers.defaults(name)["lr"]), int(self.steps))
+
+
+def run_one(config: RaceConfig, name: str, surface: Any = None, budget: float | None = None) -> optimizers.Trajectory:
+    """Optimizer ``name``'s trajectory in the race (``surface``: the built landscape, if the caller has it).
+
+    Above the compute budget (``losslab.budget``: ``budget`` seconds, None the default, ``math.inf`` none) a
+    ``BudgetExceeded`` names what to reduce, before any work."""
+    check_budget(race_cost(config, built=surface is not None, names=[name]), budget, "This race")
     surface = surface if surface is not None else config.landscape()
     return optimizers.run(surface, name, **config.engine_arguments(name, surface))
 
 
-def run_race(config: RaceConfig, surface: Any = None) -> dict[str, optimizers.Trajectory]:
-    """Each selected optimizer's trajectory from the common start, in selection order."""
+def run_race(config: RaceConfig, surface: Any = None, budget: float | None = None) -> dict[str, optimizers.Trajectory]:
+    """Each selected optimizer's trajectory from the common start, in selection order (``budget``: as
+    :func:`run_one`'s, for the whole race)."""
+    check_budget(race_cost(config, built=surface is not None), budget, "This race")
     surface = surface if surface is not None else config.landscape()
-    return {name: run_one(config, name, surface) for name in config.optimizers}
+    return {name: run_one(config, name, surface, budget=math.inf) for name in config.optimizers}
 
 
 def step_at(config: RaceConfig, name: str, step: int, surface: Any = None) -> Any:
@@ -131,7 +158,7 @@ def to_query(config: RaceConfig) -> dict[str, str]:
         defaults = optimizer_defaults(name, config.surface)
         for key, value in hyper.items():
             if value != defaults.get(key):
-                query[f"{name}.{key}"] = _encode(value)
+                query[f"{name}.{key}"] = encode(value)
     query["steps"] = str(config.steps)
     if config.start is not None:
         query["start"] = ",".join(_format_number(v) for v in config.start)
@@ -139,7 +166,7 @@ def to_query(config: RaceConfig) -> dict[str, str]:
         query["schedule"] = config.schedule["name"]
         for key, value in config.schedule.items():
             if key != "name":
-                query[f"schedule.{key}"] = _encode(value)
+                query[f"schedule.{key}"] = encode(value)
     if config.noise or config.batch_size:
         query["seed"] = str(config.seed)
     if config.noise:
@@ -154,16 +181,29 @@ def surface_key(name: str) -> str:
     return f"surface.{name}" if name in RACE_KEYS else name
 
 
-def _encode(value: Any) -> str:
+def encode(value: Any) -> str:
+    """A setting as URL text (every page's): true/false, comma-separated lists, integers as integers, floats as the
+    shortest text that reads back the same."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (tuple, list)):
-        return ",".join(_encode(v) for v in value)
+        return ",".join(encode(v) for v in value)
     if isinstance(value, int):  # integers stay integers (a schedule's step_size, milestones)
         return str(value)
     if isinstance(value, float):
         return _format_number(value)
     return str(value)
+
+
+def oversized(key: str, value: str) -> str:
+    """The message refusing a URL parameter whose name or value is too long to read, or "" (every page's URL)."""
+    if len(key) > MAX_QUERY_KEY:
+        return (f"Ignored a URL parameter whose name has {len(key)} characters (names have at most {MAX_QUERY_KEY}): "
+                f"{key[:MAX_QUERY_KEY]!r}….")
+    if len(value) > MAX_QUERY_VALUE:
+        return (f"Ignored URL parameter {key!r}: its value has {len(value)} characters (values have at most "
+                f"{MAX_QUERY_VALUE}).")
+    return ""
 
 
 def from_query(query: Mapping[str, str]) -> tuple[RaceConfig, list[str]]:
@@ -176,8 +216,9 @@ def from_query(query: Mapping[str, str]) -> tuple[RaceConfig, list[str]]:
     default = RaceConfig()
     query = dict(query)
     for key in list(query):
-        if len(str(query[key])) > MAX_QUERY_VALUE or len(key) > 60:
-            messages.append(f"Ignored URL parameter {key[:60]!r}: value longer than {MAX_QUERY_VALUE} characters.")
+        problem = oversized(key, str(query[key]))
+        if problem:
+            messages.append(problem)
             del query[key]
 
     def refuse(key: str, error: Exception | None = None) -> None:
@@ -206,7 +247,8 @@ def from_query(query: Mapping[str, str]) -> tuple[RaceConfig, list[str]]:
             refuse("opt", ValueError(f"valid optimizers: {', '.join(optimizers.names())}"))
         else:
             names = list(dict.fromkeys(chosen))
-    try:  # each value is valid alone; a combination may not be (a network over the parameter cap)
+    try:  # each value is valid alone; a combination may not be (a network over the parameter cap, or the budget)
+        check_budget(view_cost(surface, surface_params), None, f"Building and drawing this {surface} surface")
         landscape = landscapes.get(surface, **surface_params)
     except ValueError as error:
         messages.append(f"Ignored the URL's {surface} parameters ({error}); using the defaults.")

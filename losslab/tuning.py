@@ -16,9 +16,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .maps import AXES, MAX_WORK, MIN_CELLS, MapConfig, evaluate
-
-MIN_BUDGET, MAX_BUDGET = 4, 4096
+from . import budget as compute_budget
+from .maps import AXES, MAX_WORK, MIN_CELLS, MapConfig, check_budget, evaluate
 
 
 class Search(NamedTuple):
@@ -35,15 +34,6 @@ class Search(NamedTuple):
         """The index of the best configuration (-1 when every run diverged)."""
         loss = np.where(self.diverged, np.inf, self.final_loss)
         return int(np.argmin(loss)) if np.isfinite(loss).any() else -1
-
-
-def check_budget(budget: object) -> int:
-    """N: a perfect square in [MIN_BUDGET, MAX_BUDGET], so the grid is √N × √N."""
-    valid = isinstance(budget, (int, np.integer)) and not isinstance(budget, bool)
-    if not (valid and MIN_BUDGET <= budget <= MAX_BUDGET and math.isqrt(budget) ** 2 == budget):
-        raise ValueError(f"Invalid budget value: {budget!r} (must be a perfect square in [{MIN_BUDGET}, "
-                         f"{MAX_BUDGET}], so that the grid is √N × √N)")
-    return int(budget)
 
 
 def _unit_to_axis(config: MapConfig, key: str, unit: np.ndarray) -> np.ndarray:
@@ -68,12 +58,18 @@ def search_points(config: MapConfig, budget: int, seed: int = 0) -> dict[str, tu
     }
 
 
-def tune(config: MapConfig, budget: int, seed: int = 0) -> dict[str, Search]:
-    """Grid and random search with the same budget N on ``config``'s problem, both in one ``sweep`` call."""
+def tune(config: MapConfig, budget: int, seed: int = 0, time_budget: float | None = None) -> dict[str, Search]:
+    """Grid and random search with the same budget N on ``config``'s problem, both in one ``sweep`` call. Above the
+    compute budget (``losslab.budget``: ``time_budget`` seconds, None the default, ``math.inf`` none) a
+    ``BudgetExceeded`` names what to reduce, before any work."""
+    runs = check_budget(budget)
+    compute_budget.check(compute_budget.build_cost(config.surface, config.surface_params), time_budget,
+                         "Building this surface")
     dataclasses.replace(config, cells=MIN_CELLS).validate()  # the problem and box (the map's cells do not matter)
-    work = 2 * check_budget(budget) * config.seeds * max(config.steps, 1)
+    work = 2 * runs * config.seeds * max(config.steps, 1)
     if work > MAX_WORK:
         raise ValueError(f"Invalid search size: 2 × budget × seeds × steps = {work} (must be <= {MAX_WORK})")
+    compute_budget.check(compute_budget.tune_cost(config, runs), time_budget, "This search")
     points = search_points(config, budget, seed)
     lr = np.concatenate([lr for lr, _ in points.values()])
     y = np.concatenate([y for _, y in points.values()])

@@ -18,11 +18,14 @@ from typing import Any
 
 import numpy as np
 
+from validation import Range, check_number
+
 from . import catalogue, hyperparams
 from .rules import Rule
 from .surface import Surface
 
 BLOW_UP_FACTOR = 1e10
+BATCH_SIZE = Range(1, 10**6, integer=True)  # a minibatch's examples (0 or None: the full batch)
 REASONS = np.array(["", "non-finite", "blow-up"])
 ROUNDING_RESIDUE = 1e-12  # a scheduled lr in [−1e-12·ρ₀, 0) is rounding, used as 0
 
@@ -142,12 +145,27 @@ class Batch:
     def lr_at(self, step: int) -> np.ndarray:
         """ρₖ per row (B,): the schedule's value at step k, or the constant base lr."""
         base = self.base_lr()
-        if self.schedule is None:
-            return base
-        lr = np.broadcast_to(np.asarray(self.schedule(step, base), dtype=np.float64), (self.rows,))
-        # torch's LinearLR recursion decaying to 0 ends at ±1e-18·ρ₀, not 0: that residue counts as 0
-        lr = np.where((lr < 0) & (lr >= -ROUNDING_RESIDUE * base), 0.0, lr)
-        return hyperparams.check_numeric("lr", lr, hyperparams.NONNEGATIVE, f"scheduled lr at step {step}")
+        return base if self.schedule is None else _scheduled_lr(self.schedule, base, step)
+
+
+def _scheduled_lr(schedule: Any, base: np.ndarray, step: int) -> np.ndarray:
+    """``schedule``'s ρₖ for the (B,) base rates ``base``, checked finite and >= 0."""
+    lr = np.broadcast_to(np.asarray(schedule(step, base), dtype=np.float64), base.shape)
+    # torch's LinearLR recursion decaying to 0 ends at ±1e-18·ρ₀, not 0: that residue counts as 0
+    lr = np.where((lr < 0) & (lr >= -ROUNDING_RESIDUE * base), 0.0, lr)
+    return hyperparams.check_numeric("lr", lr, hyperparams.NONNEGATIVE, f"scheduled lr at step {step}")
+
+
+def check_schedule(schedule: Any, lr: Any, steps: int) -> None:
+    """What every run checks before any work, without a surface: ``schedule`` gives a finite lr >= 0 at step 0 and at
+    step ``steps`` − 1 from the base rate(s) ``lr`` (a scalar or (B,) per row); else ``ValueError``."""
+    lr = np.atleast_1d(np.asarray(lr, dtype=np.float64))
+    base = np.broadcast_to(lr, (_schedule_rows(schedule, lr, lr.shape[0]),)).astype(np.float64)
+    for step in {0, max(steps - 1, 0)}:  # a schedule that fails or gives a bad lr does so here
+        try:
+            _scheduled_lr(schedule, base, step)
+        except ValueError as error:
+            raise ValueError(f"Invalid schedule for {steps} steps: {error}") from None
 
 
 def _schedule_rows(schedule: Any, lr: np.ndarray, rows: int) -> int:
@@ -197,16 +215,13 @@ def prepare(
             raise ValueError(
                 f"Invalid batch_size value: {batch_size!r} (this surface has no data to sample minibatches from)"
             )
-        batch_size = hyperparams.check_steps(batch_size) if batch_size else 0
+        batch_size = int(check_number("batch_size", batch_size, BATCH_SIZE)) if batch_size else 0
         if batch_size < 1:
             raise ValueError(f"Invalid batch_size value: {batch_size!r} (must be a positive integer)")
     batch = Batch(
         surface, rule, optimizer, hp, np.broadcast_to(start, (rows, 2)).copy(), steps, rows, schedule,
         sigma, seed, batch_size, chosen,
     )
-    for step in {0, max(steps - 1, 0)}:  # a schedule that fails or gives a bad lr does so here, before any work
-        try:
-            batch.lr_at(step)
-        except ValueError as error:
-            raise ValueError(f"Invalid schedule for {steps} steps: {error}") from None
+    if schedule is not None:
+        check_schedule(schedule, batch.base_lr(), steps)
     return batch

@@ -133,8 +133,7 @@ def legend_values(optimizer: str, hyperparameters: Mapping[str, Any]) -> str:
                      for key in shown if key in hyperparameters)
 
 
-def legend_label(optimizer: str, hyperparameters: Mapping[str, Any], name: str | None = None) -> str:
-    """Legend text such as ``momentum (ρ=0.01, α=0.9)``; ``name`` replaces the optimizer's name in front."""
+def legend_label(optimizer: str, hyperparameters: Mapping[str, Any]) -> str:
+    """Legend text such as ``momentum (ρ=0.01, α=0.9)``."""
     values = legend_values(optimizer, hyperparameters)
-    title = name or optimizer
-    return f"{title} ({values})" if values else title
+    return f"{optimizer} ({values})" if values else optimizer

@@ -63,6 +63,10 @@ __all__ = [
 # ----------------------------------------------------------------------------------------- parameter checks
 
 MAX_MILESTONES = 1_000  # MultiStepLR's milestones: a list a user types (and the engine bisects every step)
+MAX_STEP_PARAMETER = 2**31 - 1  # step_size, T_max, total_iters, total_steps, milestones: a count of steps. Any
+# value beyond a run's steps (the engine's MAX_STEPS = 100 000) already means "never", so the cap refuses nothing
+# useful; it keeps every count an exact float64 (per-row combinations go through floats) and far from np.int64's
+# overflow
 
 
 class _Check(NamedTuple):
@@ -85,11 +89,13 @@ def _choice(*options: Any) -> _Check:
 
 
 def _milestones(low: int) -> _Check:
-    """Strictly increasing integers >= low, at most MAX_MILESTONES of them, as a tuple (shared by all rows)."""
+    """Strictly increasing integers in [low, MAX_STEP_PARAMETER], at most MAX_MILESTONES of them, as a tuple (shared by
+    all rows)."""
     def check(name: str, value: Any) -> tuple[int, ...]:
-        return check_integers(name, value, low=low, max_length=MAX_MILESTONES, increasing=True)
+        return check_integers(name, value, low=low, max_length=MAX_MILESTONES, increasing=True,
+                              high=MAX_STEP_PARAMETER)
 
-    return _Check(integers_rule(low, MAX_MILESTONES, increasing=True), check)
+    return _Check(integers_rule(low, MAX_MILESTONES, increasing=True, high=MAX_STEP_PARAMETER), check)
 
 
 class _Schedules:
@@ -250,7 +256,7 @@ class _Unchainable(_Schedule):
 
 
 # -------------------------------------------------------------------------------------------- the schedules
-_POS_INT = _number(Range(1, integer=True))
+_POS_INT = _number(Range(1, MAX_STEP_PARAMETER, integer=True))
 _POSITIVE = _number(Range(0, low_open=True))
 _NONNEG = _number(Range(0))
 _UNIT = _number(Range(0, 1))

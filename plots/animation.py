@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from . import static
-from .race import _clip_to_view, _last_visible, frame_steps, race_figure
+from .race import clip_to_view, frame_steps, last_visible, race_figure
 from .style import trace_style
 
 ANIMATION_FORMATS = ("gif", "mp4")
@@ -184,11 +184,11 @@ class _Painter:
 
         self.paths, self.heads, self.crosses = [], [], []
         for style, trajectory in zip(self.styles, trajectories.values()):
-            points = _clip_to_view(trajectory.points[0], surface.bounds)
+            points = clip_to_view(trajectory.points[0], surface.bounds)
             self.heads.append(to_pixels(points))
             self.paths.append(_Path(self.heads[-1], _dash_pattern(style.dash, self.width)))
             step = int(trajectory.diverged_at[0])  # the ✕ where the figure puts it: the last point in view
-            self.crosses.append(to_pixels(_last_visible(points[: step + 1], surface.bounds)) if step >= 0 else None)
+            self.crosses.append(to_pixels(last_visible(points[: step + 1], surface.bounds)) if step >= 0 else None)
         self.diverged = [int(t.diverged_at[0]) for t in trajectories.values()]
         self.names = list(trajectories)
         self.cross_font = _font(round(13 * scale * SUPERSAMPLE))

@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from .landscape import COLORSCALE, Grid, evaluate_grid, log_height
-from .race import _clip_to_view
+from .race import clip_to_view
 from .style import FONT, legend_label, surface_title, trace_style
 
 
@@ -137,7 +137,7 @@ def surface_figure(surface: Any, trajectories: Mapping[str, Any], resolution: in
         style = trace_style(index)
         points = trajectory.points[0]
         inside = ((points[:, 0] >= xmin) & (points[:, 0] <= xmax) & (points[:, 1] >= ymin) & (points[:, 1] <= ymax))
-        shown = _clip_to_view(points[inside], surface.bounds)
+        shown = clip_to_view(points[inside], surface.bounds)
         heights = log_height(trajectory.losses[0][inside], floor)
         figure.add_trace(go.Scatter3d(
             x=shown[:, 0], y=shown[:, 1], z=heights, mode="lines", name=name,

@@ -47,7 +47,7 @@ def frame_steps(steps: int, frames: int) -> np.ndarray:
     return np.unique(np.linspace(0, steps, min(int(frames), steps + 1)).round().astype(int))
 
 
-def _clip_to_view(points: np.ndarray, bounds) -> np.ndarray:
+def clip_to_view(points: np.ndarray, bounds) -> np.ndarray:
     (xmin, xmax), (ymin, ymax) = bounds
     width, height = xmax - xmin, ymax - ymin
     low = np.array([xmin - FAR * width, ymin - FAR * height])
@@ -79,7 +79,7 @@ def landscape_layer(surface: Any, resolution: int = 200,
     return LandscapeLayer(grid, isoline_path(coarse, log_levels(grid)), png_data_uri(colour_image(grid)))
 
 
-def _last_visible(points: np.ndarray, bounds) -> np.ndarray:
+def last_visible(points: np.ndarray, bounds) -> np.ndarray:
     """The last of ``points`` inside the window (where a diverging run leaves the picture), else the start."""
     (xmin, xmax), (ymin, ymax) = bounds
     inside = (points[:, 0] >= xmin) & (points[:, 0] <= xmax) & (points[:, 1] >= ymin) & (points[:, 1] <= ymax)
@@ -161,7 +161,7 @@ def race_figure(
     steps = first.points.shape[1] - 1
     shown = frame_steps(steps, frames)
     styles = [trace_style(index) for index in range(len(trajectories))]
-    paths = {name: _clip_to_view(t.points[0], surface.bounds) for name, t in trajectories.items()}
+    paths = {name: clip_to_view(t.points[0], surface.bounds) for name, t in trajectories.items()}
     animated = list(range(len(traces), len(traces) + len(paths) + 1))  # the paths, then the heads
     for style, (name, trajectory) in zip(styles, trajectories.items()):
         points = paths[name]
@@ -181,7 +181,7 @@ def race_figure(
     for style, (name, trajectory) in zip(styles, trajectories.items()):
         step = int(trajectory.diverged_at[0])
         if step >= 0:
-            where = _last_visible(paths[name][: step + 1], surface.bounds)
+            where = last_visible(paths[name][: step + 1], surface.bounds)
             traces.append(_scatter(
                 x=[where[0]], y=[where[1]], mode="markers+text", legendgroup=name, showlegend=False,
                 marker=dict(symbol="x", size=16, color=style.colour, line=dict(color="black", width=1)),

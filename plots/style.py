@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any, NamedTuple
 
 # Okabe & Ito (2008), safe for the common colour-vision deficiencies; black is kept for markers.
@@ -46,7 +47,8 @@ def surface_title(surface: Any) -> str:
 
 
 def _parameter_text(value: Any) -> str:
-    """A number as ``%g``, widths as ``16×16``, a choice as itself."""
+    """A number as ``%g``, widths as ``16×16``, a choice or a formula as itself, HTML-escaped: plotly draws
+    ``<a href>``, ``<b>`` and entities in titles, and a title quotes what a user typed."""
     if isinstance(value, (tuple, list)):
         return "×".join(_parameter_text(v) for v in value)
-    return value if isinstance(value, str) else f"{value:g}"
+    return html.escape(value) if isinstance(value, str) else f"{value:g}"

@@ -246,5 +246,4 @@ def test_a_trajectory_carries_its_legend_and_plots_read_it():
     adamw = optimizers.run(surface, "adamw", steps=2, lr=np.array([0.01, 0.02]))
     assert adamw.legend == "ρ=per-row, β=(0.9, 0.999), λ=0.01"
     assert catalogue.legend_label("sgd", {"lr": 0.035}) == "sgd (ρ=0.035)"
-    assert catalogue.legend_label("sgd", {}, name="plain") == "plain"
     assert legend_label("sgd", object()) == "sgd"  # a run without a legend: its name

@@ -10,6 +10,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import landscapes
 from landscapes.expression import FUNCTIONS, MAX_LENGTH, ExpressionLandscape, parse
 
 SAFE_FUNCTIONS = ("sin", "cos", "tanh", "atan", "exp")  # smooth everywhere on the test window
@@ -132,3 +133,21 @@ def test_arbitrary_text_is_a_surface_or_a_value_error(text):
 
 def test_the_parser_only_knows_the_listed_functions():
     assert parse("atan(x)")[1] == "atan" and "eval" not in FUNCTIONS and "exec" not in FUNCTIONS
+
+
+def test_a_minimum_the_grid_cannot_pin_down_is_not_reported():
+    """1e308·x² + y²: a finer grid around the best point finds only worse values (x one ulp off 0 costs 1e270);
+    the estimate is withheld and the description says why, instead of reporting f* = 1e270."""
+    steep = landscapes.get("expression", f="1e308*x**2 + y**2")
+    assert steep.minima == () and steep.minimum_value is None
+    assert "cannot pin down its minimum" in steep.description
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_smooth_bowl_keeps_its_estimated_minimum(seed):
+    rng = np.random.default_rng(seed)
+    cx, cy, a, b = rng.uniform(-1.5, 1.5), rng.uniform(-1.5, 1.5), rng.uniform(0.1, 100), rng.uniform(0.1, 100)
+    bowl = landscapes.get("expression", f=f"{a!r}*(x - {cx!r})**2 + {b!r}*(y - {cy!r})**2")
+    (x, y), = bowl.minima
+    assert abs(x - cx) < 1e-3 and abs(y - cy) < 1e-3 and bowl.minimum_value < 1e-4
+    assert "not estimated" not in bowl.description

@@ -1,4 +1,4 @@
-"""The Networks page through streamlit.testing.v1.AppTest (no browser), reached through app.py's router.
+"""The Networks page through streamlit.testing.v1.AppTest (no browser), reached through losslab/app/router.py.
 
 Small networks, grids and races keep the runs short; trained networks are cached per process.
 """
@@ -14,6 +14,7 @@ import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from losslab import config_io, race
+from tests.rendered import shown
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 240
@@ -161,7 +162,7 @@ def test_bad_query_parameters_show_a_message_and_fall_back_to_defaults():
     assert_clean(at)
     (warning,) = at.warning
     for name in ("dataset", "hidden", "steps", "adam.lr"):
-        assert f"Invalid {name} value" in warning.value
+        assert f"Invalid {name} value" in shown(warning.value)
     assert at.selectbox(key="net.dataset").value == "moons"
     assert at.selectbox(key="net.hidden").value == (16, 16)
     assert at.slider(key="net.steps").value == 200
@@ -173,12 +174,12 @@ def test_bad_query_parameters_show_a_message_and_fall_back_to_defaults():
 def test_too_many_parameters_is_a_message_not_a_traceback():
     at = networks_page({**SMALL, "dataset": "digits", "hidden": "256,256"})
     assert not at.exception
-    assert any("parameters" in e.value for e in at.error)
+    assert any("parameters" in shown(e.value) for e in at.error)
 
 
 def test_minibatch_larger_than_the_data_is_a_message_and_races_full_batch():
     at = networks_page({**SMALL, "batch": "600"})  # moons has 512 training examples
     assert not at.exception
     (error,) = at.error
-    assert "at most 512" in error.value
+    assert "at most 512" in shown(error.value)
     assert set(race_paths(at)) == {"sgd", "adam"}

@@ -193,3 +193,15 @@ def test_step_figure_draws_the_step_the_gradient_step_and_the_curvature(optimize
     assert all(math.isfinite(v) for v in numbers_in(figure.to_dict()))
     rows = dict(step_rows(view, local))
     assert rows["Hessian eigenvalues λ₁, λ₂"].startswith("(")
+
+
+def test_a_surface_title_shows_typed_text_as_text():
+    """plotly draws <a href>, <b> and entities in titles: a title quoting a user's text escapes them."""
+    from plots.style import surface_title
+
+    class Typed:
+        name = "expression"
+        params = {"f": "<a href='https://evil.example'>x</a> & y", "bounds": ((-1.0, 1.0), (-2.0, 2.0))}
+
+    title = surface_title(Typed())
+    assert "<a" not in title and "&lt;a href=&#x27;https://evil.example&#x27;&gt;x&lt;/a&gt; &amp; y" in title

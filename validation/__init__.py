@@ -27,7 +27,10 @@ MAX_SHOWN = 120  # characters of a refused value quoted in a message
 
 def invalid(name: str, value: Any, rule: str, row: int | None = None) -> ValueError:
     """``Invalid {name} value: {value!r}[ at row {row}] (must be {rule})``, the value cut to MAX_SHOWN characters."""
-    shown = repr(value)
+    try:
+        shown = repr(value)
+    except ValueError:  # an int beyond Python's limit on digits written out
+        shown = f"<an integer of {value.bit_length()} bits>"
     shown = shown if len(shown) <= MAX_SHOWN else shown[:MAX_SHOWN] + "…"
     where = "" if row is None else f" at row {row}"
     return ValueError(f"Invalid {name} value: {shown}{where} (must be {rule})")
@@ -47,14 +50,19 @@ class Range(NamedTuple):
     def rule(self) -> str:
         """The range in words: ``>= 0``, ``> 0``, ``in [0, 1)``, ``an integer >= 1``, ``an integer in [0, 9999]``."""
         kind = "an integer " if self.integer else ""
+        low, high = self._shown(self.low), self._shown(self.high)
         if math.isinf(self.high) and math.isinf(self.low):
             return "an integer" if self.integer else "finite"
         if math.isinf(self.high):
-            return f"{kind}{'>' if self.low_open else '>='} {self.low:g}"
+            return f"{kind}{'>' if self.low_open else '>='} {low}"
         if math.isinf(self.low):
-            return f"{kind}{'<' if self.high_open else '<='} {self.high:g}"
+            return f"{kind}{'<' if self.high_open else '<='} {high}"
         left, right = "(["[not self.low_open], ")]"[not self.high_open]
-        return f"{kind}in {left}{self.low:g}, {self.high:g}{right}"
+        return f"{kind}in {left}{low}, {high}{right}"
+
+    def _shown(self, end: float) -> str:
+        """An end as written in a rule: every digit of an integer range's end (2147483647, not 2.14748e+09)."""
+        return str(int(end)) if self.integer and math.isfinite(end) and float(end).is_integer() else f"{end:g}"
 
     def __str__(self) -> str:
         return f"must be {self.rule}"
@@ -91,7 +99,10 @@ def _numeric_array(value: Any, text: bool) -> np.ndarray | None:
     except (TypeError, ValueError, OverflowError):
         return None
     if array.dtype.kind == "O" and array.ndim == 0 and isinstance(value, int):
-        array = np.asarray(float(value))  # a Python int beyond int64
+        try:
+            array = np.asarray(float(value))  # a Python int beyond int64
+        except OverflowError:  # beyond float64 too (10**400): as infinite, refused as not finite
+            array = np.asarray(math.inf if value > 0 else -math.inf)
     return array if array.dtype.kind in "iuf" else None
 
 
@@ -118,7 +129,8 @@ def check_number(name: str, value: Any, valid: Range, *, per_row: bool = False, 
         rule = valid.rule
         if valid.unbounded() and not math.isfinite(bad) and rule != "finite":
             rule = f"finite and {rule}"
-        shown = value if isinstance(value, str) else bad
+        huge = isinstance(value, int) and not math.isfinite(bad)  # a Python int beyond float64: as given, not inf
+        shown = value if isinstance(value, str) or huge else bad
         raise invalid(name, shown, rule, row=row if array.ndim else None)
     if array.ndim == 0:
         return int(array) if valid.integer else float(array)
@@ -139,16 +151,18 @@ def check_choice(name: str, value: Any, options: Sequence[Any]) -> Any:
     return value
 
 
-def integers_rule(low: int, max_length: int, increasing: bool = False) -> str:
+def integers_rule(low: int, max_length: int, increasing: bool = False, high: int | None = None) -> str:
     """The rule :func:`check_integers` states."""
     order = "strictly increasing " if increasing else ""
-    return f"a list of at most {max_length} {order}integers >= {low}"
+    top = "" if high is None else f" and <= {high}"
+    return f"a list of at most {max_length} {order}integers >= {low}{top}"
 
 
-def check_integers(name: str, value: Any, *, low: int, max_length: int, increasing: bool = False) -> tuple[int, ...]:
-    """A list (or tuple, or 1-D array) of at most ``max_length`` integers >= ``low``, strictly increasing if
-    ``increasing``, as a tuple of ints. Floats and booleans are refused."""
-    rule = integers_rule(low, max_length, increasing)
+def check_integers(name: str, value: Any, *, low: int, max_length: int, increasing: bool = False,
+                   high: int | None = None) -> tuple[int, ...]:
+    """A list (or tuple, or 1-D array) of at most ``max_length`` integers >= ``low`` (and <= ``high`` if given),
+    strictly increasing if ``increasing``, as a tuple of ints. Floats and booleans are refused."""
+    rule = integers_rule(low, max_length, increasing, high)
     sequence = isinstance(value, (Sequence, np.ndarray)) and not isinstance(value, (str, bytes))
     items = list(value) if sequence else []
     if not sequence or len(items) > max_length or not all(
@@ -156,6 +170,7 @@ def check_integers(name: str, value: Any, *, low: int, max_length: int, increasi
     ):
         raise invalid(name, value, rule)
     out = tuple(int(item) for item in items)
-    if any(item < low for item in out) or (increasing and any(b <= a for a, b in zip(out, out[1:]))):
+    beyond = high is not None and any(item > high for item in out)
+    if beyond or any(item < low for item in out) or (increasing and any(b <= a for a, b in zip(out, out[1:]))):
         raise invalid(name, list(out), rule)
     return out

@@ -16,11 +16,11 @@ import streamlit as st
 
 import optimizers
 from landscapes.curvature import curvature
-from losslab import exports, race, theory
+from losslab import budget, exports, race, theory
 from losslab.app import export_panel, race_cache
 from losslab.app.explore_sidebar import UI_FLAGS, flag, on_chart_select, sidebar_config
 from losslab.app.explore_state import URL, inspected_query, lesson_picker, load_url, restore_json
-from optimizers import schedules
+from losslab.app.markdown import escape
 from optimizers.notation import HINTS, update_rule
 from plots.step_figure import step_figure, step_rows
 
@@ -130,9 +130,7 @@ def _checked_schedule(config: race.RaceConfig) -> tuple[race.RaceConfig, list[st
     if not config.schedule:
         return config, []
     try:
-        schedule = schedules.from_config(config.schedule)
-        if config.steps:
-            schedule(config.steps - 1, 1.0)
+        config.check_schedule()
     except (ValueError, TypeError) as error:
         return (dataclasses.replace(config, schedule=None),
                 [f"Schedule {config.schedule['name']}: {error}. Racing without a schedule."])
@@ -157,10 +155,10 @@ def main() -> None:
     try:
         surface = race_cache.surface(config.surface, config.surface_params)
     except ValueError as error:
-        st.error(str(error))
+        st.error(escape(error))
         return
     if getattr(surface, "description", ""):
-        st.caption(surface.description)
+        st.caption(escape(surface.description))
 
     view_columns = st.columns([1, 1, 1, 2])
     for column, key in zip(view_columns, ("field", "view3d", "inspect")):
@@ -168,14 +166,19 @@ def main() -> None:
         flags[key] = bool(state[key])
 
     for message in errors:
-        st.error(message)
+        st.error(escape(message))
     if not config.optimizers:
         st.info("Select at least one optimizer in the sidebar.")
+    try:  # the whole request within the compute budget, before any optimizer steps
+        budget.check(budget.race_view_cost(config, view3d=flags["view3d"]), what="This race")
+    except ValueError as error:
+        st.error(escape(error))
+        return
 
     computed = race_cache.run(config)
     trajectories = computed.trajectories
     for name, message in computed.failures.items():
-        st.error(f"{name}: {message}")
+        st.error(escape(f"{name}: {message}"))
     for name, trajectory in trajectories.items():
         if trajectory.diverged_at[0] >= 0:
             st.warning(f"{name} diverged at step {int(trajectory.diverged_at[0])} "
@@ -183,7 +186,7 @@ def main() -> None:
     try:
         figures = _figures(config, bool(trajectories), flags["field"], flags["view3d"])
     except ValueError as error:
-        st.error(str(error))
+        st.error(escape(error))
         return
 
     if "race" in figures:

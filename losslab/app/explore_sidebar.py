@@ -15,9 +15,10 @@ import streamlit as st
 
 import landscapes
 import optimizers
-from losslab import race
+from losslab import budget, race
 from losslab.app import race_cache
 from losslab.app.grids import FINE, LOG_GRIDS, LR_GRID, log_grid, sci
+from losslab.app.markdown import escape
 from optimizers import catalogue, schedules
 
 DEFAULT_CONFIG = race.RaceConfig()
@@ -88,6 +89,7 @@ def apply(config: race.RaceConfig, flags: dict[str, bool]) -> None:
             if key != "name":
                 state[f"schedule.{name}.{key}"] = _schedule_widget_value(key, value)
     state["noise"], state["seed"] = float(config.noise), int(config.seed)
+    state["batch"] = int(config.batch_size or 0)
     start = config.start_point()
     state["start_x"], state["start_y"] = float(start[0]), float(start[1])
     state["_start_surface"] = config.surface
@@ -173,9 +175,10 @@ def _surface_widgets(sidebar: Any) -> tuple[str, dict[str, Any]]:
                                         defaults[spec.name], nice_step(spec.low, spec.high), fmt="%g")
     try:  # typed text is checked by building the surface: a mistake is shown here and the default is raced
         params = {spec.name: spec.validate(params[spec.name]) for spec in landscapes.parameters(surface)}
+        budget.check(budget.view_cost(surface, params), what=f"Building and drawing this {surface} surface")
         race_cache.surface(surface, params)
     except ValueError as error:
-        sidebar.error(str(error))
+        sidebar.error(escape(error))
         params = {key: value for key, value in defaults.items() if key in params}
     return surface, params
 
@@ -271,6 +274,17 @@ def _start_widgets(sidebar: Any, surface: str, surface_params: dict[str, float])
     return None if (float(x), float(y)) == default else (float(x), float(y))
 
 
+def _batch_widget(sidebar: Any, surface: str, surface_params: dict[str, Any]) -> int:
+    """The minibatch size, on surfaces with training data (a network's slice, logistic2); 0: the full batch."""
+    if not hasattr(race_cache.surface(surface, surface_params), "minibatch_grad"):
+        return 0
+    state.setdefault("batch", 0)
+    state["batch"] = min(max(int(state["batch"]), 0), race.MAX_BATCH)
+    return int(sidebar.number_input("minibatch size (0: full batch)", 0, race.MAX_BATCH, step=8, key="batch",
+                                    persist_state="page", help="each step's gradient on this many random "
+                                    "training examples, drawn by the seed (Algorithm 8.1)"))
+
+
 def sidebar_config() -> tuple[race.RaceConfig, dict[str, bool]]:
     """Draw the sidebar; the configuration and the page's view flags it describes."""
     sidebar = st.sidebar
@@ -309,9 +323,11 @@ def sidebar_config() -> tuple[race.RaceConfig, dict[str, bool]]:
     state.setdefault("seed", 0)
     state["seed"] = min(max(int(state["seed"]), 0), MAX_SEED)
     seed = sidebar.number_input("seed", min_value=0, max_value=MAX_SEED, step=1, key="seed", persist_state="page")
+    batch = _batch_widget(sidebar, surface, surface_params)
     start = _start_widgets(sidebar, surface, surface_params)
 
     config = race.RaceConfig(surface=surface, surface_params=surface_params, optimizers=chosen_hyper,
-                             steps=int(steps), start=start, schedule=schedule, noise=float(noise), seed=int(seed))
+                             steps=int(steps), start=start, schedule=schedule, noise=float(noise), seed=int(seed),
+                             batch_size=batch or None)
     flags = {"same_lr": same_lr, **{key: bool(state.get(key, False)) for key in ("view3d", "field", "inspect")}}
     return config, flags

@@ -11,7 +11,7 @@ from typing import Any
 
 import streamlit as st
 
-from losslab import config_io, lessons, race
+from losslab import config_io, lessons, overrides, race
 from losslab.app.explore_sidebar import MAX_SEED, UI_FLAGS, apply, plain
 from losslab.app.url_state import UrlState
 from optimizers import catalogue
@@ -24,12 +24,10 @@ def _parse_flags(query: dict[str, str]) -> tuple[dict[str, bool], list[str]]:
     flags, messages = {key: False for key in UI_FLAGS}, []
     for key in UI_FLAGS:
         if key in query:
-            text = str(query[key]).lower()
-            if text in ("1", "true", "0", "false"):
-                flags[key] = text in ("1", "true")
-            else:
-                messages.append(f"Ignored URL parameter {key}={query[key][:60]!r} (must be true or false); "
-                                "using the default.")
+            try:
+                flags[key] = overrides.flag(str(query[key]))
+            except ValueError as error:
+                messages.append(f"Ignored URL parameter {key}={query[key][:60]!r} ({error}); using the default.")
     return flags, messages
 
 
@@ -44,8 +42,12 @@ def _load_inspected(query: dict[str, str], config: race.RaceConfig) -> list[str]
                             f"race's optimizers: {', '.join(config.optimizers)}).")
     if query.get("inspect.step") is not None:
         text = query["inspect.step"]
-        if text.isdigit() and int(text) < max(config.steps, 1):
-            state["inspect.step"] = int(text)
+        try:  # the URL's integers (not str.isdigit, which takes ² and then int() fails)
+            step = overrides.integer(text)
+        except ValueError:
+            step = -1
+        if 0 <= step < max(config.steps, 1):
+            state["inspect.step"] = step
         else:
             messages.append(f"Ignored URL parameter inspect.step={text[:60]!r} (must be an integer in "
                             f"[0, {max(config.steps - 1, 0)}]).")

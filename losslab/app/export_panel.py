@@ -19,6 +19,7 @@ from typing import Any
 
 import streamlit as st
 
+from losslab.app.markdown import escape
 from losslab.exports import FIGURE_FORMATS, MIME, ExportSettings, figure_bytes
 from plots import animation
 from plots.static import MAX_SCALE, PRESETS
@@ -111,7 +112,7 @@ def download_section(prefix: str, content_key: str, file_stem: str, producers: M
             try:
                 files[fmt] = _prepare(slot, fmt, producer, chosen)
             except (ValueError, RuntimeError, OSError) as error:
-                column.error(f"{label}: {error}")
+                column.error(escape(f"{label}: {error}"))
         if fmt in files:
             slot.download_button(f"Download {label}", data=files[fmt], file_name=name, mime=MIME[fmt],
                                  on_click="ignore", key=f"{prefix}.get.{fmt}")
@@ -136,6 +137,6 @@ def _upload(prefix: str, on_upload: Callable[[bytes], str]) -> None:
                      help="a JSON file downloaded here or written by `losslab race --out race.json`")
     kind, text = state.get(f"{key}.message") or (None, None)
     if kind == "success":
-        st.success(text)
+        st.success(text)  # built from validated names and numbers
     elif kind == "error":
-        st.error(text)
+        st.error(escape(text))

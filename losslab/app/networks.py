@@ -18,108 +18,24 @@ import streamlit as st
 import landscapes
 import plots
 from landscapes.logistic2 import POINTS as LOGISTIC_POINTS
-from landscapes.network_config import MAX_PARAMETERS
-from losslab import exports, networks, overrides, race
-from losslab.app import export_panel, race_cache
+from losslab import budget, exports, networks, race
+from losslab.app import export_panel, heavy, race_cache
 from losslab.app.frozen import freeze
-from losslab.app.url_state import UrlState
+from losslab.app.markdown import escape
+from losslab.app.networks_state import (
+    PCA_GRID,
+    PREFIX,
+    SPECS,
+    SURFACE_3D_GRID,
+    URL,
+    load_url,
+    query,
+    sidebar,
+    state,
+    widths_label,
+)
 from optimizers import catalogue
 from plots import networks as network_plots
-
-state = st.session_state
-SPECS = {spec.name: spec for spec in landscapes.parameters("network")}
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adagrad", "adamw")  # fullspace.TORCH_OPTIMIZERS
-DEFAULT_OPTIMIZERS = ("sgd", "momentum", "adam")
-LR_CHOICES = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0)
-MAX_LR = catalogue.spec("lr").ui[1]  # the ρ sliders' upper end
-MAX_STEPS = 2_000  # ≤ race.MAX_RACE_STEPS and fullspace.MAX_STEPS: a page's run stays interactive
-DEFAULT_STEPS = 200
-MAX_BATCH = 2_048  # the minibatch size widget's cap (every data set has fewer training examples)
-GRIDS = (41, 61, 81, 101, 151, 201)
-DEFAULT_GRID = 101
-PCA_GRID = 61
-SURFACE_3D_GRID = 81  # at most this many grid lines per axis in the 3-D view (every k-th line of the slice's grid)
-PREFIX = "net."
-URL = UrlState(PREFIX)
-
-
-# --- URL <-> widget state ------------------------------------------------------------------------------
-
-
-def _defaults() -> dict[str, Any]:
-    values = {name: spec.default for name, spec in SPECS.items()}
-    values.update(opt=DEFAULT_OPTIMIZERS, steps=DEFAULT_STEPS, batch=0, grid=DEFAULT_GRID, fullspace=False)
-    values.update({f"{name}.lr": catalogue.race_lr(name, "network") for name in OPTIMIZERS})
-    return values
-
-
-def _parse(key: str, text: str) -> Any:
-    """A URL value (a string) through the same validation as the widgets; ``ValueError`` names it and its range."""
-    try:
-        if key in SPECS:
-            return overrides.surface_value(SPECS[key], text)
-        if key == "fullspace":
-            return overrides.flag(text)
-        value = text.split(",") if key == "opt" else overrides.number(text)
-    except ValueError as error:
-        message = str(error)
-        raise ValueError(message if message.startswith("Invalid") else f"Invalid {key} value: {text!r} ({message})") \
-            from None
-    if key == "opt":
-        names = tuple(n for n in value if n)
-        if any(n not in OPTIMIZERS for n in names) or len(set(names)) != len(names):
-            raise ValueError(f"Invalid opt value: {text!r} (must be distinct names among {', '.join(OPTIMIZERS)})")
-        return names
-    if key.endswith(".lr"):
-        if not 0 < value <= MAX_LR:
-            raise ValueError(f"Invalid {key} value: {text!r} (must be in (0, {MAX_LR:g}])")
-        return value
-    low, high = {"steps": (1, MAX_STEPS), "batch": (0, MAX_BATCH), "grid": (min(GRIDS), max(GRIDS))}[key]
-    if not value.is_integer() or not low <= value <= high or (key == "grid" and int(value) not in GRIDS):
-        rule = f"one of {', '.join(map(str, GRIDS))}" if key == "grid" else f"an integer in [{low}, {high}]"
-        raise ValueError(f"Invalid {key} value: {text!r} (must be {rule})")
-    return int(value)
-
-
-def _load_url() -> None:
-    """Set the widgets from the URL when it is not one this page wrote (``url_state``); a link without a dataset
-    (another page's) brings back this page's last settings."""
-    query = URL.incoming(drawn_key=PREFIX + "dataset", owns=lambda query: "dataset" in query)
-    if query is None:
-        return
-    values, messages = _defaults(), []
-    for key, text in query.items():
-        if key not in values:  # another page's setting (a link from Explore): not this page's to judge
-            continue
-        if len(text) > race.MAX_QUERY_VALUE:
-            messages.append(f"{key}: value longer than {race.MAX_QUERY_VALUE} characters")
-            continue
-        try:
-            values[key] = _parse(key, text)
-        except ValueError as error:
-            messages.append(str(error))
-    for key, value in values.items():
-        state[PREFIX + key] = value
-    URL.loaded(messages)
-
-
-def _query(values: dict[str, Any]) -> dict[str, str]:
-    """The settings that differ from their defaults, as URL strings (the dataset always)."""
-    defaults = _defaults()
-    query = {"dataset": values["dataset"]}
-    for key, value in values.items():
-        if key == "dataset" or value == defaults.get(key):
-            continue
-        if key == "hidden":
-            query[key] = SPECS["hidden"].format(value)
-        elif key == "opt":
-            query[key] = ",".join(value)
-        elif key == "fullspace":
-            query[key] = "true"
-        else:
-            query[key] = repr(value) if isinstance(value, float) else str(value)
-    return query
-
 
 # --- cached computations -------------------------------------------------------------------------------
 
@@ -133,16 +49,12 @@ def _config(values: dict[str, Any]) -> Any:
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _network(config: tuple) -> Any:
-    from landscapes import network as nets
-
-    return nets.trained(nets.Config(*config))
+    return heavy.run(lambda: networks.trained(config), "Training the network")
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _plane(config: tuple) -> Any:
-    from landscapes import network as nets
-
-    return nets.slice_plane(nets.Config(*config))
+    return heavy.run(lambda: networks.slice_plane(config), "Training the network")
 
 
 @st.cache_resource(show_spinner=False)
@@ -172,9 +84,10 @@ def _with_progress(name: str, key: Any, compute: Any, max_entries: int, text: st
 
 def _layer(config: tuple, grid: int) -> Any:
     """The slice's grid, isolines and colour image, evaluated under a progress bar once per network and grid."""
-    return _with_progress("layer", (config, grid),
-                          lambda report: plots.race.landscape_layer(_plane(config), grid, progress=report), 8,
-                          "Evaluating the loss on the slice…")
+    def compute(report: Any) -> Any:
+        return heavy.run(lambda: networks.slice_layer(config, grid, progress=report), "Evaluating the slice")
+
+    return _with_progress("layer", (config, grid), compute, 8, "Evaluating the loss on the slice…")
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -207,17 +120,16 @@ def _race_figures(config: tuple, grid: int, race_config: race.RaceConfig) -> dic
 
 @st.cache_resource(max_entries=4, show_spinner=False, hash_funcs=race_cache.BY_SETTINGS)
 def _full_space(config: tuple, race_config: race.RaceConfig) -> Any:
-    from landscapes import fullspace
-    from landscapes import network as nets
-
     chosen = {name: {"lr": hyper["lr"]} for name, hyper in race_config.optimizers.items()}
-    return fullspace.full_space(nets.Config(*config), chosen, race_config.steps, race_config.batch_size)
+    return heavy.run(lambda: networks.full_space(config, chosen, race_config.steps, race_config.batch_size),
+                     "Training every optimizer in the full parameter space")
 
 
 def _full_space_figures(config: tuple, race_config: race.RaceConfig) -> dict[str, go.Figure]:
     def compute(report: Any) -> dict[str, go.Figure]:
         full = _full_space(config, race_config)
-        grid = plots.race.landscape_layer(full.surface, PCA_GRID, progress=report).grid
+        grid = heavy.run(lambda: plots.race.landscape_layer(full.surface, PCA_GRID, progress=report).grid,
+                         "Evaluating the loss on the PCA plane")
         labels = {name: catalogue.legend_label(name, run.hyperparameters) for name, run in full.runs.items()}
         return {"pca": freeze(network_plots.pca_figure(full, grid)),
                 "curves": freeze(network_plots.fullspace_curves_figure(full, labels)),
@@ -225,6 +137,18 @@ def _full_space_figures(config: tuple, race_config: race.RaceConfig) -> dict[str
 
     return _with_progress("fullspace", (config, repr(race_config)), compute, 4,
                           "Evaluating the loss on the PCA plane…")
+
+
+def request_cost(config: tuple, grid: int, race_config: race.RaceConfig, full_space: bool = False) -> budget.Cost:
+    """What a run of the page computes: the training, the slice on its grid, the race in it and on the
+    two-parameter network, and with ``full_space`` every optimizer in the full space and its PCA plane."""
+    logistic = _logistic_race(race_config)
+    cost = budget.slice_cost(config, grid) + budget.race_cost(race_config, built=True)
+    cost += budget.view_cost(logistic.surface) + budget.race_cost(logistic, built=True)
+    if full_space:
+        cost += budget.full_space_cost(config, race_config.optimizers, race_config.steps, race_config.batch_size,
+                                       PCA_GRID)
+    return cost
 
 
 def _logistic_race(race_config: race.RaceConfig) -> race.RaceConfig:
@@ -250,53 +174,15 @@ def _producers(config: tuple, grid: int, race_config: race.RaceConfig) -> dict[s
     return {fmt: produce(fmt) for fmt in exports.FORMATS}
 
 
-# --- widgets -------------------------------------------------------------------------------------------
-
-
-def _widths_label(widths: tuple[int, ...]) -> str:
-    return "–".join(map(str, widths))
-
-
-def sidebar() -> dict[str, Any]:
-    """The page's settings from its sidebar widgets (initialized from the URL by ``_load_url``)."""
-    bar = st.sidebar
-    bar.header("Network")
-    bar.selectbox("dataset", SPECS["dataset"].choices, key=PREFIX + "dataset",
-                  help="generated or bundled data, standardized, fixed train/test split")
-    suggestions = list(SPECS["hidden"].suggestions)
-    if tuple(state[PREFIX + "hidden"]) not in suggestions:  # a valid width list from the URL
-        suggestions.append(tuple(state[PREFIX + "hidden"]))
-    bar.selectbox("hidden widths", suggestions, key=PREFIX + "hidden", format_func=_widths_label,
-                  help=f"hidden-layer widths h₁ … h_L (≤ {MAX_PARAMETERS:,} parameters)")
-    bar.selectbox("activation", SPECS["activation"].choices, key=PREFIX + "activation")
-    bar.number_input("seed", int(SPECS["seed"].low), int(SPECS["seed"].high), step=1, key=PREFIX + "seed",
-                     help="initialization, plane directions and minibatches")
-    bar.number_input("L2 penalty λ", float(SPECS["l2"].low), float(SPECS["l2"].high), step=0.001, format="%g",
-                     key=PREFIX + "l2", help="the loss is L(θ) + λ/2 ‖θ‖²")
-    bar.select_slider("slice grid", GRIDS, key=PREFIX + "grid", help="points per axis of the loss slice")
-    bar.header("Race")
-    bar.multiselect("optimizers", OPTIMIZERS, key=PREFIX + "opt")
-    for name in state[PREFIX + "opt"]:
-        key = f"{PREFIX}{name}.lr"
-        state.setdefault(key, catalogue.race_lr(name, "network"))  # Streamlit drops an unshown widget's state
-        choices = sorted({*LR_CHOICES, float(state[key])})
-        bar.select_slider(f"{name}: learning rate ρ", choices, key=key, format_func=lambda v: f"{v:g}")
-    bar.slider("steps", 1, MAX_STEPS, key=PREFIX + "steps")
-    bar.number_input("minibatch size (0: full batch)", 0, MAX_BATCH, step=8, key=PREFIX + "batch",
-                     help="each step's gradient on this many random training examples (Algorithm 8.1)")
-    return {key[len(PREFIX):]: state[key] for key in list(state.keys())
-            if isinstance(key, str) and key.startswith(PREFIX) and key[len(PREFIX):] in _defaults()}
-
-
 def _progress(text: str) -> tuple[Any, Any]:
     bar = st.progress(0.0, text=text)
     return bar, lambda fraction: bar.progress(min(float(fraction), 1.0), text=text)
 
 
 def main() -> None:
-    _load_url()
+    load_url()
     values = sidebar()
-    URL.write(_query(values))
+    URL.write(query(values))
     URL.warn()
 
     config = tuple(_config(values))
@@ -305,7 +191,14 @@ def main() -> None:
 
         nets.check_config(nets.Config(*config))
     except ValueError as error:
-        st.error(f"{error}. Pick fewer or narrower hidden layers.")
+        st.error(escape(f"{error}. Pick fewer or narrower hidden layers."))
+        return
+    examples = len(landscapes.datasets.load(values["dataset"]).y_train)
+    race_config = _race_config(values, int(values["batch"]) if int(values["batch"]) <= examples else 0)
+    try:  # the page's request within the compute budget, before any training
+        budget.check(request_cost(config, values["grid"], race_config), what="This page")
+    except ValueError as error:
+        st.error(escape(error))
         return
     bar, report = _progress("Training the network (500 full-batch Adam steps)…")
     network = _network(config)
@@ -318,7 +211,7 @@ def main() -> None:
                  "examples). Racing full-batch.")
         batch = 0
 
-    st.header(f"{_widths_label((data.features, *values['hidden'], data.outputs))} {values['activation']} MLP "
+    st.header(f"{widths_label((data.features, *values['hidden'], data.outputs))} {values['activation']} MLP "
               f"on {values['dataset']}")
     st.caption(f"{data.description}; {len(data.y_train)} training and {len(data.y_test)} test examples. "
                f"Trained loss L(θ*) = {network.loss:.4g}.")
@@ -332,7 +225,10 @@ def main() -> None:
     figures = _race_figures(config, values["grid"], race_config)
     if "race" in figures:
         st.plotly_chart(figures["race"], theme=None, key="net.race")
-        for name, trajectory in race_cache.run(race_config).trajectories.items():
+        computed = race_cache.run(race_config)
+        for name, message in computed.failures.items():
+            st.error(escape(f"{name}: {message}"))
+        for name, trajectory in computed.trajectories.items():
             if trajectory.diverged_at[0] >= 0:
                 st.warning(f"{name} diverged at step {int(trajectory.diverged_at[0])}: lower its ρ.")
         st.plotly_chart(figures["curves"], theme=None, key="net.curves")
@@ -357,12 +253,18 @@ def main() -> None:
 
 def _full_space_section(config: tuple, race_config: race.RaceConfig, values: dict[str, Any]) -> go.Figure | None:
     """The PCA plane and the loss curves; returns the projection-error figure (None when training failed)."""
+    try:  # the page's request with the full-space view within the compute budget, before any training
+        budget.check(request_cost(config, values["grid"], race_config, full_space=True),
+                     what="This page with the full-space view")
+    except ValueError as error:
+        st.error(escape(f"{error} Or switch the full-space view off."))
+        return None
     bar, report = _progress("Training every optimizer in the full parameter space…")
     try:
         full = _full_space(config, race_config)
     except ValueError as error:
         bar.empty()
-        st.error(str(error))
+        st.error(escape(error))
         return None
     report(1.0)
     bar.empty()

@@ -2,10 +2,10 @@
 optimizer's trajectory and the figures drawn from them.
 
 Everything is keyed on the typed ``RaceConfig`` itself (``hash_funcs``: its ``repr``, which names every setting in
-order), never on a JSON round trip. A trajectory is cached per optimizer (``config.only(name)``), so moving one
-optimizer's slider recomputes that optimizer alone. Figures are cached as objects (``cache_resource``: no copy per
-rerun) and frozen (their dict computed once); each is keyed on what it depends on, so a view toggle rebuilds only
-its own figure.
+order: distinct settings never share a key), never on a JSON round trip. A trajectory is cached per optimizer
+(``config.only(name)``), so moving one optimizer's slider recomputes that optimizer alone. Figures are cached as
+objects (``cache_resource``: no copy per rerun) and frozen (their dict computed once); each is keyed on what it
+depends on, so a view toggle rebuilds only its own figure.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ import streamlit as st
 import landscapes
 import optimizers
 import plots
-from losslab import race
+from losslab import budget, race
+from losslab.app import heavy
 from losslab.app.frozen import freeze
 
-BY_SETTINGS = {race.RaceConfig: repr}  # a config's repr names every setting: equal settings, equal key
+BY_SETTINGS = {race.RaceConfig: repr}  # a config's repr names every setting: distinct settings, distinct keys
 
 
 class Race(NamedTuple):
@@ -34,22 +35,28 @@ class Race(NamedTuple):
 
 @st.cache_resource(max_entries=64, show_spinner=False)
 def surface(name: str, params: dict[str, Any]) -> Any:
-    """The surface ``name`` with ``params`` (raises ``ValueError`` for a bad combination)."""
-    return landscapes.get(name, **params)
+    """The surface ``name`` with ``params`` (raises ``ValueError`` for a bad combination); a network is trained in
+    one of the server's heavy slots (``heavy``)."""
+    return heavy.run(lambda: landscapes.get(name, **params), f"Building the {name} surface",
+                     budget.build_cost(name, params).seconds)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def layer(name: str, params: dict[str, Any], grid: int | None = None) -> Any:
     """The landscape's grid, isolines and colour image (``grid`` points per axis; the default without)."""
     built = surface(name, params)
-    return plots.race.landscape_layer(built) if grid is None else plots.race.landscape_layer(built, grid)
+    draw = (lambda: plots.race.landscape_layer(built)) if grid is None else (
+        lambda: plots.race.landscape_layer(built, grid))
+    return heavy.run(draw, "Drawing the landscape", budget.grid_cost(name, params, grid or budget.VIEW_GRID).seconds)
 
 
 @st.cache_data(max_entries=256, show_spinner=False, hash_funcs=BY_SETTINGS)
 def trajectory(config: race.RaceConfig) -> optimizers.Trajectory:
-    """The trajectory of ``config``'s one optimizer."""
+    """The trajectory of ``config``'s one optimizer (in a heavy slot when it takes long: a network's)."""
     (name,) = config.optimizers
-    return race.run_one(config, name, surface(config.surface, config.surface_params))
+    built = surface(config.surface, config.surface_params)
+    return heavy.run(lambda: race.run_one(config, name, built), f"Racing {name}",
+                     budget.race_cost(config, built=True).seconds)
 
 
 def run(config: race.RaceConfig) -> Race:

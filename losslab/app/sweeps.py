@@ -4,7 +4,9 @@ Thin page: sidebar widgets -> ``losslab.maps.MapConfig`` -> cached library calls
 ``losslab.tuning``, ``losslab.schedule_presets``, ``losslab.theory``) -> ``plots.sweeps`` figures. One view
 is computed at a time. A click on a map cell, a curve point or a tried configuration (Plotly selection
 events on invisible markers: a heatmap does not select) opens that configuration on Explore through
-Explore's URL query parameters (``losslab.maps.explore_query``). Caches are keyed on the typed configs.
+Explore's URL query parameters (``losslab.maps.explore_query``). Caches are keyed on the typed configs. Every
+setting is in the URL (``sweeps_state``: ``maps.to_query``/``from_query``, Explore's keys where the meaning is the
+same).
 """
 
 from __future__ import annotations
@@ -20,20 +22,20 @@ import landscapes
 import optimizers
 import plots
 import plots.sweeps as sweep_plots
+from losslab import budget as compute_budget
 from losslab import maps, race, schedule_presets, theory, tuning
-from losslab.app import export_panel, race_cache
+from losslab.app import export_panel, heavy, race_cache
+from losslab.app import sweeps_state as url
+from losslab.app.explore_sidebar import MAX_SEED
 from losslab.app.frozen import freeze
-from losslab.app.grids import COARSE, LR_BOUNDS, log_grid
+from losslab.app.grids import COARSE, log_grid
+from losslab.app.markdown import escape
+from losslab.app.sweeps_state import BUDGETS, CELL_OPTIONS, LR_OPTIONS, MAX_NOISE, TOL_OPTIONS
 from plots.export import rows_csv
 
 EXPLORE = Path(__file__).resolve().parent / "explore.py"
-LR_OPTIONS = tuple(log_grid(*LR_BOUNDS, COARSE))
-CELL_OPTIONS = (16, 24, 32, 48, 64, 96, maps.MAX_CELLS)
-BUDGETS = (16, 25, 36, 49, 64, 100, 144, 256, 400, 1024)
-MAX_NOISE = 10.0
-VIEWS = ("Map", "Learning-rate curves", "Schedules", "Tuning")
+VIEWS = tuple(url.VIEWS.values())
 METRIC_NAMES = {"final_loss": "final loss", "best_loss": "best loss", "steps_to_tol": "steps to tolerance"}
-DEFAULT_CURVE_OPTIMIZERS = ["sgd", "momentum", "rmsprop", "adam"]
 
 state = st.session_state
 
@@ -46,7 +48,7 @@ BY_SETTINGS = {maps.MapConfig: repr, **race_cache.BY_SETTINGS}  # a config's rep
 
 @st.cache_data(max_entries=16, show_spinner=False, hash_funcs=BY_SETTINGS)
 def _map(config: maps.MapConfig) -> maps.HyperMap:
-    return maps.hyper_map(config)
+    return heavy.run(lambda: maps.hyper_map(config), "Computing the map", compute_budget.map_cost(config).seconds)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False, hash_funcs=BY_SETTINGS)
@@ -58,12 +60,14 @@ def _map_figure(config: maps.MapConfig, metric: str) -> Any:
 
 @st.cache_data(max_entries=8, show_spinner=False, hash_funcs=BY_SETTINGS)
 def _curves(config: maps.MapConfig, names: tuple[str, ...], points: int) -> dict[str, maps.Curve]:
-    return maps.lr_curves(config, names, points)
+    return heavy.run(lambda: maps.lr_curves(config, names, points), "Computing the curves",
+                     compute_budget.curves_cost(config, names, points).seconds)
 
 
 @st.cache_data(max_entries=8, show_spinner=False, hash_funcs=BY_SETTINGS)
 def _searches(config: maps.MapConfig, budget: int, seed: int) -> dict[str, tuning.Search]:
-    return tuning.tune(config, budget, seed)
+    return heavy.run(lambda: tuning.tune(config, budget, seed), "Running the searches",
+                     compute_budget.tune_cost(config, budget).seconds)
 
 
 @st.cache_resource(max_entries=8, show_spinner=False, hash_funcs=BY_SETTINGS)
@@ -81,14 +85,11 @@ def _scheduled_figures(config: race.RaceConfig, schedule: dict[str, Any], label:
 
 def _surface_widgets(sidebar: Any) -> tuple[str, dict[str, float]]:
     state.setdefault("sweeps.surface", "rosenbrock")
-    numeric = [name for name in landscapes.names()  # maps of thousands of runs: surfaces with numeric parameters
-               if all(isinstance(spec, landscapes.Param) and not spec.integer for spec in landscapes.parameters(name))]
-    surface = sidebar.selectbox("surface", numeric, key="sweeps.surface", persist_state="page")
+    surface = sidebar.selectbox("surface", maps.surfaces(), key="sweeps.surface", persist_state="page")
     params = {}
     for spec in landscapes.parameters(surface):
-        key = f"sweeps.{surface}.{spec.name}"
-        default = race.surface_defaults(surface).get(spec.name, spec.default)
-        state.setdefault(key, float(default))
+        key = url.param_key(surface, spec.name)
+        state.setdefault(key, float(maps.surface_defaults(surface)[spec.name]))
         if spec.log:
             options = sorted({*log_grid(spec.low, spec.high, COARSE), float(state[key])})
             params[spec.name] = float(sidebar.select_slider(f"{spec.name}: {spec.doc}", options=options, key=key,
@@ -105,7 +106,7 @@ def _log_range(sidebar: Any, label: str, key: str, options: list[float] | tuple[
     ends = []
     for end, value in zip(("from", "to"), default):
         wkey = f"{key}.{end}"
-        state.setdefault(wkey, min(options, key=lambda v, value=value: abs(math.log(v / value))))
+        state.setdefault(wkey, url.nearest(options, value))
         ends.append(float(sidebar.select_slider(f"{label}: {end}", options=options, key=wkey,
                                                 format_func=lambda v: f"{v:g}", persist_state="page")))
     return ends[0], ends[1]
@@ -115,12 +116,11 @@ def _y_widgets(sidebar: Any, config: maps.MapConfig) -> tuple[float, float]:
     """The y range of the map (its own widget per axis and surface, so each keeps its value)."""
     axis = maps.AXES[config.y]
     low, high = maps.default_y_range(config)
-    key = f"sweeps.y_range.{config.y}.{config.surface}.{config.optimizer == 'nesterov'}"
+    key, options = url.y_range_key(config), url.y_options(config)
     if axis.log:
-        return _log_range(sidebar, axis.label, key, log_grid(axis.low, axis.high, COARSE), (low, high))
+        return _log_range(sidebar, axis.label, key, options, (low, high))
     else:
-        floor = 0.01 if config.optimizer == "nesterov" and config.y == "momentum" else axis.low
-        limit = math.floor(maps.axis_for(config.y, config.landscape()).high * 1000) / 1000
+        floor, limit = options
         state.setdefault(key, (round(low, 3), round(high, 3)))
         chosen = sidebar.slider(f"{axis.label} range", floor, limit, step=0.001, key=key, persist_state="page")
     return float(chosen[0]), float(chosen[1])
@@ -143,6 +143,10 @@ def sidebar_config() -> maps.MapConfig:
         state.setdefault("sweeps.seeds", 3)
         seeds = sidebar.slider("repeats per cell (mean over seeds)", 1, maps.MAX_SEEDS, key="sweeps.seeds",
                                persist_state="page")
+    state.setdefault("sweeps.seed", 0)
+    seed = sidebar.number_input("seed", min_value=0, max_value=MAX_SEED, step=1, key="sweeps.seed",
+                                persist_state="page", help="the gradient noise's stream (σ > 0)")
+    start = _start_widgets(sidebar, surface, params)
 
     sidebar.header("Map")
     axes = maps.y_axes(optimizer, surface)
@@ -151,13 +155,28 @@ def sidebar_config() -> maps.MapConfig:
         state["sweeps.y"] = axes[0]
     y = sidebar.selectbox("y axis", axes, key="sweeps.y", format_func=lambda k: maps.AXES[k].label,
                           persist_state="page")
-    lr_range = _log_range(sidebar, "learning rate ρ", "sweeps.lr_range", LR_OPTIONS, (1e-5, 1.0))
+    lr_range = _log_range(sidebar, "learning rate ρ", "sweeps.lr_range", LR_OPTIONS, url.DEFAULT_LR_RANGE)
     state.setdefault("sweeps.cells", 64)
     cells = sidebar.select_slider("cells per axis", options=CELL_OPTIONS, key="sweeps.cells", persist_state="page")
+    state.setdefault("sweeps.tol", maps.MapConfig.tol)
+    tol = sidebar.select_slider("tolerance (steps to f* + tol)", options=TOL_OPTIONS, key="sweeps.tol",
+                                format_func=lambda v: f"{v:g}", persist_state="page")
     config = maps.MapConfig(surface=surface, surface_params=params, optimizer=optimizer, y=y,
-                              lr_range=lr_range, cells=int(cells), steps=int(steps),
-                              noise=float(noise), seeds=int(seeds), hyper=_fixed_widgets(sidebar, optimizer, y))
+                            lr_range=lr_range, cells=int(cells), steps=int(steps), start=start, noise=float(noise),
+                            seeds=int(seeds), seed=int(seed), tol=float(tol),
+                            hyper=_fixed_widgets(sidebar, optimizer, y))
     return dataclasses.replace(config, y_range=_y_widgets(sidebar, config))
+
+
+def _start_widgets(sidebar: Any, surface: str, params: dict[str, float]) -> tuple[float, float] | None:
+    """The start (each surface keeps its own); None while it is the surface's default start."""
+    default = tuple(float(v) for v in landscapes.get(surface, **params).default_start)
+    left, right = sidebar.columns(2)
+    chosen = []
+    for column, key, value, label in zip((left, right), url.start_keys(surface), default, ("start x", "start y")):
+        state.setdefault(key, value)
+        chosen.append(float(column.number_input(label, step=0.1, format="%.4g", key=key, persist_state="page")))
+    return None if tuple(chosen) == default else (chosen[0], chosen[1])
 
 
 def _fixed_widgets(sidebar: Any, optimizer: str, y: str) -> dict[str, Any]:
@@ -167,10 +186,12 @@ def _fixed_widgets(sidebar: Any, optimizer: str, y: str) -> dict[str, Any]:
         return {}
     defaults = race.optimizer_defaults(optimizer)
     default = defaults["betas"][0] if own == "beta1" else defaults[own]
-    axis, key = maps.AXES[own], f"sweeps.fixed.{optimizer}.{own}"
+    key = url.fixed_key(optimizer, own)
     state.setdefault(key, float(default))
-    low = 0.01 if optimizer == "nesterov" else axis.low
-    value = float(sidebar.slider(f"{axis.label} (fixed)", low, axis.high, step=0.001, key=key, persist_state="page"))
+    value = float(sidebar.slider(f"{maps.AXES[own].label} (fixed)", *url.fixed_range(optimizer, own), step=0.001,
+                                 key=key, persist_state="page"))
+    if value == default:  # the optimizer's own default: nothing to hold
+        return {}
     return {"betas": (value, defaults["betas"][1])} if own == "beta1" else {own: value}
 
 
@@ -210,10 +231,13 @@ def open_clicked(config: maps.MapConfig) -> None:
 
 
 def map_view(config: maps.MapConfig) -> None:
-    state.setdefault("sweeps.metric", "final_loss")
     metric = st.radio("colour by", maps.METRICS, key="sweeps.metric", horizontal=True,
                       format_func=METRIC_NAMES.get, persist_state="page")
-    figure = _map_figure(config, metric)
+    try:
+        figure = _map_figure(config, metric)
+    except ValueError as error:  # over the compute budget: say what to reduce, keep the page
+        st.error(escape(error))
+        return
     st.plotly_chart(figure, key="sweeps.chart.map", on_select=_on_select("map"), selection_mode="points",
                     theme=None)
     hmap = _map(config)
@@ -237,10 +261,8 @@ def _map_producers(figure: Any, hmap: maps.HyperMap) -> dict[str, Any]:
 
 
 def curves_view(config: maps.MapConfig) -> None:
-    state.setdefault("sweeps.curve_optimizers", DEFAULT_CURVE_OPTIMIZERS)
     names = st.multiselect("optimizers", optimizers.names(), key="sweeps.curve_optimizers", persist_state="page")
-    state.setdefault("sweeps.points", 96)
-    points = st.slider("learning rates per optimizer", 8, maps.MAX_CURVE_POINTS, key="sweeps.points",
+    points = st.slider("learning rates per optimizer", url.MIN_POINTS, maps.MAX_CURVE_POINTS, key="sweeps.points",
                        persist_state="page")
     if not names:
         st.info("Select at least one optimizer.")
@@ -248,7 +270,7 @@ def curves_view(config: maps.MapConfig) -> None:
     try:
         curves = _curves(config, tuple(names), int(points))
     except ValueError as error:
-        st.error(str(error))
+        st.error(escape(error))
         return
     reference = config.landscape().minimum_value
     figure = sweep_plots.lr_curve_figure(curves, reference if reference is not None else _lowest(curves))
@@ -266,24 +288,21 @@ def _lowest(curves: dict[str, maps.Curve]) -> float:
 
 def schedules_view(config: maps.MapConfig) -> None:
     left, right = st.columns([1, 2])
-    state.setdefault("sweeps.schedule", "cosine")
     preset = left.selectbox("schedule", list(schedule_presets.PRESETS), key="sweeps.schedule",
                             format_func=lambda p: schedule_presets.PRESETS[p].label, persist_state="page")
     values = {}
     for knob in schedule_presets.PRESETS[preset].knobs:
-        wkey = f"sweeps.schedule.{preset}.{knob.key}"
+        wkey = url.knob_key(preset, knob.key)
         state.setdefault(wkey, float(knob.default))
         values[knob.key] = left.number_input(knob.label, min_value=knob.low, max_value=knob.high, key=wkey,
                                              format="%g", step=(knob.high - knob.low) / 100, persist_state="page")
-    default_lr = config.hyperparameters()["lr"]
-    state.setdefault("sweeps.base_lr", min(LR_OPTIONS, key=lambda v: abs(math.log(v / default_lr))))
     base_lr = left.select_slider("base learning rate ρ₀", options=LR_OPTIONS, key="sweeps.base_lr",
                                  format_func=lambda v: f"{v:g}", persist_state="page")
     steps = min(config.steps, race.MAX_RACE_STEPS)
     try:
         chosen = schedule_presets.schedule_config(preset, steps, values)
     except ValueError as error:
-        st.error(str(error))
+        st.error(escape(error))
         return
     rates = {schedule_presets.PRESETS[p].label: schedule_presets.learning_rates(
         chosen if p == preset else schedule_presets.schedule_config(p, steps), float(base_lr), steps)
@@ -302,16 +321,14 @@ def schedules_view(config: maps.MapConfig) -> None:
 
 def tuning_view(config: maps.MapConfig) -> None:
     left, right = st.columns(2)
-    state.setdefault("sweeps.budget", 64)
     budget = left.select_slider("budget N (runs per search)", options=BUDGETS, key="sweeps.budget",
                                 persist_state="page")
-    state.setdefault("sweeps.search_seed", 0)
-    seed = right.number_input("search seed", min_value=0, max_value=2**31 - 1, step=1, key="sweeps.search_seed",
-                              persist_state="page")
+    seed = right.number_input("search seed", min_value=0, max_value=url.MAX_SEARCH_SEED, step=1,
+                              key="sweeps.search_seed", persist_state="page")
     try:
         searches = _searches(config, int(budget), int(seed))
     except ValueError as error:  # the budget × repeats × steps over the work cap: say so, keep the page
-        st.error(f"{error}. Lower the budget, the steps or the noise repeats.")
+        st.error(escape(f"{error}. Lower the budget, the steps or the noise repeats."))
         return
     minimum = config.landscape().minimum_value
     finite = [s.best_so_far[-1] for s in searches.values() if math.isfinite(s.best_so_far[-1])]
@@ -337,14 +354,17 @@ def tuning_view(config: maps.MapConfig) -> None:
 
 
 def main() -> None:
+    url.load_url()
     config = sidebar_config()
+    url.view_defaults(config)
+    url.URL.write(maps.to_query(config, url.view_settings(config)))
+    url.URL.warn()
     try:
         config.validate()
     except ValueError as error:
-        st.error(str(error))
+        st.error(escape(error))
         return
     open_clicked(config)
-    state.setdefault("sweeps.view", VIEWS[0])
     view = st.segmented_control("view", VIEWS, key="sweeps.view", persist_state="page", label_visibility="collapsed")
     view = view or VIEWS[0]
     {"Map": map_view, "Learning-rate curves": curves_view, "Schedules": schedules_view,

@@ -6,7 +6,9 @@ the page parses it (``losslab.race.from_query``, …) and fills the widgets' ses
 and calls ``write(query)`` with the settings they hold, and ``warn()`` shows what was refused.
 
 - A URL this page wrote in this session is never loaded again: a rerun the browser requested before it
-  received the page's latest URL carries an older one, and loading that would undo the user's last change.
+  received the page's latest URL carries an older one, and loading that would undo the user's last change. The
+  URL it loaded last is not loaded again while the widgets hold their values, for the same reason (a link whose
+  values the page writes back in a shorter form); opened again from another page, it is.
 - Back from another page, Streamlit has dropped the widgets' values and the sidebar's link carries no query: the
   widgets take this session's last written settings again, not the defaults.
 """
@@ -17,6 +19,8 @@ import json
 from collections.abc import Callable, Mapping
 
 import streamlit as st
+
+from losslab.app.markdown import escape
 
 MAX_REMEMBERED = 64  # URLs per page and session
 
@@ -51,16 +55,16 @@ class UrlState:
         ``owns(query)``: whether a query is this page's (else, e.g. a bare link, the page's last one is loaded)."""
         query = st.query_params.to_dict()
         last = self._get("last")
-        if _id(query) in self._get("known", {}):
-            if drawn_key in st.session_state:
-                return None
-            return dict(last if last is not None else query)
-        if not owns(query) and last is not None:
-            return dict(last)
+        written = _id(query) in self._get("known", {})
+        if (written or _id(query) == self._get("loaded")) and drawn_key in st.session_state:
+            return None  # the widgets hold their values: a rerun carrying a URL the page has already taken
+        if (written or not owns(query)) and last is not None:
+            return dict(last)  # back from another page (a bare link, or a URL it wrote): its last settings
+        self._set("loaded", _id(query))
         return query
 
     def loaded(self, messages: list[str]) -> None:
-        """The page loaded a query into its widgets and refused the values ``messages`` name."""
+        """The page loaded the query ``incoming`` gave and refused the values ``messages`` name."""
         self._set("messages", list(messages))
         self._set("messages_for", None)  # the first query written after this load
 
@@ -79,4 +83,4 @@ class UrlState:
         messages = self._get("messages") or []
         if messages and self._get("messages_for") == self._get("last"):
             st.warning("Some URL settings were not valid and fell back to their defaults:\n\n"
-                       + "\n".join(f"- {message}" for message in messages))
+                       + "\n".join(f"- {escape(message)}" for message in messages))

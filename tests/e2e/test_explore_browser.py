@@ -3,6 +3,8 @@ shared by URL, and robust to a hostile URL."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import numpy as np
 
 from losslab import race
@@ -78,6 +80,23 @@ def test_click_on_the_contour_sets_the_start_and_the_url_reproduces_the_view(pag
     assert paths(reproduced) == paths(after)
 
 
+def test_a_markdown_link_in_the_url_is_text_not_a_link(page, app_url):
+    """The issue's phishing URL: the warning quotes the value as the characters it is; no link, no image, no
+    styled text reaches the page."""
+    link = "[Session expired - log in again](https://evil.example/login)"
+    image = "![t](https://evil.example/i.png)"
+    styled = ":red[alert] $x^2$ :material/lock: :smile: www.evil.example me@evil.example"
+    page.goto(app_url + "?" + urlencode({"opt": link, "steps": image, "seed": styled}))
+    race_state(page)
+    warning = page.locator('[data-testid="stAlert"]').filter(has_text="not valid").first
+    warning.wait_for()
+    text = warning.inner_text().replace("\u2060", "")  # the invisible joiners that break autolinks
+    assert link in text and image in text and styled in text
+    assert page.locator('a[href*="evil.example"]').count() == 0
+    assert page.locator('img[src*="evil.example"]').count() == 0
+    assert warning.locator("a, img, .katex, [style*='color'], [data-testid='stIconMaterial']").count() == 0
+
+
 def test_hostile_url_shows_a_message_and_the_defaults(page, app_url):
     hostile = ("?sgd.lr=-1&opt=sgd,bogus&steps=99999999&condition=abc&seed=" + "x" * 10_000
                + "&start=1,2,3&adam.betas=2,3")
@@ -87,7 +106,7 @@ def test_hostile_url_shows_a_message_and_the_defaults(page, app_url):
     assert all(len(t["x"]) == 501 for t in paths(state))
     warning = page.locator('[data-testid="stAlert"]').filter(has_text="not valid").first
     warning.wait_for()
-    text = warning.inner_text()
+    text = warning.inner_text().replace("\u2060", "")  # the invisible joiners of escaped user text
     for key in ("sgd.lr", "opt", "steps", "condition", "seed", "start", "adam.betas"):
         assert key in text
     assert "Traceback" not in page.content()

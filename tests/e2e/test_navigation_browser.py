@@ -5,6 +5,7 @@ query: every page keeps drawing its charts and never shows a traceback."""
 from __future__ import annotations
 
 import random
+from urllib.parse import urlencode
 
 from losslab import config_io, maps, race
 
@@ -45,7 +46,7 @@ def map_state(page, timeout: float = 60_000) -> dict:
 
 
 def assert_router_and_no_error(page) -> None:
-    """The page was run by app.py's router (title and both nav links) and shows no exception."""
+    """The page was run by losslab/app/router.py (title and both nav links) and shows no exception."""
     page.get_by_role("heading", name="Loss Landscape Lab").wait_for()
     assert nav_link(page, "Explore").count() == 1 and nav_link(page, "Sweeps").count() == 1
     assert page.locator('[data-testid="stException"]').count() == 0
@@ -94,7 +95,8 @@ def test_sweeps_url_opened_directly_with_a_hostile_query_goes_through_the_router
     hostile = "?cells=abc&sweeps.steps=-5&surface=%3Cscript%3E&lr=nan&junk=" + "x" * 10_000
     page.goto(app_url + "/sweeps" + hostile)
     drawn = map_state(page)
-    assert drawn["title"].startswith("momentum on rosenbrock")  # the page's defaults: its URL holds no settings
+    assert drawn["title"].startswith("momentum on rosenbrock")  # every bad value fell back to its default
+    page.locator('[data-testid="stAlert"]').filter(has_text="cells").first.wait_for()  # ... with a message
     assert_router_and_no_error(page)
 
     # a reversed learning-rate range (from the end of the scale) is reported on the page, not raised
@@ -112,4 +114,16 @@ def test_sweeps_url_opened_directly_with_a_hostile_query_goes_through_the_router
     nav_link(page, "Explore").click()
     state = race_state(page)
     assert path_names(state) == list(race.DEFAULT_OPTIMIZERS)
+    assert_router_and_no_error(page)
+
+
+def test_a_sweeps_url_opens_its_map_and_the_page_writes_it_back(page, app_url):
+    settings = {"surface": "beale", "steps": "300", "noise": "0.5", "cells": "16", "lr_range": "0.0001,0.1",
+                "y_range": "0.0,0.9"}
+    page.goto(app_url + "/sweeps?" + urlencode(settings))
+    drawn = map_state(page)
+    assert drawn["title"].startswith("momentum on beale") and "300 steps · 16 × 16 cells" in drawn["title"]
+    wait_idle(page)
+    assert query(page) == settings  # a Sweeps URL round-trips exactly
+    assert page.locator('[data-testid="stAlert"]').count() == 0
     assert_router_and_no_error(page)
