@@ -93,3 +93,14 @@ def test_a_surface_without_given_parameters_races_with_its_defaults(surface):
         assert given == {}
     config, messages = race.from_query({"surface": surface})
     assert not messages and config.surface_params == race.surface_defaults(surface)
+
+
+def test_a_too_long_url_key_is_refused_for_its_name_and_a_long_value_for_its_length():
+    key = "k" * (race.MAX_QUERY_KEY + 1)
+    config, messages = race.from_query({key: "1", "steps": "9" * (race.MAX_QUERY_VALUE + 1), "noise": "0.5"})
+    assert config.noise == 0.5  # the rest of the URL still applies
+    (long_key,) = [m for m in messages if "name has" in m]
+    assert f"name has {race.MAX_QUERY_KEY + 1} characters (names have at most {race.MAX_QUERY_KEY})" in long_key
+    assert "value" not in long_key
+    (long_value,) = [m for m in messages if "'steps'" in m]
+    assert f"its value has {race.MAX_QUERY_VALUE + 1} characters" in long_value
