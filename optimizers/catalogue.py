@@ -5,9 +5,9 @@ A :class:`Hyper` is to an optimizer keyword what ``landscapes.base.Param`` is to
 ``valid`` range is what ``optimizers.run`` accepts (docs/ARCHITECTURE.md's contract: stricter than torch.optim,
 which takes NaN and momentum 1.5); ``ui`` is what the pages' sliders hold (a narrower window: ρ from 1e-5 to 10
 on a log scale, α up to 0.999); ``symbol``/``latex`` are the lecture's notation (ρ learning rate, α momentum,
-ρ_r RMSprop's decay, β₁/β₂ Adam's moment decays, λ weight decay, ε, η AdaGrad's lr decay); ``label`` is the
-widget's text. Every table the app and the plots need (slider ranges, flag labels, equation symbols, legend
-texts, the maps' ρ axis) is derived from here.
+ρ_r RMSprop's decay, β₁/β₂ Adam's moment decays, λ weight decay, ε, η AdaGrad's lr decay, ψ NAdam's momentum
+decay); ``label`` is the widget's text. Every table the app and the plots need (slider ranges, flag labels,
+equation symbols, legend texts, the maps' ρ axis) is derived from here.
 
 ``betas`` is one keyword holding two numbers: its halves are the entries ``beta1`` and ``beta2`` (``parts``).
 """
@@ -66,6 +66,8 @@ HYPERPARAMETERS: dict[str, Hyper] = {h.key: h for h in (
           UNIT_OPEN, UNIT_SLIDER),
     Hyper("beta2", "number", "β₂", r"\beta_2", "β₂", "Adam's second-moment decay β₂: r ← β₂r + (1 − β₂) g⊙g",
           UNIT_OPEN, (0.0, 0.9999)),
+    Hyper("momentum_decay", "number", "ψ", r"\psi", "ψ  momentum decay",
+          "NAdam's momentum decay ψ: μₜ = β₁(1 − ½·0.96^{tψ})", NONNEGATIVE),
     Hyper("nesterov", "flag", "", "", "Nesterov", "Nesterov momentum: the gradient at θ + αv (needs α > 0, τ = 0)"),
     Hyper("amsgrad", "flag", "", "", "AMSGrad", "AMSGrad: the running maximum of r̂"),
     Hyper("centered", "flag", "", "", "centered", "centered RMSprop: r − ḡ⊙ḡ in place of r"),
@@ -82,7 +84,8 @@ UI_RANGES = {key: h.ui for key, h in HYPERPARAMETERS.items() if h.ui is not None
 
 # What a legend names besides ρ (the optimizer's own distinguishing settings).
 LEGEND: dict[str, tuple[str, ...]] = {"momentum": ("momentum",), "nesterov": ("momentum",), "rmsprop": ("alpha",),
-                                      "adam": ("betas",), "adamw": ("betas", "weight_decay")}
+                                      "adam": ("betas",), "adamw": ("betas", "weight_decay"), "adamax": ("betas",),
+                                      "nadam": ("betas", "momentum_decay"), "radam": ("betas",)}
 
 # --- the learning rate a race starts from -----------------------------------------------------------------------
 # DEFAULT_LR suits the default race (the quadratic with condition 50). From the default starts of the surfaces in
@@ -92,10 +95,12 @@ LEGEND: dict[str, tuple[str, ...]] = {"momentum": ("momentum",), "nesterov": ("m
 # entry is larger: ρ that make progress in a network's plane (and its full space) in a few hundred steps, the same
 # on Explore and on the Networks page.
 DEFAULT_LR = {"sgd": 0.035, "momentum": 0.01, "nesterov": 0.01, "rmsprop": 0.02, "adam": 0.05, "adam_nobc": 0.05,
-              "adagrad": 0.3, "adamw": 0.05}
+              "adagrad": 0.3, "adamw": 0.05, "adamax": 0.05, "nadam": 0.05, "radam": 0.05}
 SURFACE_LR = {
-    "rosenbrock": {"sgd": 0.001, "momentum": 0.001, "nesterov": 0.0005},
-    "beale": {"sgd": 0.015, "momentum": 0.003, "nesterov": 0.003},
+    "rosenbrock": {"sgd": 0.001, "momentum": 0.001, "nesterov": 0.0005, "radam": 0.005},
+    "beale": {"sgd": 0.015, "momentum": 0.003, "nesterov": 0.003, "radam": 0.01},
+    "six_hump_camel": {"radam": 0.03},
+    "styblinski_tang": {"radam": 0.03},
     "himmelblau": {"sgd": 0.01, "momentum": 0.007, "nesterov": 0.005},
     "network": {"sgd": 0.3, "momentum": 0.03, "nesterov": 0.03, "rmsprop": 0.01, "adam": 0.05, "adagrad": 0.3,
                 "adamw": 0.05},

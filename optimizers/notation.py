@@ -30,6 +30,12 @@ HINTS = {
                  "(1/(1 − β₂) = 1000 steps against 10). Race it against adam and watch the first steps.",
     "adagrad": "AdaGrad's steps shrink as squared gradients pile up, so it stalls on long flat valleys; "
                "a larger ρ buys back speed.",
+    "adamax": "Adamax divides by the largest recent |g| instead of an RMS: one large gradient damps that "
+              "coordinate's steps for about 1/(1 − β₂) steps.",
+    "nadam": "NAdam looks ahead like Nesterov: part of each step uses the fresh gradient, so it turns faster "
+             "than Adam where the valley bends.",
+    "radam": "RAdam starts as momentum SGD (ρ ŝ, no division) while r is too young to trust, then switches on "
+             "the rectified adaptive step: watch the first steps against Adam's.",
     "adamw": "AdamW pulls θ toward the origin by ρλ every step independently of the gradient: where the "
              "minimum is away from 0 it settles slightly short of it.",
 }
@@ -61,6 +67,8 @@ def equations(name: str, hyper: Mapping[str, Any], noise: float = 0.0) -> list[s
             lines[0] = lines[0].replace(r"\rho", r"(1 - \tau)\rho", 1)
     if name == "adamw" or (name == "adam" and hyper.get("decoupled_weight_decay")):
         lines = [*RULES["adam"].equations[:2], *RULES["adamw"].equations]
+    if name in ("nadam", "radam") and hyper.get("decoupled_weight_decay") and hyper.get("weight_decay", 0.0) > 0:
+        lines.insert(0, RULES["adamw"].equations[0])
     if name in ("adam", "adamw") and hyper.get("amsgrad"):
         lines.insert(-1, r"\hat r_{\max} \leftarrow \max(\hat r_{\max}, \hat r)\ \text{(AMSGrad: replaces } \hat r)")
     if name == "rmsprop":

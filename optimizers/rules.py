@@ -36,6 +36,30 @@ def _decay_gradient(grad: Any, params: Any, weight_decay: Any) -> Any:
     return grad + weight_decay * params
 
 
+def _weight_decay(params: Any, grad: Any, hp: dict, lr: Any) -> tuple[Any, Any]:
+    """Weight decay λ as Adam, NAdam and RAdam apply it: decoupled θ ← θ(1 − ρλ) (AdamW), else g ← g + λθ."""
+    weight_decay = hp["weight_decay"]
+    if hp["decoupled_weight_decay"]:
+        if not (isinstance(weight_decay, float) and weight_decay == 0):
+            params = params * (1 - lr * weight_decay)
+        return params, grad
+    return params, _decay_gradient(grad, params, weight_decay)
+
+
+def _moments(xp: Any, state: Any, grad: Any, beta1: Any, beta2: Any) -> tuple[Any, Any]:
+    """Adam's moments: s ← lerp(s, g, 1 − β₁), r ← β₂r + ((1 − β₂)g)g (torch's ``mul_(β₂).addcmul_``)."""
+    exp_avg = _lerp(xp, state.exp_avg, grad, 1 - beta1)
+    return exp_avg, state.exp_avg_sq * beta2 + ((1 - beta2) * grad) * grad
+
+
+def _float32(xp: Any, value: Any, like: Any) -> Any:
+    """``value`` (a number or (B, 1) array) rounded to float32, as an array of ``like``'s dtype and rows."""
+    value = value + xp.zeros_like(like)
+    if hasattr(value, "astype"):  # numpy
+        return value.astype(xp.float32).astype(like.dtype)
+    return value.to(xp.float32).to(like.dtype)
+
+
 # --- SGD, momentum, Nesterov ------------------------------------------------------------
 
 
@@ -136,14 +160,8 @@ def adam_step(xp: Any, params: Any, grad: Any, state: AdamState, hp: dict, lr: A
     torch.optim) uses ŝ = s and r̂ = r.
     """
     beta1, beta2 = hp["beta1"], hp["beta2"]
-    weight_decay = hp["weight_decay"]
-    if hp["decoupled_weight_decay"]:
-        if not (isinstance(weight_decay, float) and weight_decay == 0):
-            params = params * (1 - lr * weight_decay)
-    else:
-        grad = _decay_gradient(grad, params, weight_decay)
-    exp_avg = _lerp(xp, state.exp_avg, grad, 1 - beta1)
-    exp_avg_sq = state.exp_avg_sq * beta2 + ((1 - beta2) * grad) * grad
+    params, grad = _weight_decay(params, grad, hp, lr)
+    exp_avg, exp_avg_sq = _moments(xp, state, grad, beta1, beta2)
     t = k + 1
     if hp.get("bias_correction", True):
         step_size = lr / (1 - beta1**t)
@@ -186,6 +204,120 @@ def adagrad_step(xp: Any, params: Any, grad: Any, state: AdagradState, hp: dict,
     return params + ((-clr) * grad) / std, AdagradState(total)
 
 
+# --- Adamax, NAdam, RAdam ---------------------------------------------------------------
+
+
+class AdamaxState(NamedTuple):
+    """s: first moment (mean of g), u: the exponentially weighted infinity norm of g."""
+
+    exp_avg: Any
+    exp_inf: Any
+
+
+def _zero_state(state: type) -> Callable:
+    """An ``init`` that starts every field of the NamedTuple ``state`` at zeros shaped like θ."""
+
+    def init(xp: Any, params: Any, hp: dict) -> Any:
+        return state(*[xp.zeros_like(params)] * len(state._fields))
+
+    return init
+
+
+adamax_init = _zero_state(AdamaxState)
+
+
+def adamax_step(xp: Any, params: Any, grad: Any, state: AdamaxState, hp: dict, lr: Any, k: int):
+    """Adamax as torch.optim.Adamax computes it, at step t = k + 1.
+
+    s ← β₁s + (1 − β₁)g,  u ← max(β₂u, |g| + ε),  θ ← θ − ρ/(1 − β₁ᵗ) · s/u.
+    torch adds ε to |g| inside the maximum (the paper has no ε; u is never 0 once g ≠ 0).
+    """
+    beta1 = hp["beta1"]
+    grad = _decay_gradient(grad, params, hp["weight_decay"])
+    exp_avg = _lerp(xp, state.exp_avg, grad, 1 - beta1)
+    exp_inf = xp.maximum(state.exp_inf * hp["beta2"], abs(grad) + hp["eps"])
+    clr = lr / (1 - beta1 ** (k + 1))
+    return params + ((-clr) * exp_avg) / exp_inf, AdamaxState(exp_avg, exp_inf)
+
+
+class NAdamState(NamedTuple):
+    """s, r: Adam's moments; μ-product: ∏ μᵢ so far, (B, 1), float32 as torch keeps it."""
+
+    exp_avg: Any
+    exp_avg_sq: Any
+    mu_product: Any
+
+
+def nadam_init(xp: Any, params: Any, hp: dict) -> NAdamState:
+    return NAdamState(xp.zeros_like(params), xp.zeros_like(params), xp.ones_like(params[:, :1]))  # Π₀ = 1
+
+
+def nadam_step(xp: Any, params: Any, grad: Any, state: NAdamState, hp: dict, lr: Any, k: int):
+    """NAdam as torch.optim.NAdam computes it, at step t = k + 1 (ψ is torch's ``momentum_decay``).
+
+    μₜ = β₁(1 − ½·0.96^{tψ}),  Πₜ = Πₜ₋₁μₜ,  s and r as Adam's,  r̂ = r/(1 − β₂ᵗ),
+    θ ← θ − ρ(1 − μₜ)/(1 − Πₜ) · g/(√r̂ + ε) − ρμₜ₊₁/(1 − Πₜμₜ₊₁) · s/(√r̂ + ε).
+    torch keeps Πₜ as a scalar tensor of its default dtype (float32) whatever the parameters' dtype, so Πₜ is
+    rounded to float32 here too (μₜ is cast to float32 before the product, as torch's in-place multiply does).
+    Weight decay λ: g ← g + λθ, or decoupled θ ← θ(1 − ρλ).
+    """
+    beta1, beta2, psi = hp["beta1"], hp["beta2"], hp["momentum_decay"]
+    t = k + 1
+    bias_correction2 = 1 - beta2**t
+    params, grad = _weight_decay(params, grad, hp, lr)
+    mu = beta1 * (1.0 - 0.5 * (0.96 ** (t * psi)))
+    mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * psi)))
+    mu_product = _float32(xp, _float32(xp, mu, state.mu_product) * state.mu_product, state.mu_product)
+    exp_avg, exp_avg_sq = _moments(xp, state, grad, beta1, beta2)
+    denom = xp.sqrt(exp_avg_sq / bias_correction2) + hp["eps"]
+    mu_product_next = mu_product * mu_next
+    params = params + ((-lr * (1.0 - mu) / (1.0 - mu_product)) * grad) / denom
+    params = params + (((-lr) * mu_next / (1.0 - mu_product_next)) * exp_avg) / denom
+    return params, NAdamState(exp_avg, exp_avg_sq, mu_product)
+
+
+class RAdamState(NamedTuple):
+    """s: first moment, r: second moment (Adam's)."""
+
+    exp_avg: Any
+    exp_avg_sq: Any
+
+
+radam_init = _zero_state(RAdamState)
+
+
+def radam_step(xp: Any, params: Any, grad: Any, state: RAdamState, hp: dict, lr: Any, k: int):
+    """RAdam as torch.optim.RAdam computes it, at step t = k + 1.
+
+    s and r as Adam's, ŝ = s/(1 − β₁ᵗ);  ℓ_∞ = 2/(1 − β₂) − 1,  ℓₜ = ℓ_∞ − 2tβ₂ᵗ/(1 − β₂ᵗ) (the length of the
+    approximated SMA, torch's rho_t).  If ℓₜ > 5: γₜ = √((ℓₜ − 4)(ℓₜ − 2)ℓ_∞ / ((ℓ_∞ − 4)(ℓ_∞ − 2)ℓₜ)),
+    θ ← θ − ρ ŝ · √(1 − β₂ᵗ)/(√r + ε) · γₜ;  else θ ← θ − ρŝ (momentum SGD while r is too young).
+    Weight decay λ: g ← g + λθ, or decoupled θ ← θ(1 − ρλ).
+    """
+    beta1, beta2 = hp["beta1"], hp["beta2"]
+    t = k + 1
+    params, grad = _weight_decay(params, grad, hp, lr)
+    exp_avg, exp_avg_sq = _moments(xp, state, grad, beta1, beta2)
+    bias_correction1 = 1 - beta1**t
+    bias_correction2 = 1 - beta2**t
+    bias_corrected_exp_avg = exp_avg / bias_correction1
+    rho_inf = 2 / (1 - beta2) - 1
+    rho_t = rho_inf - 2 * t * (beta2**t) / bias_correction2
+    plain = bias_corrected_exp_avg * lr
+    if isinstance(rho_t, float) and rho_t <= 5.0:
+        return params + (-1.0) * plain, RAdamState(exp_avg, exp_avg_sq)
+    per_row = not isinstance(rho_t, float)
+    if per_row:  # per-row β₂: the rectifier where ℓₜ > 5, computed on a harmless stand-in elsewhere
+        rectified = rho_t > 5.0
+        rho_t, rho_inf = xp.where(rectified, rho_t, 6.0), xp.where(rectified, rho_inf, 7.0)
+    rect = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+    adaptive_lr = (bias_correction2**0.5) / (xp.sqrt(exp_avg_sq) + hp["eps"])
+    update = plain * adaptive_lr * rect
+    if per_row:
+        update = xp.where(rectified, update, plain)
+    return params + (-1.0) * update, RAdamState(exp_avg, exp_avg_sq)
+
+
 class Rule(NamedTuple):
     """An optimizer: torch.optim class name ("" for ours), keyword defaults, kernel pair and its math."""
 
@@ -207,6 +339,8 @@ _ADAM_DEFAULTS = {
     "weight_decay": 0.0,
     "amsgrad": False,
 }
+_ADAMAX_DEFAULTS = {"lr": 2e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}
+_MOMENTS_EQUATION = r"s \leftarrow \beta_1 s + (1 - \beta_1) g,\quad r \leftarrow \beta_2 r + (1 - \beta_2)\, g \odot g"
 _MOMENTUM_EQUATIONS = (r"v \leftarrow \alpha v - \rho g", r"\theta \leftarrow \theta + v")
 
 RULES: dict[str, Rule] = {
@@ -235,14 +369,14 @@ RULES: dict[str, Rule] = {
     ),
     "adam": Rule(
         "adam", "Adam", {**_ADAM_DEFAULTS, "decoupled_weight_decay": False}, adam_init, adam_step,
-        (r"s \leftarrow \beta_1 s + (1 - \beta_1) g,\quad r \leftarrow \beta_2 r + (1 - \beta_2)\, g \odot g",
+        (_MOMENTS_EQUATION,
          r"\hat s = \frac{s}{1 - \beta_1^t},\quad \hat r = \frac{r}{1 - \beta_2^t}",
          r"\theta \leftarrow \theta - \rho \frac{\hat s}{\sqrt{\hat r} + \epsilon}"),
         "Adam: momentum on g plus RMSProp's per-coordinate scaling, both bias-corrected",
     ),
     "adam_nobc": Rule(
         "adam_nobc", "", dict(_ADAM_DEFAULTS), adam_init, adam_step,
-        (r"s \leftarrow \beta_1 s + (1 - \beta_1) g,\quad r \leftarrow \beta_2 r + (1 - \beta_2)\, g \odot g",
+        (_MOMENTS_EQUATION,
          r"\theta \leftarrow \theta - \rho \frac{s}{\sqrt{r} + \epsilon}"),
         "Adam without bias correction (ours, not in torch.optim): s and r start at 0, so the first steps use "
         "moments shrunk towards 0",
@@ -262,5 +396,32 @@ RULES: dict[str, Rule] = {
          r"\theta \leftarrow \theta - \rho \frac{\hat s}{\sqrt{\hat r} + \epsilon}"),
         "AdamW: Adam with weight decay λ applied to θ directly, not through g",
         {"decoupled_weight_decay": True},
+    ),
+    "adamax": Rule(
+        "adamax", "Adamax", dict(_ADAMAX_DEFAULTS), adamax_init, adamax_step,
+        (r"s \leftarrow \beta_1 s + (1 - \beta_1) g,\quad u \leftarrow \max(\beta_2 u, |g| + \epsilon)",
+         r"\theta \leftarrow \theta - \frac{\rho}{1 - \beta_1^t} \frac{s}{u}"),
+        "Adamax: Adam with the RMS of past gradients replaced by their decaying maximum |g| (an ∞-norm)",
+    ),
+    "nadam": Rule(
+        "nadam", "NAdam", {**_ADAMAX_DEFAULTS, "momentum_decay": 4e-3, "decoupled_weight_decay": False},
+        nadam_init, nadam_step,
+        (r"\mu_t = \beta_1 \left(1 - \tfrac{1}{2}\, 0.96^{t \psi}\right)",
+         _MOMENTS_EQUATION,
+         r"\hat r = \frac{r}{1 - \beta_2^t}",
+         r"\theta \leftarrow \theta - \frac{\rho (1 - \mu_t)}{1 - \prod_{i \le t} \mu_i}"
+         r" \frac{g}{\sqrt{\hat r} + \epsilon}"
+         r" - \frac{\rho\, \mu_{t+1}}{1 - \prod_{i \le t+1} \mu_i} \frac{s}{\sqrt{\hat r} + \epsilon}"),
+        "NAdam: Adam with Nesterov momentum, its momentum μₜ warming up to β₁ at the rate ψ",
+    ),
+    "radam": Rule(
+        "radam", "RAdam", {**_ADAMAX_DEFAULTS, "lr": 1e-3, "decoupled_weight_decay": False}, radam_init, radam_step,
+        (_MOMENTS_EQUATION,
+         r"\ell_\infty = \frac{2}{1 - \beta_2} - 1,\quad \ell_t = \ell_\infty - \frac{2 t \beta_2^t}{1 - \beta_2^t}",
+         r"\gamma_t = \sqrt{\frac{(\ell_t - 4)(\ell_t - 2)\ell_\infty}{(\ell_\infty - 4)(\ell_\infty - 2)\ell_t}}",
+         r"\theta \leftarrow \theta - \rho \frac{s}{1 - \beta_1^t} \cdot "
+         r"\begin{cases} \gamma_t \frac{\sqrt{1 - \beta_2^t}}{\sqrt{r} + \epsilon} & \ell_t > 5"
+         r" \\ 1 & \text{else} \end{cases}"),
+        "RAdam: Adam whose adaptive step is switched on, and rectified, once the variance of r is tractable",
     ),
 }

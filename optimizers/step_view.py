@@ -71,7 +71,7 @@ def step_view(surface: Surface, optimizer: str, step: int, start: Any = None, *,
 def _adaptive(optimizer: str, state: dict[str, np.ndarray], hp: dict[str, Any], lr: float,
               t: int) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
     """Per-coordinate step sizes and Adam's moments after step t (1-based)."""
-    if "exp_avg" in state:  # adam, adamw, adam_nobc
+    if "max_exp_avg_sq" in state:  # adam, adamw, adam_nobc
         s, r = state["exp_avg"], state["max_exp_avg_sq"] if hp.get("amsgrad") else state["exp_avg_sq"]
         s_hat, r_hat = s / (1 - hp["beta1"] ** t), r / (1 - hp["beta2"] ** t)
         used = r_hat if hp.get("bias_correction", True) else r

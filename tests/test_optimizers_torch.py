@@ -38,16 +38,19 @@ def random_hyperparameters(optimizer: str, rng: np.random.Generator, rows: int) 
             "momentum": maybe(rng.uniform(0, 0.95, rows)),
             "centered": bool(rng.random() < 0.5),
         }
-    if optimizer in ("adam", "adamw", "adam_nobc"):
+    if optimizer in ("adam", "adamw", "adam_nobc", "adamax", "nadam", "radam"):
         kwargs = {
             "lr": lr,
             "betas": (rng.uniform(0.0, 0.99, rows), rng.uniform(0.5, 0.9999, rows)),
             "eps": 10 ** rng.uniform(-10, -3, rows),
             "weight_decay": maybe(rng.uniform(0, 0.1, rows)),
-            "amsgrad": bool(rng.random() < 0.5),
         }
-        if optimizer == "adam":
+        if optimizer in ("adam", "adamw", "adam_nobc"):
+            kwargs["amsgrad"] = bool(rng.random() < 0.5)
+        if optimizer in ("adam", "nadam", "radam"):
             kwargs["decoupled_weight_decay"] = bool(rng.random() < 0.3)
+        if optimizer == "nadam":
+            kwargs["momentum_decay"] = maybe(10 ** rng.uniform(-4, -1, rows))
         return kwargs
     if optimizer == "adagrad":
         return {
