@@ -18,7 +18,7 @@ import landscapes  # noqa: E402
 import plots  # noqa: E402
 from losslab import race  # noqa: E402
 from losslab.app.frozen import freeze  # noqa: E402
-from losslab.app.grids import LR_GRID, sci  # noqa: E402
+from losslab.grids import LR_GRID, sci  # noqa: E402
 
 DEFAULT = race.RaceConfig()
 

@@ -351,6 +351,27 @@ def race_view_cost(config: Any, drawn: bool = True, view3d: bool = False) -> Cos
     return cost
 
 
+def family_cost(config: Any, rows: int) -> Cost:
+    """A live slider's family (``losslab.live``): one run of ``rows`` rows of the race's steps, vectorized (a run
+    never takes the fused kernel), a point's fixed cost per step besides the rows' own."""
+    return live_cost(config, [rows])
+
+
+def live_cost(config: Any, families: list[int]) -> Cost:
+    """A race's live families (``losslab.live``), one per entry of ``families`` (its rows): one part, reduced by
+    fewer steps or optimizers (or a smaller surface)."""
+    work = surface_work(config.surface, config.surface_params)
+    if work is None or not families:
+        return Cost()
+    from optimizers.hyperparams import check_steps
+
+    steps = check_steps(config.steps)
+    per_step = STEP_S + _step_s(work, config.batch_size) + (SCHEDULE_STEP_S if config.schedule else 0.0)
+    per_row = ROW_STEP_S + _row_step_s(work, config.batch_size) + (NOISE_ROW_STEP_S if config.noise else 0.0)
+    seconds = sum(RUN_S + steps * (per_step + rows * per_row) for rows in families)
+    return _part(seconds, f"steps ({steps})", f"optimizers ({len(config.optimizers)})", *work.knobs)
+
+
 # --- sweeps: maps, learning-rate curves, searches ---------------------------------------------------------------
 
 

@@ -73,6 +73,8 @@ def _list_optimizers(_: argparse.Namespace) -> int:
     for name in optimizers.names():
         params = ", ".join(f"{k}={v!r}" for k, v in optimizers.defaults(name).items())
         print(f"{name:10s} {params}  (race default lr={optimizer_defaults(name)['lr']!r})")
+    print("\nNot here: torch.optim's Muon (2-D matrices only) and SparseAdam (sparse gradients) do not apply to a "
+          "length-2 vector parameter; LBFGS is not supported yet.")
     return 0
 
 
@@ -356,10 +358,14 @@ def _optimizer_settings(args: argparse.Namespace, base: Any, surface: str, names
 def _check_budget(config: Any, args: argparse.Namespace) -> None:
     """The race and, for a figure or an animation, its drawn landscape within the compute budget (``--budget``),
     before the surface is built (a network's training)."""
-    from . import budget
+    from . import budget, live
 
-    drawn = any(not path.lower().endswith((".csv", ".json")) for path in getattr(args, "out", None) or [])
-    budget.check(budget.race_view_cost(config, drawn=drawn), args.budget, "This race")
+    outputs = [path.lower() for path in getattr(args, "out", None) or []]
+    drawn = any(not path.endswith((".csv", ".json")) for path in outputs)
+    cost = budget.race_view_cost(config, drawn=drawn)
+    if any(path.endswith(".html") for path in outputs):  # its live sliders' families
+        cost += live.cost(config)
+    budget.check(cost, args.budget, "This race")
 
 
 def race_config(args: argparse.Namespace) -> Any:

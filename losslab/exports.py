@@ -6,7 +6,8 @@
 >>> exports.write_atomic("race.png", png)
 
 ``export_race`` runs the race (or takes the trajectories the caller already has) and returns the bytes
-of one format: png/svg/pdf (kaleido, ``plots.static``), html (self-contained, animated), gif/mp4
+of one format: png/svg/pdf (kaleido, ``plots.static``), html (self-contained, animated, with the live sliders of
+``losslab.live``: it works offline from ``file://``), gif/mp4
 (``plots.animation``), csv (one row per optimizer × step) or json (``config_io``: re-imports bit for bit).
 ``write_atomic`` writes through a temporary file and a rename, so a failed write leaves no partial file.
 """
@@ -16,16 +17,17 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import plotly.graph_objects as go
 
 import plots
+import plots.live
 from plots import animation, static
 from plots.export import html_bytes, trajectories_csv
 
-from . import config_io
+from . import config_io, live
 from .race import RaceConfig, run_race
 
 MIME = {"png": "image/png", "svg": "image/svg+xml", "pdf": "application/pdf", "html": "text/html",
@@ -86,12 +88,14 @@ def figure_bytes(figure: go.Figure, fmt: str, settings: ExportSettings = ExportS
 
 def export_race(config: RaceConfig, fmt: str, settings: ExportSettings = ExportSettings(), *,
                 trajectories: Mapping[str, Any] | None = None, figure: go.Figure | None = None,
-                layer: Any = None, gradient_field: bool = False, progress: animation.Progress | None = None) -> bytes:
+                layer: Any = None, gradient_field: bool = False, progress: animation.Progress | None = None,
+                families: dict[str, list[live.Packed]] | None = None) -> bytes:
     """One export of the race ``config`` describes; its pictures over the −∇f arrows when ``gradient_field``.
 
     ``trajectories`` (from ``run_race(config)``), ``figure`` (``plots.race_figure`` of them, drawn with the same
-    ``gradient_field``) and ``layer`` (``plots.race.landscape_layer``) may be passed when the caller has them
-    already; ``progress(fraction)`` is called after each GIF/MP4 frame.
+    ``gradient_field``), ``layer`` (``plots.race.landscape_layer``) and the HTML's live ``families`` (per optimizer,
+    ``live.packed``) may be passed when the caller has them already; ``progress(fraction)`` is called after each
+    GIF/MP4 frame.
     """
     settings.validate(fmt)
     if trajectories is None:
@@ -108,6 +112,10 @@ def export_race(config: RaceConfig, fmt: str, settings: ExportSettings = ExportS
     if figure is None:  # a still image needs no animation frames
         figure = plots.race_figure(surface, trajectories, layer=layer, gradient_field=gradient_field,
                                    frames=60 if fmt == "html" else 1)
+    if fmt == "html":
+        ran = replace(config, optimizers={name: config.optimizers[name] for name in trajectories})
+        return plots.live.live_html(live.live_spec(ran, figure.to_dict(), surface, families),
+                                    title=f"Loss Landscape Lab race: {file_stem(config)}")
     return figure_bytes(figure, fmt, settings)
 
 

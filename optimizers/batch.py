@@ -20,12 +20,13 @@ import numpy as np
 
 from validation import Range, check_number
 
-from . import catalogue, hyperparams
+from . import catalogue, hyperparams, noise
 from .rules import Rule
 from .surface import Surface
 
 BLOW_UP_FACTOR = 1e10
 BATCH_SIZE = Range(1, 10**6, integer=True)  # a minibatch's examples (0 or None: the full batch)
+STREAM_ROW = Range(0, 2**53, integer=True)  # a shared noise and minibatch stream (engine's ``stream_row``)
 REASONS = np.array(["", "non-finite", "blow-up"])
 ROUNDING_RESIDUE = 1e-12  # a scheduled lr in [−1e-12·ρ₀, 0) is rounding, used as 0
 
@@ -132,6 +133,13 @@ class Batch:
     seed: int
     batch_size: int | None
     backend: Backend
+    stream_row: int | None = None  # every row's noise and minibatch stream; None: row i has stream i
+
+    def keys(self) -> np.ndarray:
+        """Each row's 64-bit key for its gradient noise and minibatches (:mod:`optimizers.noise`): from (seed, i), or
+        from (seed, ``stream_row``) for every row."""
+        streams = np.arange(self.rows) if self.stream_row is None else np.full(self.rows, self.stream_row)
+        return noise.row_keys(self.seed, streams)
 
     def hyperparameters(self) -> dict[str, Any]:
         public = {k: v for k, v in self.hp.items() if k not in ("beta1", "beta2")}
@@ -195,6 +203,7 @@ def prepare(
     dtype: Any = "float64",
     hyperparameters: dict[str, Any] | None = None,
     keep_trajectories: bool = True,
+    stream_row: Any = None,
 ) -> Batch:
     """The validated batch of ``optimizers.run`` (``keep_trajectories``: its limit on B × (steps + 1) points) or
     ``optimizers.sweep`` (its limit on B rows), from their arguments, the optimizer's own keywords (``momentum``,
@@ -204,6 +213,7 @@ def prepare(
     start = hyperparams.check_start(surface.default_start if start is None else start)
     sigma = hyperparams.check_numeric("noise", noise)
     seed = hyperparams.check_seed(seed)
+    stream_row = None if stream_row is None else int(check_number("stream_row", stream_row, STREAM_ROW))
     schedule = hyperparams.check_callable_schedule(schedule)
     chosen = Backend(backend, device, dtype)
     rows = hyperparams.batch_rows({**hp, "noise": sigma}, start)
@@ -220,7 +230,7 @@ def prepare(
             raise ValueError(f"Invalid batch_size value: {batch_size!r} (must be a positive integer)")
     batch = Batch(
         surface, rule, optimizer, hp, np.broadcast_to(start, (rows, 2)).copy(), steps, rows, schedule,
-        sigma, seed, batch_size, chosen,
+        sigma, seed, batch_size, chosen, stream_row,
     )
     if schedule is not None:
         check_schedule(schedule, batch.base_lr(), steps)

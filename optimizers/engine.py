@@ -55,10 +55,9 @@ class Stepper:
         be = batch.backend
         self.hp = {name: be.kernel_value(value, batch.rows) for name, value in batch.hp.items()}
         self.base_lr = batch.base_lr()
-        self.noise_keys = noise.row_keys(batch.seed, np.arange(batch.rows)) if np.any(batch.sigma > 0) else None
+        self.keys = batch.keys() if np.any(batch.sigma > 0) or batch.batch_size is not None else None
         self.sigma = be.kernel_value(batch.sigma, batch.rows)
-        if batch.batch_size is not None:
-            self.generator = np.random.default_rng(batch.seed)
+        self.noisy = bool(np.any(batch.sigma > 0))
 
     def _value_and_grad(self, theta: Any) -> tuple[Any, Any]:
         surface = self.batch.surface
@@ -69,9 +68,9 @@ class Stepper:
     def _gradient(self, theta: Any, grad: Any, step: int) -> Any:
         batch = self.batch
         if batch.batch_size is not None:
-            grad = batch.surface.minibatch_grad(theta, batch.batch_size, self.generator)
-        if self.noise_keys is not None:
-            grad = grad + self.sigma * batch.backend.array(noise.gaussian(self.noise_keys, step))
+            grad = batch.surface.minibatch_grad(theta, batch.batch_size, noise.MinibatchDraw(self.keys, step))
+        if self.noisy:
+            grad = grad + self.sigma * batch.backend.array(noise.gaussian(self.keys, step))
         return grad
 
     def _lr(self, step: int) -> tuple[np.ndarray, Any]:
@@ -133,6 +132,7 @@ def run(
     backend: str = "numpy",
     device: Any = None,
     dtype: Any = "float64",
+    stream_row: int | None = None,
     **hyperparameters: Any,
 ) -> Trajectory:
     """Run ``optimizer`` on ``surface`` for ``steps`` steps and keep every iterate.
@@ -140,11 +140,14 @@ def run(
     Hyper-parameters use torch.optim's names (``lr``, ``momentum``, ``betas``, ``eps``, ...);
     each, and ``start``, is a scalar or a per-row array, broadcast elementwise into B rows.
     ``schedule(k, base_lr)`` gives ρₖ; ``noise=σ`` adds N(0, σ²) to each gradient (row i's
-    stream fixed by (seed, i)); ``batch_size`` samples real minibatches on surfaces with data.
+    stream fixed by (seed, i)); ``batch_size`` samples real minibatches on surfaces with data (row i's from
+    (seed, i, step)). ``stream_row=s`` gives every row stream s's noise and minibatches, so that row j equals a
+    one-row run of its hyper-parameters with ``stream_row=s`` (a one-row run's default stream is 0): the live
+    sliders' families.
     """
     batch = prepare(surface, optimizer, start, steps, lr=lr, schedule=schedule, noise=noise, seed=seed,
                     batch_size=batch_size, backend=backend, device=device, dtype=dtype,
-                    hyperparameters=hyperparameters, keep_trajectories=True)
+                    hyperparameters=hyperparameters, keep_trajectories=True, stream_row=stream_row)
     be = batch.backend
     xp = be.xp
     shape = (batch.rows, batch.steps + 1)
@@ -187,6 +190,7 @@ def sweep(
     backend: str = "numpy",
     device: Any = None,
     dtype: Any = "float64",
+    stream_row: int | None = None,
     **hyperparameters: Any,
 ) -> Summary:
     """Run B rows like :func:`run` but keep only O(B) summaries (final/best loss, steps to tol).
@@ -198,7 +202,7 @@ def sweep(
     tol_value = float(hyperparams.check_numeric("tol", tol, hyperparams.NONNEGATIVE))
     batch = prepare(surface, optimizer, start, steps, lr=lr, schedule=schedule, noise=noise, seed=seed,
                     batch_size=batch_size, backend=backend, device=device, dtype=dtype,
-                    hyperparameters=hyperparameters, keep_trajectories=False)
+                    hyperparameters=hyperparameters, keep_trajectories=False, stream_row=stream_row)
     be = batch.backend
     xp = be.xp
     target = (getattr(surface, "minimum_value", None) or 0.0) + tol_value

@@ -482,7 +482,7 @@ def sweep(batch: Batch, target: float, tol: float) -> Summary | None:
     flags, per_row_betas = _fill(rows, batch, family)
 
     has_noise = bool(np.any(batch.sigma > 0))
-    keys = noise.row_keys(batch.seed, np.arange(count)) if has_noise else None
+    keys = batch.keys() if has_noise else None
     sigma = _kernel_value(batch.sigma, dtype)
     sigma = sigma if isinstance(sigma, float) else sigma[:, None]
     per_step_values = (batch.schedule is not None) + 2 * has_noise + 2 * per_row_betas  # per row and step

@@ -5,7 +5,8 @@ members, looked up with ``hasattr``:
 
 - ``value_and_grad(xy) -> (f, ∇f)``: both in one pass (else ``value`` and ``grad`` are called);
 - ``minibatch_grad(xy, batch_size, generator) -> ∇f`` on a random minibatch per row (``batch_size=``
-  needs it, Algorithm 8.1);
+  needs it, Algorithm 8.1), drawn from ``generator.random((rows, examples))`` called on consecutive chunks of
+  rows: a numpy ``Generator``, or the engine's counter-based :class:`optimizers.noise.MinibatchDraw`;
 - ``numba_formula`` and ``p``: a numba-compilable formula ``(x, y, p) -> (f, ∂f/∂x, ∂f/∂y)`` and its
   parameters, which let large numpy sweeps run the fused kernel of :mod:`optimizers.fast`.
 """

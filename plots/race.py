@@ -2,7 +2,8 @@
 
 The landscape is a layout image and its isolines a layout shape. Trace order: 0 minima,
 1 start, [2 gradient field], then one path trace per optimizer and one trace of their
-current positions (the only traces frames touch), then ✕ markers of diverged runs and last
+current positions (the only traces frames touch), then one ✕ trace per optimizer (empty unless its run
+diverged) and last
 the invisible click grid (clicking the contour selects one of its points: a contour itself
 does not select, NOTES §7). Nothing of the landscape is ever in a frame.
 """
@@ -178,18 +179,18 @@ def race_figure(
         marker=dict(symbol=[s.marker for s in styles], color=[s.colour for s in styles], size=13,
                     line=dict(color="black", width=1.5)),
     ))
-    for style, (name, trajectory) in zip(styles, trajectories.items()):
-        step = int(trajectory.diverged_at[0])
-        if step >= 0:
-            where = last_visible(paths[name][: step + 1], surface.bounds)
-            traces.append(_scatter(
-                x=[where[0]], y=[where[1]], mode="markers+text", legendgroup=name, showlegend=False,
-                marker=dict(symbol="x", size=16, color=style.colour, line=dict(color="black", width=1)),
-                text=[f"{name} diverged at step {step}"],
-                textposition="bottom center" if where[1] > (ymin + ymax) / 2 else "top center",
-                textfont=dict(color=style.colour, size=13), name=f"{name} diverged",
-                hovertemplate=f"{name}: {trajectory.diverged_reason[0]} at step {step}<extra></extra>",
-            ))
+    for style, (name, trajectory) in zip(styles, trajectories.items()):  # one ✕ trace each, empty if none
+        step = int(trajectory.diverged_at[0])  # (a live slider fills it when its path diverges)
+        where = last_visible(paths[name][: step + 1], surface.bounds) if step >= 0 else None
+        traces.append(_scatter(
+            x=[] if where is None else [where[0]], y=[] if where is None else [where[1]], mode="markers+text",
+            legendgroup=name, showlegend=False,
+            marker=dict(symbol="x", size=16, color=style.colour, line=dict(color="black", width=1)),
+            text=[] if where is None else [f"{name} diverged at step {step}"],
+            textposition="bottom center" if where is None or where[1] > (ymin + ymax) / 2 else "top center",
+            textfont=dict(color=style.colour, size=13), name=f"{name} diverged",
+            hovertemplate=f"{name}: %{{text}}<extra></extra>",
+        ))
     traces.append(_click_grid(surface.bounds))
 
     cap = max(MIN_FRAME_PATH, MAX_FRAME_POINTS // (len(shown) * len(paths)))

@@ -18,7 +18,7 @@ import landscapes
 import optimizers
 from losslab import exports, race
 from optimizers import catalogue
-from tests.rendered import shown
+from tests.rendered import live_spec, race_spec, shown
 
 TIMEOUT = 60
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,12 +30,6 @@ def app(query: dict[str, str] | None = None, path: str = "app.py") -> AppTest:
     if query:
         at.query_params.update(query)
     return at.run()
-
-
-def race_spec(at: AppTest) -> dict:
-    charts = at.get("plotly_chart")
-    assert charts, "no plotly chart drawn"
-    return json.loads(charts[0].proto.spec)
 
 
 def decode(values) -> np.ndarray:
@@ -90,8 +84,14 @@ def test_default_render_draws_the_default_race(default_app):
     assert len(latex) == len(DEFAULT_OPTIMIZERS)
     assert r"\rho &= 0.035" in latex[0] and r"\alpha &= 0.9" in latex[1]
     charts = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
-    assert len(charts) == 2  # the race; loss and distance to the minimum side by side
-    assert {trace.get("xaxis") for trace in charts[1]["data"]} == {"x", "x2"}
+    assert len(charts) == 1  # loss and distance to the minimum side by side, beside the race (a live component)
+    assert {trace.get("xaxis") for trace in charts[0]["data"]} == {"x", "x2"}
+    live = live_spec(at)  # each optimizer's ρ, and α, ρ_r, β₁ where it has one, at the race's values
+    assert [(s["optimizer"], s["key"]) for s in live["sliders"]] == [
+        ("sgd", "lr"), ("momentum", "lr"), ("momentum", "momentum"), ("rmsprop", "lr"), ("rmsprop", "alpha"),
+        ("adam", "lr"), ("adam", "beta1")]
+    assert all(s["values"][s["index"]] == config.optimizers[s["optimizer"]]["betas"][0] if s["key"] == "beta1"
+               else s["values"][s["index"]] == config.optimizers[s["optimizer"]][s["key"]] for s in live["sliders"])
     table = [m.value for m in at.markdown if m.value.startswith("| optimizer |")]
     assert len(table) == 1 and table[0].count("\n") == len(DEFAULT_OPTIMIZERS) + 1  # header, rule, one per row
 

@@ -21,6 +21,7 @@ from landscapes import registry
 from losslab import config_io, exports, race
 from plots import animation, static
 from plots.race import frame_steps
+from tests.rendered import html_live_spec
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SMALL = exports.ExportSettings(preset="paper", scale=1.0, frames=6, fps=5)
@@ -136,12 +137,13 @@ def test_html_is_self_contained_with_the_animation_frames(small_race):
     assert re.findall(r"<script[^>]*\bsrc=", text) == []  # no external script: works offline
     assert len(text) > 3_000_000  # plotly.js itself is embedded
     shown = frame_steps(config.steps, 60)
-    call = text[text.rindex("Plotly.addFrames("):]
-    frames = json.loads(call[call.index("["):call.index("]);") + 1])
+    live = html_live_spec(text)
+    frames = live["figure"]["frames"]
     assert [frame["name"] for frame in frames] == [str(k) for k in shown]
     assert all(frame["traces"] for frame in frames)  # each frame moves the trajectory traces
     assert '"method":"animate"' in text  # the play/pause buttons and the step slider
-    assert "Plotly.animate" not in text[text.rindex("Plotly.newPlot("):]  # auto_play=False: still on load
+    assert "Plotly.animate" not in text[text.rindex("LiveRace.mount("):]  # still on load
+    assert {slider["optimizer"] for slider in live["sliders"]} == set(trajectories)  # with its live sliders
 
 
 # --- GIF and MP4 -----------------------------------------------------------------------------------

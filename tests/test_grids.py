@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from losslab.app.grids import COARSE, FINE, LR_BOUNDS, LR_GRID, log_grid, sci
+from losslab.grids import COARSE, FINE, LR_BOUNDS, LR_GRID, log_grid, sci
 
 
 def on_grid(value: float, mantissas: tuple[float, ...]) -> bool:

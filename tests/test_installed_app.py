@@ -64,7 +64,7 @@ import losslab.app
 router = Path(losslab.app.__file__).parent / "router.py"
 at = AppTest.from_file(str(router), default_timeout=240).run()
 assert not at.exception, [e.value for e in at.exception]
-assert at.get("plotly_chart"), "Explore drew no chart"
+assert at.get("component_instance"), "Explore drew no race"
 for page in ("sweeps.py", "lessons.py"):
     at.switch_page(str(router.parent / page)).run()
     assert not at.exception, (page, [e.value for e in at.exception])

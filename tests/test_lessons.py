@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from losslab import config_io, lessons
 from losslab.race import run_race
-from tests.rendered import shown
+from tests.rendered import race_spec, shown
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -137,7 +136,7 @@ def test_each_lesson_opens_on_explore_with_its_caption(explore, name):
     assert any(info.value.startswith(f"**Lesson: {lesson.title}.**") for info in at.info)
     assert at.selectbox(key="surface").value == lesson.config.surface
     assert at.multiselect(key="opt").value == list(lesson.config.optimizers)
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    spec = race_spec(at)
     drawn = [t["legendgroup"] for t in spec["data"] if t.get("legendgroup") and t.get("mode") == "lines"]
     assert drawn == list(lesson.config.optimizers)
 

@@ -17,6 +17,7 @@ import landscapes
 import optimizers
 from landscapes import logistic2
 from losslab import race
+from tests.rendered import race_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -136,6 +137,6 @@ def test_explore_page_races_on_it():
     at.query_params.update({"surface": "logistic2", "opt": "sgd,adam", "steps": "100"})
     at.run()
     assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    spec = race_spec(at)
     assert {"sgd", "adam"} <= {trace.get("legendgroup") for trace in spec["data"]}
     assert "two parameters" in " ".join(caption.value for caption in at.caption)

@@ -14,7 +14,7 @@ import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from losslab import config_io, race
-from tests.rendered import shown
+from tests.rendered import live_spec, race_spec, shown
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 240
@@ -46,7 +46,7 @@ def decode(values) -> np.ndarray:
 
 def race_paths(at: AppTest) -> dict[str, np.ndarray]:
     found = {}
-    for trace in charts(at)["net.race"]["data"]:
+    for trace in race_spec(at)["data"]:
         if trace.get("legendgroup") and trace.get("mode") == "lines":
             found[trace["legendgroup"]] = np.stack([decode(trace["x"]), decode(trace["y"])], axis=-1)
     return found
@@ -57,7 +57,10 @@ def test_renders_with_defaults_model_slice_race_and_downloads():
     assert_clean(at)
     assert not at.warning
     shown = charts(at)
-    assert {"net.model", "net.race", "net.curves", "net.surface3d", "net.logistic2"} <= set(shown)
+    assert {"net.model", "net.curves", "net.surface3d", "net.logistic2"} <= set(shown)
+    live = live_spec(at)  # the slice race, with each optimizer's live ρ and α or β₁
+    assert [(s["optimizer"], s["key"]) for s in live["sliders"]] == [
+        ("sgd", "lr"), ("momentum", "lr"), ("momentum", "momentum"), ("adam", "lr"), ("adam", "beta1")]
     assert "net.pca" not in shown and "net.projection" not in shown  # the full-space view is off by default
     assert shown["net.model"]["data"][0]["type"] == "heatmap"  # moons: decision regions
     assert set(race_paths(at)) == {"sgd", "momentum", "adam"}
@@ -96,11 +99,11 @@ def test_optimizer_and_architecture_widgets_change_the_page():
     at.multiselect(key="net.opt").set_value(["rmsprop"]).run()
     assert_clean(at)
     assert set(race_paths(at)) == {"rmsprop"}
-    before = charts(at)["net.race"]["layout"]["images"]
+    before = race_spec(at)["layout"]["images"]
     at.selectbox(key="net.hidden").set_value((4,)).run()
     assert_clean(at)
     assert at.query_params["hidden"] == "4"
-    assert charts(at)["net.race"]["layout"]["images"] != before  # another network, another slice
+    assert race_spec(at)["layout"]["images"] != before  # another network, another slice
 
 
 def test_dataset_switch_shows_regression_fit_and_digit_samples():
@@ -166,7 +169,7 @@ def test_bad_query_parameters_show_a_message_and_fall_back_to_defaults():
     assert at.selectbox(key="net.dataset").value == "moons"
     assert at.selectbox(key="net.hidden").value == (16, 16)
     assert at.slider(key="net.steps").value == 200
-    assert "net.race" in charts(at)
+    assert race_spec(at)["data"]
     at.slider(key="net.steps").set_value(30).run()  # the reader moved on: the message goes
     assert not at.warning
 

@@ -16,10 +16,11 @@ import streamlit as st
 
 import optimizers
 from landscapes.curvature import curvature
-from losslab import budget, exports, race, theory
+from losslab import budget, exports, live, race, theory
 from losslab.app import export_panel, race_cache
-from losslab.app.explore_sidebar import UI_FLAGS, flag, on_chart_select, sidebar_config
+from losslab.app.explore_sidebar import UI_FLAGS, flag, on_live_change, sidebar_config
 from losslab.app.explore_state import URL, inspected_query, lesson_picker, load_url, restore_json
+from losslab.app.live_race import live_race
 from losslab.app.markdown import escape
 from optimizers.notation import HINTS, update_rule
 from plots.step_figure import step_figure, step_rows
@@ -57,11 +58,12 @@ def _producers(config: race.RaceConfig, trajectories: dict[str, optimizers.Traje
     """Each format's bytes from what the page already computed (the race, its cached figure and landscape)."""
     figure = race_cache.race_figure(config, gradient_field)
     layer = race_cache.layer(config.surface, config.surface_params)
+    families = {name: race_cache.families(config.only(name)) for name in trajectories}
 
     def produce(fmt: str) -> Any:
         def run(settings: exports.ExportSettings, progress: Any) -> bytes:
             return exports.export_race(config, fmt, settings, trajectories=trajectories, figure=figure, layer=layer,
-                                       gradient_field=gradient_field, progress=progress)
+                                       gradient_field=gradient_field, progress=progress, families=families)
         return run
 
     return {fmt: produce(fmt) for fmt in exports.FORMATS}
@@ -157,11 +159,10 @@ def main() -> None:
     except ValueError as error:
         st.error(escape(error))
         return
+    view_columns = st.columns([2, 1, 1, 1])
     if getattr(surface, "description", ""):
-        st.caption(escape(surface.description))
-
-    view_columns = st.columns([1, 1, 1, 2])
-    for column, key in zip(view_columns, ("field", "view3d", "inspect")):
+        view_columns[0].caption(escape(surface.description))
+    for column, key in zip(view_columns[1:], ("field", "view3d", "inspect")):
         flag(column, UI_FLAGS[key], key, False)
         flags[key] = bool(state[key])
 
@@ -170,7 +171,7 @@ def main() -> None:
     if not config.optimizers:
         st.info("Select at least one optimizer in the sidebar.")
     try:  # the whole request within the compute budget, before any optimizer steps
-        budget.check(budget.race_view_cost(config, view3d=flags["view3d"]), what="This race")
+        budget.check(budget.race_view_cost(config, view3d=flags["view3d"]) + live.cost(config), what="This race")
     except ValueError as error:
         st.error(escape(error))
         return
@@ -179,22 +180,24 @@ def main() -> None:
     trajectories = computed.trajectories
     for name, message in computed.failures.items():
         st.error(escape(f"{name}: {message}"))
-    for name, trajectory in trajectories.items():
-        if trajectory.diverged_at[0] >= 0:
-            st.warning(f"{name} diverged at step {int(trajectory.diverged_at[0])} "
-                       f"({trajectory.diverged_reason[0]})")
     try:
         figures = _figures(config, bool(trajectories), flags["field"], flags["view3d"])
     except ValueError as error:
         st.error(escape(error))
         return
 
+    race_column, curves_column = st.columns([3, 2]) if "race" in figures else (st.container(), st.container())
     if "race" in figures:
-        st.plotly_chart(figures["race"], key="race", on_select=on_chart_select, selection_mode="points", theme=None)
+        with race_column:
+            live_race(race_cache.live_spec(config, flags["field"]), key="race", on_change=on_live_change)
     if "curves" in figures:
-        st.plotly_chart(figures["curves"], theme=None, key="curves")
+        curves_column.plotly_chart(figures["curves"], theme=None, key="curves")
         if not getattr(surface, "minima", ()):
-            st.caption("This surface has no known minimum: no distance-to-minimum curve.")
+            curves_column.caption("This surface has no known minimum: no distance-to-minimum curve.")
+    for name, trajectory in trajectories.items():  # (the race marks each with its ✕)
+        if trajectory.diverged_at[0] >= 0:
+            st.warning(f"{name} diverged at step {int(trajectory.diverged_at[0])} "
+                       f"({trajectory.diverged_reason[0]})")
     if figures.get("rows"):
         st.markdown(summary_table(figures["rows"]))
     if "surface" in figures:

@@ -15,10 +15,10 @@ import streamlit as st
 
 import landscapes
 import optimizers
-from losslab import budget, race
+from losslab import budget, live, race
 from losslab.app import race_cache
-from losslab.app.grids import FINE, LOG_GRIDS, LR_GRID, log_grid, sci
 from losslab.app.markdown import escape
+from losslab.grids import FINE, LOG_GRIDS, LR_GRID, log_grid, sci
 from optimizers import catalogue, schedules
 
 DEFAULT_CONFIG = race.RaceConfig()
@@ -242,12 +242,26 @@ def _schedule_widgets(sidebar: Any) -> dict[str, Any] | None:
     return config
 
 
-def on_chart_select() -> None:
-    """A click on the race figure (on its invisible click grid) sets the start."""
-    event = state.get("race") or {}
-    points = (event.get("selection") or {}).get("points") or []
-    if points and "x" in points[0] and "y" in points[0]:
-        state["start_click"] = (points[0]["x"], points[0]["y"])
+def on_live_change() -> None:
+    """The race component's message (``losslab.app.live_race``): a released live slider's value goes to its widget
+    (the shared ρ's when one ρ drives all), a click on the landscape sets the start. A message naming an optimizer,
+    a keyword or a value the sidebar does not hold is ignored."""
+    message = state.get("race")
+    if not isinstance(message, dict):
+        return
+    if message.get("kind") == "start":
+        x, y = message.get("x"), message.get("y")
+        if all(isinstance(v, (int, float)) and math.isfinite(v) for v in (x, y)):
+            state["start_click"] = (float(x), float(y))
+        return
+    optimizer, key, value = message.get("optimizer"), message.get("key"), message.get("value")
+    if message.get("kind") != "commit" or optimizer not in state.get("opt", ()) or \
+            key not in live.live_keys(optimizer) or not isinstance(value, (int, float)):
+        return
+    low, high = catalogue.spec(key).ui
+    if not low <= value <= high:
+        return
+    state["lr_all" if key == "lr" and state.get("same_lr") else f"{optimizer}.{key}"] = float(value)
 
 
 def _start_widgets(sidebar: Any, surface: str, surface_params: dict[str, float]) -> tuple[float, float] | None:

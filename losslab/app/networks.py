@@ -18,13 +18,15 @@ import streamlit as st
 import landscapes
 import plots
 from landscapes.logistic2 import POINTS as LOGISTIC_POINTS
-from losslab import budget, exports, networks, race
+from losslab import budget, exports, live, networks, race
 from losslab.app import export_panel, heavy, race_cache
 from losslab.app.frozen import freeze
+from losslab.app.live_race import live_race
 from losslab.app.markdown import escape
 from losslab.app.networks_state import (
     PCA_GRID,
     PREFIX,
+    SECOND,
     SPECS,
     SURFACE_3D_GRID,
     URL,
@@ -97,8 +99,11 @@ def _model_figure(config: tuple) -> go.Figure:
 
 def _race_config(values: dict[str, Any], batch: int) -> race.RaceConfig:
     """The slice race the settings describe: minibatches (and the network itself) drawn by the network's seed."""
-    chosen = {name: {**race.optimizer_defaults(name, "network"), "lr": float(values[f"{name}.lr"])}
-              for name in values["opt"]}
+    chosen = {}
+    for name in values["opt"]:
+        hyper = {**race.optimizer_defaults(name, "network"), "lr": float(values[f"{name}.lr"])}
+        chosen[name] = live.with_value(hyper, SECOND[name], float(values[f"{name}.{SECOND[name]}"])) \
+            if name in SECOND else hyper
     return race.RaceConfig(surface="network", surface_params={name: values[name] for name in SPECS},
                            optimizers=chosen, steps=int(values["steps"]), seed=int(values["seed"]),
                            batch_size=batch or None)
@@ -120,7 +125,9 @@ def _race_figures(config: tuple, grid: int, race_config: race.RaceConfig) -> dic
 
 @st.cache_resource(max_entries=4, show_spinner=False, hash_funcs=race_cache.BY_SETTINGS)
 def _full_space(config: tuple, race_config: race.RaceConfig) -> Any:
-    chosen = {name: {"lr": hyper["lr"]} for name, hyper in race_config.optimizers.items()}
+    kept = ("lr", "momentum", "alpha", "betas")  # what the Networks page sets: ρ and the live second
+    chosen = {name: {key: value for key, value in hyper.items() if key in kept}
+              for name, hyper in race_config.optimizers.items()}
     return heavy.run(lambda: networks.full_space(config, chosen, race_config.steps, race_config.batch_size),
                      "Training every optimizer in the full parameter space")
 
@@ -143,7 +150,7 @@ def request_cost(config: tuple, grid: int, race_config: race.RaceConfig, full_sp
     """What a run of the page computes: the training, the slice on its grid, the race in it and on the
     two-parameter network, and with ``full_space`` every optimizer in the full space and its PCA plane."""
     logistic = _logistic_race(race_config)
-    cost = budget.slice_cost(config, grid) + budget.race_cost(race_config, built=True)
+    cost = budget.slice_cost(config, grid) + budget.race_cost(race_config, built=True) + live.cost(race_config)
     cost += budget.view_cost(logistic.surface) + budget.race_cost(logistic, built=True)
     if full_space:
         cost += budget.full_space_cost(config, race_config.optimizers, race_config.steps, race_config.batch_size,
@@ -172,6 +179,21 @@ def _producers(config: tuple, grid: int, race_config: race.RaceConfig) -> dict[s
         return run
 
     return {fmt: produce(fmt) for fmt in exports.FORMATS}
+
+
+def _on_live_change() -> None:
+    """A released live slider's value goes to its sidebar widget (a value off the sidebar's ρ grid is added to its
+    options); anything else the component sends (a click on the slice) is ignored on this page."""
+    message = state.get("net.race")
+    if not isinstance(message, dict) or message.get("kind") != "commit":
+        return
+    name, key, value = message.get("optimizer"), message.get("key"), message.get("value")
+    if name not in state.get(PREFIX + "opt", ()) or key not in ("lr", SECOND.get(name)) or \
+            not isinstance(value, (int, float)):
+        return
+    low, high = catalogue.spec(key).ui
+    if low <= value <= high:
+        state[f"{PREFIX}{name}.{key}"] = float(value)
 
 
 def _progress(text: str) -> tuple[Any, Any]:
@@ -224,14 +246,17 @@ def main() -> None:
     race_config = _race_config(values, batch)
     figures = _race_figures(config, values["grid"], race_config)
     if "race" in figures:
-        st.plotly_chart(figures["race"], theme=None, key="net.race")
+        race_column, curves_column = st.columns([3, 2])
+        with race_column:
+            live_race(race_cache.live_spec(race_config, grid=values["grid"], _layer=_layer(config, values["grid"])),
+                      key="net.race", on_change=_on_live_change)
+        curves_column.plotly_chart(figures["curves"], theme=None, key="net.curves")
         computed = race_cache.run(race_config)
         for name, message in computed.failures.items():
             st.error(escape(f"{name}: {message}"))
         for name, trajectory in computed.trajectories.items():
             if trajectory.diverged_at[0] >= 0:
                 st.warning(f"{name} diverged at step {int(trajectory.diverged_at[0])}: lower its ρ.")
-        st.plotly_chart(figures["curves"], theme=None, key="net.curves")
     else:
         st.info("Select at least one optimizer in the sidebar to race in the slice.")
     st.plotly_chart(figures["surface"], theme=None, key="net.surface3d")

@@ -12,15 +12,16 @@ import streamlit as st
 import landscapes
 from landscapes.fullspace import TORCH_OPTIMIZERS
 from landscapes.network_config import MAX_PARAMETERS
-from losslab import overrides, race
-from losslab.app.grids import COARSE, log_grid
+from losslab import live, overrides, race
 from losslab.app.url_state import UrlState
+from losslab.grids import COARSE, log_grid
 from optimizers import catalogue
 
 state = st.session_state
 SPECS = {spec.name: spec for spec in landscapes.parameters("network")}
 OPTIMIZERS = tuple(TORCH_OPTIMIZERS)  # the full-space view trains with torch.optim: the optimizers it has
 DEFAULT_OPTIMIZERS = ("sgd", "momentum", "adam")
+SECOND = {name: keys[1] for name in OPTIMIZERS if len(keys := live.live_keys(name)) > 1}  # α, ρ_r, β₁: live too
 LR_CHOICES = tuple(log_grid(1e-4, 5.0, COARSE, catalogue.SURFACE_LR["network"].values()))  # and each race ρ
 MAX_LR = catalogue.spec("lr").ui[1]  # the ρ sliders' upper end
 MAX_STEPS = 2_000  # ≤ race.MAX_RACE_STEPS and fullspace.MAX_STEPS: a page's run stays interactive
@@ -40,6 +41,8 @@ def defaults() -> dict[str, Any]:
     values = {name: spec.default for name, spec in SPECS.items()}
     values.update(opt=DEFAULT_OPTIMIZERS, steps=DEFAULT_STEPS, batch=0, grid=DEFAULT_GRID, fullspace=False)
     values.update({f"{name}.lr": catalogue.race_lr(name, "network") for name in OPTIMIZERS})
+    values.update({f"{name}.{key}": live.current_value(race.optimizer_defaults(name, "network"), key)
+                   for name, key in SECOND.items()})
     return values
 
 
@@ -63,6 +66,11 @@ def _parse(key: str, text: str) -> Any:
     if key.endswith(".lr"):
         if not 0 < value <= MAX_LR:
             raise ValueError(f"Invalid {key} value: {text!r} (must be in (0, {MAX_LR:g}])")
+        return value
+    if "." in key:  # an optimizer's second live hyper-parameter: within its slider
+        low, high = catalogue.spec(key.partition(".")[2]).ui
+        if not low <= value <= high:
+            raise ValueError(f"Invalid {key} value: {text!r} (must be in [{low:g}, {high:g}])")
         return value
     low, high = {"steps": (1, MAX_STEPS), "batch": (0, race.MAX_BATCH), "grid": (min(GRIDS), max(GRIDS))}[key]
     if not value.is_integer() or not low <= value <= high or (key == "grid" and int(value) not in GRIDS):
@@ -154,6 +162,11 @@ def sidebar() -> dict[str, Any]:
         state.setdefault(key, catalogue.race_lr(name, "network"))  # Streamlit drops an unshown widget's state
         choices = sorted({*LR_CHOICES, float(state[key])})
         bar.select_slider(f"{name}: learning rate ρ", choices, key=key, format_func=lambda v: f"{v:g}")
+        if name in SECOND:
+            spec = catalogue.spec(SECOND[name])
+            second = f"{PREFIX}{name}.{spec.key}"
+            state.setdefault(second, defaults()[f"{name}.{spec.key}"])
+            bar.slider(f"{name}: {spec.label}", *spec.ui, key=second, step=0.005, format="%.3f")
     bar.slider("steps", 1, MAX_STEPS, key=PREFIX + "steps")
     bar.number_input("minibatch size (0: full batch)", 0, race.MAX_BATCH, step=8, key=PREFIX + "batch",
                      help="each step's gradient on this many random training examples (Algorithm 8.1)")

@@ -10,15 +10,18 @@ depends on, so a view toggle rebuilds only its own figure.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from typing import Any, NamedTuple
 
 import plotly.graph_objects as go
+import plotly.utils
 import streamlit as st
 
 import landscapes
 import optimizers
 import plots
-from losslab import budget, race
+from losslab import budget, live, race
 from losslab.app import heavy
 from losslab.app.frozen import freeze
 
@@ -101,3 +104,26 @@ def surface_figure(config: race.RaceConfig, grid: Any = None) -> go.Figure:
 def step_at(config: race.RaceConfig, name: str, step: int) -> Any:
     """Step k of optimizer ``name`` in the race, replayed (``losslab.race.step_at``)."""
     return race.step_at(config, name, step, surface(config.surface, config.surface_params))
+
+
+@st.cache_data(max_entries=64, show_spinner=False, hash_funcs=BY_SETTINGS)
+def families(config: race.RaceConfig) -> list[live.Packed]:
+    """The live sliders of ``config``'s one optimizer with their families (``losslab.live.packed``)."""
+    (name,) = config.optimizers
+    built = surface(config.surface, config.surface_params)
+    return heavy.run(lambda: live.packed(config, name, built), f"Computing {name}'s live sliders",
+                     live.cost(config).seconds)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False, hash_funcs=BY_SETTINGS)
+def live_spec(config: race.RaceConfig, gradient_field: bool = False, grid: int | None = None,
+              title: str | None = None, _layer: Any = None) -> str:
+    """The race figure (``race_figure``, same arguments) with the live sliders of every optimizer that ran, as the
+    JSON text the component takes (encoded once per race, not per rerun)."""
+    figure = race_figure(config, gradient_field, grid, title, _layer).to_dict()
+    computed = run(config)
+    shown = {name: families(config.only(name)) for name in computed.trajectories}
+    ran = dataclasses.replace(config, optimizers={name: config.optimizers[name] for name in shown})
+    spec = live.live_spec(ran, figure, computed.surface, shown, figure_id=f"{config!r}/{gradient_field}/{grid}/{title}",
+                          compact=True)
+    return json.dumps(spec, separators=(",", ":"), cls=plotly.utils.PlotlyJSONEncoder)

@@ -28,6 +28,7 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
+st.html("<style>[data-testid='stMainBlockContainer'] { padding-top: 1.5rem; }</style>")  # the race above the fold
 st.title("Loss Landscape Lab")
 st.caption("Optimizers race across 2-D loss surfaces; every optimizer reproduces torch.optim step for step. "
            "Every setting is in the URL: copy it to share the view.")

@@ -28,9 +28,9 @@ from losslab.app import export_panel, heavy, race_cache
 from losslab.app import sweeps_state as url
 from losslab.app.explore_sidebar import MAX_SEED
 from losslab.app.frozen import freeze
-from losslab.app.grids import COARSE, log_grid
 from losslab.app.markdown import escape
 from losslab.app.sweeps_state import BUDGETS, CELL_OPTIONS, LR_OPTIONS, MAX_NOISE, TOL_OPTIONS
+from losslab.grids import COARSE, log_grid
 from plots.export import rows_csv
 
 EXPLORE = Path(__file__).resolve().parent / "explore.py"

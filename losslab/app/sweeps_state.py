@@ -15,8 +15,8 @@ import streamlit as st
 
 from losslab import maps, race, schedule_presets
 from losslab.app.explore_sidebar import MAX_SEED, plain
-from losslab.app.grids import COARSE, LR_BOUNDS, log_grid
 from losslab.app.url_state import UrlState
+from losslab.grids import COARSE, LR_BOUNDS, log_grid
 
 URL = UrlState("sweeps.")
 state = st.session_state

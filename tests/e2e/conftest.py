@@ -3,19 +3,23 @@ Debian's chromium through Playwright (never ``playwright install``: no downloads
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
 from losslab.app.live_server import CHROMIUM, CHROMIUM_ARGS, streamlit_server
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
-# The last race chart on the page (during a rerun a stale and a new chart can both be in the DOM) as plain data:
-# every trace's name and x/y values, the layout image count, the isolines shape and the animation slider.
+RACE_FRAME = 'iframe[title="losslab.app.live_race.live_race"]'  # the race with its live sliders (a component)
+
+# The race chart in its component's frame as plain data: every trace's name and x/y values, the layout image count,
+# the isolines shape, the animation slider and the count of live repaints.
 RACE_STATE = """() => {
-  const charts = [...document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')]
+  const charts = [...document.querySelectorAll('.live-race-chart.js-plotly-plot')]
     .filter(g => g._fullLayout && g.layout.title && String(g.layout.title.text || '').includes('steps'));
   if (!charts.length || !charts[charts.length - 1]._fullData) return null;
   const chart = charts[charts.length - 1];
@@ -28,6 +32,7 @@ RACE_STATE = """() => {
       .length,
     frame: chart._fullLayout.sliders && chart._fullLayout.sliders.length ? chart._fullLayout.sliders[0].active : null,
     frames: (chart._transitionData && chart._transitionData._frames || []).length,
+    repaints: Number(chart.dataset.repaints || 0),
   };
 }"""
 
@@ -74,22 +79,35 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
+def race_frame(page, timeout: float = 60_000):
+    """The frame of the race component (the live sliders and the chart), once it is attached."""
+    return page.wait_for_selector(RACE_FRAME, state="attached", timeout=timeout).content_frame()
+
+
 def race_state(page, timeout: float = 60_000, changed_from: dict | None = None) -> dict:
     """Wait for the race chart to be drawn (and differ from ``changed_from``'s paths), then read it. Polled every
-    100 ms, not every animation frame: each check copies every path, on the thread that draws the page."""
-    page.wait_for_function(
-        f"(old) => {{ const s = ({RACE_STATE})(); if (!s) return false;"
-        " const paths = s.traces.filter(t => /^(sgd|momentum|nesterov|rmsprop|adam|adagrad|adamw)\\b/.test(t.name));"
-        " if (!paths.length) return false;"
-        " return old === null || JSON.stringify(paths) !== JSON.stringify(old); }",
-        arg=None if changed_from is None else paths(changed_from), timeout=timeout, polling=100)
-    return page.evaluate(RACE_STATE)
+    100 ms, not every animation frame: each check copies every path, on the thread that draws the page. The
+    component's frame is looked up on every poll: a page switch replaces it."""
+    deadline = time.monotonic() + timeout / 1000
+    old = None if changed_from is None else paths(changed_from)
+    while True:
+        try:
+            handle = page.query_selector(RACE_FRAME)
+            frame = handle.content_frame() if handle else None
+            state = frame.evaluate(RACE_STATE) if frame else None
+        except PlaywrightError:  # the frame was replaced while it was read
+            state = None
+        if state and paths(state) and (old is None or paths(state) != old):
+            return state
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no race drawn{'' if old is None else ' that differs'} within {timeout / 1000:.0f} s")
+        page.wait_for_timeout(100)
 
 
 def paths(state: dict) -> list[dict]:
     """The optimizers' path traces of a race state, in legend order."""
     names = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adagrad", "adamw")
-    return [t for t in state["traces"] if t["name"].split(" ")[0] in names]
+    return [t for t in state["traces"] if t["name"].split(" ")[0] in names and not t["name"].endswith(" diverged")]
 
 
 def path_names(state: dict) -> list[str]:

@@ -11,7 +11,7 @@ from losslab import race
 from optimizers import catalogue
 from plots.race import CLICK_GRID
 
-from .conftest import path_names, paths, query, race_state
+from .conftest import RACE_STATE, path_names, paths, query, race_frame, race_state
 
 DEFAULT_NAMES = list(race.DEFAULT_OPTIMIZERS)
 
@@ -48,10 +48,11 @@ def test_play_advances_the_frames_and_keeps_the_landscape(page, app_url):
     page.goto(app_url)
     state = race_state(page)
     assert state["frame"] in (None, 0) or state["frame"] == state["frames"] - 1
-    page.locator(".updatemenu-button").filter(has_text="Play").first.click()
-    page.wait_for_function(f"() => {{ const s = ({_race_state_js()})(); return s && s.frame > 3; }}", timeout=20_000)
+    frame = race_frame(page)
+    frame.locator(".updatemenu-button").filter(has_text="Play").first.click()
+    frame.wait_for_function(f"() => {{ const s = ({RACE_STATE})(); return s && s.frame > 3; }}", timeout=20_000)
     page.wait_for_timeout(600)
-    state = page.evaluate(_race_state_js())
+    state = frame.evaluate(RACE_STATE)
     assert state["frame"] > 3
     assert state["images"] == 1 and state["isolines"] == 1  # the plotly.js bug would have erased a contour trace
 
@@ -59,9 +60,9 @@ def test_play_advances_the_frames_and_keeps_the_landscape(page, app_url):
 def test_click_on_the_contour_sets_the_start_and_the_url_reproduces_the_view(page, app_url, context):
     page.goto(app_url)
     before = race_state(page)
-    drag = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot .nsewdrag').first
-    box = drag.bounding_box()
-    (xmin, xmax), (ymin, ymax) = page.evaluate(
+    frame = race_frame(page)
+    box = frame.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    (xmin, xmax), (ymin, ymax) = frame.evaluate(
         "() => { const l = document.querySelector('.js-plotly-plot')._fullLayout;"
         " return [l.xaxis.range, l.yaxis.range]; }")
     page.mouse.click(box["x"] + 0.3 * box["width"], box["y"] + 0.7 * box["height"])
@@ -116,8 +117,3 @@ def test_hostile_url_shows_a_message_and_the_defaults(page, app_url):
     page.keyboard.press("ArrowRight")
     race_state(page, changed_from=state)
 
-
-def _race_state_js() -> str:
-    from .conftest import RACE_STATE
-
-    return RACE_STATE

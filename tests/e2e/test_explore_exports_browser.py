@@ -16,6 +16,7 @@ from PIL import Image
 from losslab import config_io, exports, race
 from plots.export import CSV_COLUMNS
 from plots.static import PRESETS
+from tests.rendered import html_live_spec
 
 from .conftest import path_names, paths, query, race_state, wait_idle
 
@@ -50,14 +51,6 @@ def set_export_frames(page, frames: int) -> None:
     page.wait_for_function("(n) => [...document.querySelectorAll('input[aria-label=\"GIF/MP4 frames\"]')]"
                            ".some(s => s.value === String(n))", arg=frames)
     wait_idle(page)
-
-
-def html_frames(html: str) -> list:
-    """The animation frames a plotly HTML export adds (``Plotly.addFrames(id, [...])``)."""
-    start = html.index("Plotly.addFrames(")
-    start = html.index("[", html.index(",", start))
-    frames, _ = json.JSONDecoder().raw_decode(html, start)
-    return frames
 
 
 def test_every_download_button_delivers_a_valid_file(page, app_url, artifacts):
@@ -107,8 +100,8 @@ def test_every_download_button_delivers_a_valid_file(page, app_url, artifacts):
 
     name, data = download(page, "Download HTML", folder)
     html = data.decode("utf-8")
-    assert name == f"{stem}.html" and "<script src=\"http" not in html and "Plotly.newPlot" in html
-    assert len(html_frames(html)) == shown["frames"]  # the page's animation, frames and all
+    assert name == f"{stem}.html" and "<script src=\"http" not in html and "LiveRace.mount" in html
+    assert len(html_live_spec(html)["figure"]["frames"]) == shown["frames"]  # the page's animation, frames and all
 
     name, data = download(page, "Download GIF", folder)
     assert name == f"{stem}.gif" and data[:6] == b"GIF89a"

@@ -1,0 +1,138 @@
+"""Live sliders in a real browser: a drag redraws a path with no round trip to the server, the release commits the
+value everywhere, arrow keys are live too, and the exported HTML page works from ``file://``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from losslab import exports, race
+from plots.race import clip_to_view
+
+from .conftest import RACE_STATE, paths, query, race_frame, race_state, wait_idle
+
+SGD_RHO = "ρ (learning rate ρ (step size)) of sgd"
+MOMENTUM_ALPHA = "α (momentum α) of momentum"
+
+
+def sent_frames(page) -> list[int]:
+    """A growing list with one entry per websocket message the page sends to the Streamlit server."""
+    frames: list[int] = []
+    page.on("websocket", lambda socket: socket.on("framesent", lambda payload: frames.append(len(payload))))
+    return frames
+
+
+def path_of(frame, optimizer: str) -> dict:
+    state = frame.evaluate(RACE_STATE)
+    return next(t for t in paths(state) if t["name"].split(" ")[0] == optimizer)
+
+
+def drag(page, frame, label: str, fractions: list[float]) -> list[dict]:
+    """Press on slider ``label``'s thumb, move to each fraction of its track, and read the drawn path at each; the
+    button is still down when this returns."""
+    slider = frame.get_by_role("slider", name=label)
+    box = slider.bounding_box()
+    value = slider.evaluate("input => input.value / input.max")
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + value * box["width"], y)
+    page.mouse.down()
+    seen = []
+    for fraction in fractions:
+        page.mouse.move(box["x"] + fraction * box["width"], y, steps=2)
+        frame.wait_for_function("(n) => Number(document.querySelector('.live-race-chart').dataset.repaints) >= n",
+                                arg=len(seen) + 1)
+        seen.append({"text": slider.get_attribute("aria-valuetext"), "path": path_of(frame, label.split()[-1])})
+    return seen
+
+
+def test_a_drag_redraws_the_path_live_and_the_release_commits_it(page, app_url, artifacts):
+    frames = sent_frames(page)
+    page.goto(app_url)
+    before = race_state(page)
+    wait_idle(page)
+    frame = race_frame(page)
+    url = page.evaluate("location.href")
+    sent = len(frames)
+    seen = drag(page, frame, SGD_RHO, [0.45, 0.55, 0.62])
+    running = page.evaluate("document.querySelector('[data-testid=\"stApp\"]').dataset.testScriptState")
+    assert len(frames) == sent and page.evaluate("location.href") == url  # nothing sent, no rerun, same URL
+    assert running == "notRunning"
+    drawn = [s["path"]["x"] for s in seen]
+    assert all(a != b for a, b in zip(drawn, drawn[1:]))  # each intermediate position drew a new path
+    assert paths(frame.evaluate(RACE_STATE))[1:] == paths(before)[1:]  # the others stayed
+    released = seen[-1]["text"].split(":")[0]  # "ρ = 0.05"
+    page.mouse.up()
+    page.wait_for_function("() => new URLSearchParams(location.search).has('sgd.lr')", timeout=30_000)
+    committed = float(query(page)["sgd.lr"])
+    assert released == f"ρ = {committed:g}"
+    config, _ = race.from_query(query(page))
+    frame.wait_for_function("(n) => document.querySelector('.live-race-chart')._fullData.some(t => t.legendgroup === 'sgd'"
+                            " && t.mode === 'lines' && t.x.length === n)", arg=config.steps + 1, timeout=30_000)
+    after = frame.evaluate(RACE_STATE)
+    wait_idle(page)
+    fresh = clip_to_view(race.run_race(config)["sgd"].points[0], config.landscape().bounds)
+    drawn_after = paths(after)[0]
+    assert len(drawn_after["x"]) == config.steps + 1
+    assert max(abs(a - b) for a, b in zip(drawn_after["x"], fresh[:, 0])) < 1e-9  # the fresh race, drawn
+    table = page.locator("table").filter(has_text="final loss").first.inner_text()
+    assert f"sgd (ρ={committed:.3g})" in table
+    equations = page.locator(".katex").first.inner_text()
+    assert f"{committed:g}" in equations.replace("\n", "")
+    page.screenshot(path=str(artifacts / "live-after-release.png"))
+
+
+def test_arrow_keys_are_live_and_commit_when_they_stop(page, app_url):
+    frames = sent_frames(page)
+    page.goto(app_url)
+    race_state(page)
+    wait_idle(page)
+    frame = race_frame(page)
+    slider = frame.get_by_role("slider", name=MOMENTUM_ALPHA)
+    start = slider.get_attribute("aria-valuetext")
+    slider.focus()
+    sent = len(frames)
+    repaints = frame.evaluate(RACE_STATE)["repaints"]
+    for _ in range(4):
+        page.keyboard.press("ArrowLeft")
+    assert frame.evaluate(RACE_STATE)["repaints"] == repaints + 4  # one repaint per key press, at once
+    assert len(frames) == sent  # nothing sent while the keys move
+    assert slider.get_attribute("aria-valuetext").startswith("α = 0.88")
+    assert slider.get_attribute("aria-valuetext") != start
+    page.wait_for_function("() => new URLSearchParams(location.search).get('momentum.momentum') === '0.88'",
+                           timeout=30_000)
+    assert len(frames) > sent  # the commit went to the server
+
+
+def test_the_exported_page_has_working_live_sliders_offline(page, tmp_path: Path):
+    config = race.RaceConfig(steps=200)
+    target = tmp_path / "race.html"
+    exports.write_atomic(target, exports.export_race(config, "html"))
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(target.as_uri())
+    page.wait_for_function("() => window.liveRace && document.querySelector('.js-plotly-plot .scatterlayer')")
+    slider = page.get_by_role("slider", name=SGD_RHO)
+    assert slider.get_attribute("aria-valuetext").startswith("ρ = 0.035")
+    before = path_of(page.main_frame, "sgd")
+    slider.focus()
+    page.keyboard.press("ArrowRight")
+    after = path_of(page.main_frame, "sgd")
+    assert after["x"] != before["x"] and slider.get_attribute("aria-valuetext").startswith("ρ = 0.05")
+    assert all(url.startswith("file://") for url in requests)  # nothing fetched from a network
+
+
+def test_the_network_slice_has_live_sliders_too(page, app_url):
+    page.goto(app_url + "/networks")
+    before = race_state(page, timeout=120_000)
+    wait_idle(page, timeout=120_000)
+    frame = race_frame(page)
+    slider = frame.get_by_role("slider", name=MOMENTUM_ALPHA)
+    slider.scroll_into_view_if_needed()
+    box = slider.bounding_box()
+    page.mouse.click(box["x"] + 0.6 * box["width"], box["y"] + box["height"] / 2)  # a click is a drag of no length
+    after = frame.evaluate(RACE_STATE)
+    assert after["repaints"] >= 1
+    momentum = [t for t in paths(after) if t["name"].startswith("momentum")][0]
+    assert momentum["x"] != [t for t in paths(before) if t["name"].startswith("momentum")][0]["x"]
+    value = slider.get_attribute("aria-valuetext").split(":")[0].split("= ")[1]
+    page.wait_for_function("(v) => new URLSearchParams(location.search).get('momentum.momentum') === v",
+                           arg=value, timeout=60_000)
