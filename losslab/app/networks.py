@@ -171,11 +171,12 @@ def _producers(config: tuple, grid: int, race_config: race.RaceConfig) -> dict[s
     trajectories = race_cache.run(race_config).trajectories
     figure = _race_figures(config, grid, race_config)["race"]
     layer = _layer(config, grid)
+    families = {name: race_cache.families(race_config.only(name)) for name in trajectories}
 
     def produce(fmt: str) -> Any:
         def run(settings: exports.ExportSettings, progress: Any) -> bytes:
             return exports.export_race(race_config, fmt, settings, trajectories=trajectories, figure=figure,
-                                       layer=layer, progress=progress)
+                                       layer=layer, progress=progress, families=families)
         return run
 
     return {fmt: produce(fmt) for fmt in exports.FORMATS}

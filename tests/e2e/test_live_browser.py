@@ -136,3 +136,24 @@ def test_the_network_slice_has_live_sliders_too(page, app_url):
     value = slider.get_attribute("aria-valuetext").split(":")[0].split("= ")[1]
     page.wait_for_function("(v) => new URLSearchParams(location.search).get('momentum.momentum') === v",
                            arg=value, timeout=60_000)
+
+
+def test_at_1440_by_900_the_race_its_sliders_and_the_curves_are_above_the_fold(browser, app_url):
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(app_url)
+        race_state(page)
+        wait_idle(page)
+        frame = race_frame(page)
+        iframe = page.locator('iframe[title="losslab.app.live_race.live_race"]').bounding_box()
+        chart = frame.locator(".live-race-chart .main-svg").first.bounding_box()
+        sliders = frame.locator(".live-race-sliders").bounding_box()
+        curves = page.locator('[data-testid="stPlotlyChart"]').first.bounding_box()
+        for box in (iframe, curves):
+            assert box["y"] >= 0 and box["y"] + box["height"] <= 900, box
+        assert sliders["y"] + sliders["height"] <= 900  # every live slider without scrolling (page coordinates)
+        assert chart["height"] >= 400
+        assert curves["x"] >= iframe["x"] + iframe["width"] - 1  # side by side
+    finally:
+        context.close()
