@@ -10,6 +10,7 @@ Usage::
     losslab race --surface rosenbrock --optimizers sgd,momentum,rmsprop,adam --lr 1e-3 --lr adam=0.05 \\
         --momentum 0.9 --steps 300 --start=-1.5,2 --out race.gif --out race.png
     losslab race --config saved.json --out race.png
+    losslab gallery --surface rastrigin --out gallery.png   # every optimizer at its best ρ
 
 Bad arguments and values (checked by the library's own validation) end with argparse's usage line, one
 error line and exit code 2; a file that cannot be written, exit code 1 and no partial file.
@@ -42,6 +43,16 @@ A plain --lr/--momentum applies to every selected optimizer that uses it (--mome
 nesterov, whose defaults are α = 0.9); NAME=VALUE sets one optimizer. --set NAME.KEY=VALUE sets any
 keyword (betas as --set adam.betas=0.9,0.99, flags as --set adam.amsgrad=true).
 With --config (or --lesson), the saved race is the base and the other options change it."""
+
+GALLERY_EXAMPLES = """examples:
+  losslab gallery --surface rastrigin --out gallery.png
+  losslab gallery --surface rosenbrock --optimizers sgd,momentum,adam,lion --steps 500 --out gallery.svg
+  losslab gallery --surface quadratic --param condition=200 --points 32 --out gallery.html --out gallery.csv
+
+Each optimizer's best ρ is tuned in one batched sweep of --points learning rates, log-spaced over the ρ sliders'
+range: the lowest final loss among the runs that did not diverge, ties broken by fewer steps to tolerance; its
+other hyper-parameters are the race's defaults. The format comes from each --out suffix: .png .svg .pdf .html
+(the figure) or .csv (the table). An optimizer that fails is skipped with a message."""
 
 
 def _list_surfaces(_: argparse.Namespace) -> int:
@@ -176,6 +187,28 @@ def _race_arguments(parser: argparse.ArgumentParser) -> None:
                       "longer on one core is refused before it starts (default: $LOSSLAB_BUDGET_S or 10; inf: none)")
 
 
+def _gallery_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that describe a gallery."""
+    from .gallery import DEFAULT_POINTS, DEFAULT_STEPS, MAX_POINTS, MAX_STEPS, MIN_POINTS
+
+    what = parser.add_argument_group("the gallery")
+    what.add_argument("--surface", metavar="NAME", required=True,
+                      help="the surface (see `losslab surfaces`; those with numeric parameters)")
+    what.add_argument("--param", metavar="NAME=VALUE", type=_assignment, action="append", default=[],
+                      help="a surface parameter, e.g. condition=100 (repeatable)")
+    what.add_argument("--optimizers", metavar="A,B,...", type=_optimizer_list,
+                      help="comma-separated optimizers (default: every one, see `losslab optimizers`)")
+    what.add_argument("--steps", type=_count, metavar="N",
+                      help=f"optimizer steps per run (default {DEFAULT_STEPS}, at most {MAX_STEPS})")
+    what.add_argument("--points", type=_count, metavar="N", help=f"learning rates ρ tried per optimizer, "
+                      f"log-spaced (default {DEFAULT_POINTS}, {MIN_POINTS}–{MAX_POINTS})")
+    what.add_argument("--start", type=_start, metavar="X,Y", help="start point θ₀, e.g. --start=-1.5,2 "
+                      "(default: the surface's)")
+    what.add_argument("--budget", type=_seconds, metavar="SECONDS", help="the compute budget: a gallery estimated to "
+                      "take longer on one core is refused before it starts (default: $LOSSLAB_BUDGET_S or 10; inf: "
+                      "none)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from plots.animation import MAX_FPS, MAX_FRAMES
     from plots.static import MAX_SCALE, PRESETS
@@ -224,6 +257,20 @@ def build_parser() -> argparse.ArgumentParser:
                      "(default 15)")
     out.add_argument("--field", action="store_true",
                      help="draw the negative-gradient field −∇f/‖∇f‖ under the paths (PNG, SVG, PDF, HTML, GIF, MP4)")
+
+    gallery = commands.add_parser(
+        "gallery", help="every optimizer on one surface, each at its best ρ (png, svg, pdf, html, csv)",
+        description="Tune each optimizer's learning rate ρ on one surface (one batched sweep each), race it at its "
+                    "best ρ and draw the paths as small multiples, one panel per optimizer.",
+        epilog=GALLERY_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    gallery.set_defaults(handler=partial(_gallery, parser=gallery))
+    _gallery_arguments(gallery)
+    shown = gallery.add_argument_group("the output")
+    shown.add_argument("--out", metavar="FILE", action="append", required=True,
+                       help="output file, format from its suffix (png, svg, pdf, html; csv: the table); repeatable")
+    shown.add_argument("--preset", choices=list(PRESETS), default="slide",
+                       help="image size: " + "; ".join(f"{k}: {p.description}" for k, p in PRESETS.items()))
+    shown.add_argument("--scale", type=_finite, default=1.0, help=f"PNG pixels per layout pixel, 1–{MAX_SCALE}")
 
     commands.add_parser(
         "app", help="open the web app in a browser (arguments after `app` go to `streamlit run`)",
@@ -355,17 +402,13 @@ def _optimizer_settings(args: argparse.Namespace, base: Any, surface: str, names
     return chosen
 
 
-def _check_budget(config: Any, args: argparse.Namespace) -> None:
+def _check_budget(config: Any, args: argparse.Namespace) -> float:
     """The race and, for a figure or an animation, its drawn landscape within the compute budget (``--budget``),
-    before the surface is built (a network's training)."""
-    from . import budget, live
+    before the surface is built (a network's training); returns the estimate in seconds."""
+    from . import budget
 
-    outputs = [path.lower() for path in getattr(args, "out", None) or []]
-    drawn = any(not path.endswith((".csv", ".json")) for path in outputs)
-    cost = budget.race_view_cost(config, drawn=drawn)
-    if any(path.endswith(".html") for path in outputs):  # its live sliders' families
-        cost += live.cost(config)
-    budget.check(cost, args.budget, "This race")
+    drawn = any(not path.lower().endswith((".csv", ".json")) for path in getattr(args, "out", None) or [])
+    return budget.check(budget.race_view_cost(config, drawn=drawn), args.budget, "This race").seconds
 
 
 def race_config(args: argparse.Namespace) -> Any:
@@ -423,7 +466,7 @@ def race_config(args: argparse.Namespace) -> Any:
 
 
 def _race(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from . import exports
+    from . import exports, live
     from .race import run_race
 
     try:
@@ -432,12 +475,86 @@ def _race(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         for fmt in formats:
             settings.validate(fmt)
         config = race_config(args)
+        live_seconds = live.seconds_left(_check_budget(config, args), args.budget)  # an HTML's live sliders
         trajectories = run_race(config, budget=args.budget)  # a ValueError the checks missed: still a usage error
     except ValueError as error:
         parser.error(_one_line(str(error)))
     for path, fmt in zip(args.out, formats):
         try:
-            data = exports.export_race(config, fmt, settings, trajectories=trajectories, gradient_field=args.field)
+            data = exports.export_race(config, fmt, settings, trajectories=trajectories, gradient_field=args.field,
+                                       live_seconds=live_seconds)
+        except (RuntimeError, OSError, ValueError) as error:
+            print(f"losslab: error: could not render {path}: {error}", file=sys.stderr)
+            return 1
+        try:
+            exports.write_atomic(path, data)
+        except OSError as error:
+            print(f"losslab: error: cannot write {path}: {error.strerror or error}", file=sys.stderr)
+            return 1
+        print(f"wrote {path} ({len(data) / 1e3:.0f} kB)")
+    return 0
+
+
+# --- the gallery command -----------------------------------------------------------------------------------
+
+
+def gallery_config(args: argparse.Namespace) -> Any:
+    """The validated gallery the options describe (``ValueError`` naming the bad option)."""
+    import landscapes
+
+    from . import gallery, maps
+
+    valid = maps.surfaces()
+    if args.surface not in valid:
+        raise ValueError(f"--surface: {args.surface!r} cannot be a gallery's surface (valid: {', '.join(valid)})")
+    specs = {spec.name: spec for spec in landscapes.parameters(args.surface)}
+    params = {}
+    for key, text in args.param:
+        if key not in specs:
+            raise ValueError(f"--param: {args.surface} has no parameter {key!r} "
+                             f"(valid: {', '.join(sorted(specs)) or '-'})")
+        try:
+            params[key] = overrides.surface_value(specs[key], text)
+        except ValueError as error:
+            raise ValueError(f"--param {key}={text!r}: {error}") from None
+    config = gallery.GalleryConfig(surface=args.surface, surface_params=params, start=args.start,
+                                   optimizers=tuple(args.optimizers or ()))
+    if args.steps is not None:
+        config = replace(config, steps=args.steps)
+    if args.points is not None:
+        config = replace(config, points=args.points)
+    return config.validate()
+
+
+def _gallery(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from . import exports, gallery
+
+    try:
+        formats = [exports.format_of(path) for path in args.out]
+        for path, fmt in zip(args.out, formats):
+            if fmt not in gallery.FORMATS:
+                raise ValueError(f"Invalid output file {path!r}: a gallery exports to "
+                                 f"{', '.join('.' + f for f in gallery.FORMATS)}")
+        settings = exports.ExportSettings(preset=args.preset, scale=args.scale)
+        for fmt in formats:
+            settings.validate(fmt)
+        config = gallery_config(args)
+        shown = gallery.gallery(config, budget=args.budget)  # the budget, then the work
+    except ValueError as error:
+        parser.error(_one_line(str(error)))
+    for name, why in shown.skipped.items():
+        print(f"losslab: skipped {name}: {_one_line(why)}", file=sys.stderr)
+    print(f"{'optimizer':12s} {'best ρ':>10s} {'final loss':>11s} {'steps to tol':>12s}")
+    for row in gallery.rows(shown):
+        if row["optimizer"] in shown.results:
+            lr = "-" if row["best_lr"] is None else f"{row['best_lr']:.4g}"
+            loss = "-" if row["final_loss"] is None else f"{row['final_loss']:.4g}"
+            reached = "-" if row["steps_to_tol"] is None else str(row["steps_to_tol"])
+            print(f"{row['optimizer']:12s} {lr:>10s} {loss:>11s} {reached:>12s}  {row['note']}".rstrip())
+    drawn = gallery.figure(shown) if any(fmt != "csv" for fmt in formats) else None
+    for path, fmt in zip(args.out, formats):
+        try:
+            data = gallery.export(shown, fmt, settings, drawn=drawn)
         except (RuntimeError, OSError, ValueError) as error:
             print(f"losslab: error: could not render {path}: {error}", file=sys.stderr)
             return 1

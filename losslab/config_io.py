@@ -23,6 +23,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import optimizers
+from optimizers import catalogue
+
 from . import __version__
 from .race import RaceConfig
 
@@ -102,14 +105,18 @@ def _mapping(field: str, value: Any) -> dict:
     return value
 
 
-def _hyper_value(field: str, value: Any) -> Any:
-    """A hyper-parameter: true/false, a number, or (betas) two numbers; a race has one value per keyword."""
+def _hyper_value(field: str, value: Any, name: str, key: str) -> Any:
+    """Optimizer ``name``'s hyper-parameter ``key``: true/false, a number, or for a pair (betas, etas, ...) two
+    numbers, null where torch's default is None (Adafactor's ε₁); a race has one value per keyword."""
     if isinstance(value, bool):
         return value
-    if field.endswith(".betas"):
-        if not isinstance(value, list) or len(value) != 2:
-            raise _fail(field, value, "must be two numbers [β₁, β₂]")
-        return tuple(_number(field, v) for v in value)
+    default = optimizers.defaults(name).get(key) if name in optimizers.names() else None
+    if isinstance(default, tuple):
+        if not isinstance(value, list) or len(value) != len(default):
+            symbols = ", ".join(catalogue.spec(part).symbol for part in catalogue.spec(key, name).parts)
+            raise _fail(field, value, f"must be two numbers [{symbols}]")
+        return tuple(None if v is None and fallback is None else _number(field, v)
+                     for v, fallback in zip(value, default))
     return _number(field, value)
 
 
@@ -153,7 +160,7 @@ def config_from_dict(data: Any) -> RaceConfig:
               for key, value in _mapping("surface_params", data.get("surface_params", {})).items()}
     chosen = {}
     for name, hyper in _mapping("optimizers", data.get("optimizers", {})).items():
-        chosen[name] = {key: _hyper_value(f"optimizers.{name}.{key}", value)
+        chosen[name] = {key: _hyper_value(f"optimizers.{name}.{key}", value, name, key)
                         for key, value in _mapping(f"optimizers.{name}", hyper).items()}
     start = data.get("start")
     if start is not None:

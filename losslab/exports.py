@@ -89,13 +89,14 @@ def figure_bytes(figure: go.Figure, fmt: str, settings: ExportSettings = ExportS
 def export_race(config: RaceConfig, fmt: str, settings: ExportSettings = ExportSettings(), *,
                 trajectories: Mapping[str, Any] | None = None, figure: go.Figure | None = None,
                 layer: Any = None, gradient_field: bool = False, progress: animation.Progress | None = None,
-                families: dict[str, list[live.Packed]] | None = None) -> bytes:
+                families: dict[str, list[live.Packed]] | None = None, live_seconds: float = live.LIVE_SECONDS
+                ) -> bytes:
     """One export of the race ``config`` describes; its pictures over the −∇f arrows when ``gradient_field``.
 
     ``trajectories`` (from ``run_race(config)``), ``figure`` (``plots.race_figure`` of them, drawn with the same
     ``gradient_field``), ``layer`` (``plots.race.landscape_layer``) and the HTML's live ``families`` (per optimizer,
-    ``live.packed``) may be passed when the caller has them already; ``progress(fraction)`` is called after each
-    GIF/MP4 frame.
+    ``live.packed``) may be passed when the caller has them already (else the families are computed within
+    ``live_seconds``, ``live.sliders``); ``progress(fraction)`` is called after each GIF/MP4 frame.
     """
     settings.validate(fmt)
     if trajectories is None:
@@ -114,7 +115,7 @@ def export_race(config: RaceConfig, fmt: str, settings: ExportSettings = ExportS
                                    frames=60 if fmt == "html" else 1)
     if fmt == "html":
         ran = replace(config, optimizers={name: config.optimizers[name] for name in trajectories})
-        return plots.live.live_html(live.live_spec(ran, figure.to_dict(), surface, families),
+        return plots.live.live_html(live.live_spec(ran, figure.to_dict(), surface, families, seconds=live_seconds),
                                     title=f"Loss Landscape Lab race: {file_stem(config)}")
     return figure_bytes(figure, fmt, settings)
 

@@ -25,43 +25,46 @@ from .grids import LOG_GRIDS
 
 SECOND_STEP = 0.005  # a linear hyper-parameter's live grid: every 0.005 of its slider range
 MAX_LIVE_ROWS = 512  # rows of one family (a slider's positions): what one tab may ask per slider
-FAMILY_SECONDS = 1.0  # a family's estimated cost (``budget``) above which its grid is thinned (network slices)
-MIN_POSITIONS = 9  # ... down to at most this many positions
+LIVE_SECONDS = 4.0  # all of a race's families, estimated (``budget``), at most: their grids are thinned to fit it (a
+# network slice's; an analytic surface's families cost a few hundredths of a second each and fit whole)
+MIN_POSITIONS = 9  # ... down to at most this many positions per slider
 
 
 class LiveSlider(NamedTuple):
     """One live slider: optimizer ``optimizer``'s hyper-parameter ``key`` over ``values``, now at ``values[index]``."""
 
     optimizer: str
-    key: str  # the engine keyword's part: "lr", "momentum", "alpha", "beta1"
+    key: str  # the keyword, or a pair's half: "lr", "momentum", "alpha", "beta1"
     values: np.ndarray
     index: int
 
     @property
     def symbol(self) -> str:
-        return catalogue.spec(self.key).symbol
+        return catalogue.spec(self.key, self.optimizer).symbol
 
     @property
     def label(self) -> str:
         """What a screen reader reads: the hyper-parameter, in words, and its optimizer."""
-        return f"{self.symbol} ({catalogue.spec(self.key).doc.split(':')[0]}) of {self.optimizer}"
+        return f"{self.symbol} ({catalogue.spec(self.key, self.optimizer).doc.split(':')[0]}) of {self.optimizer}"
 
 
 def live_keys(optimizer: str) -> tuple[str, ...]:
-    """The live hyper-parameters of ``optimizer``: ρ, then the first setting its legend names if a slider holds it."""
+    """The live hyper-parameters of ``optimizer``: ρ, then the first setting its legend names (a pair's first half)
+    if a linear slider holds it."""
     keys = ["lr"]
     for key in catalogue.LEGEND.get(optimizer, ())[:1]:
-        spec = catalogue.spec(key)
+        spec = catalogue.spec(key, optimizer)
         key = spec.parts[0] if spec.kind == "pair" else key
-        if catalogue.spec(key).ui is not None:
+        second = catalogue.spec(key, optimizer)
+        if second.kind == "number" and second.ui is not None and not second.log:
             keys.append(key)
     return tuple(keys)
 
 
-def grid(key: str, current: float) -> np.ndarray:
+def grid(key: str, current: float, optimizer: str | None = None) -> np.ndarray:
     """A live slider's positions: a log-scaled keyword's select-slider options (``losslab.grids``: ρ's), else every
     ``SECOND_STEP`` of its slider range; the current value is always one of them."""
-    spec = catalogue.spec(key)
+    spec = catalogue.spec(key, optimizer)
     if spec.log:
         values = np.asarray(LOG_GRIDS[key], dtype=float)
     else:
@@ -71,17 +74,17 @@ def grid(key: str, current: float) -> np.ndarray:
     return np.unique(np.append(values, float(current)))
 
 
-def fitted(config: race.RaceConfig, slider: LiveSlider, seconds: float = FAMILY_SECONDS) -> LiveSlider:
+def fitted(config: race.RaceConfig, slider: LiveSlider, seconds: float) -> LiveSlider:
     """``slider`` with as many positions as a family within ``seconds`` (``budget.family_cost``) affords, at least
     ``MIN_POSITIONS``: a log grid keeps a window around the current value, a linear grid a coarser step; the current
-    value stays a position. An analytic surface's families fit whole."""
+    value stays a position."""
     fit = len(slider.values)
     while fit > MIN_POSITIONS and budget.family_cost(config, fit).seconds > seconds:
         fit = max(MIN_POSITIONS, fit * 2 // 3)
     if fit == len(slider.values):
         return slider
     values, index = slider.values, slider.index
-    if catalogue.spec(slider.key).log:
+    if catalogue.spec(slider.key, slider.optimizer).log:
         low = min(max(index - fit // 2, 0), len(values) - fit)
         chosen = values[low:low + fit]
     else:
@@ -90,29 +93,74 @@ def fitted(config: race.RaceConfig, slider: LiveSlider, seconds: float = FAMILY_
     return slider._replace(values=chosen, index=int(np.searchsorted(chosen, values[index])))
 
 
-def current_value(hyper: dict[str, Any], key: str) -> float:
+def _pair_of(optimizer: str, hyper: dict[str, Any], key: str) -> tuple[str, int] | None:
+    """(the pair keyword, the half) that holds ``key`` in ``hyper`` (``beta1``: ("betas", 0)), None for a keyword."""
+    for name in hyper:
+        spec = catalogue.spec(name, optimizer)
+        if spec.kind == "pair" and key in spec.parts:
+            return name, spec.parts.index(key)
+    return None
+
+
+def current_value(hyper: dict[str, Any], key: str, optimizer: str | None = None) -> float:
     """The race's value of live keyword ``key`` (``beta1`` is the first half of ``betas``)."""
-    if key == "beta1":
-        return float(hyper["betas"][0])
-    return float(hyper[key])
+    pair = _pair_of(optimizer, hyper, key)
+    return float(hyper[key] if pair is None else hyper[pair[0]][pair[1]])
 
 
-def sliders(config: race.RaceConfig, seconds: float = FAMILY_SECONDS) -> list[LiveSlider]:
-    """Every live slider of the race, in the race's optimizer order, each ``fitted`` within ``seconds``."""
+def with_value(hyper: dict[str, Any], key: str, value: Any, optimizer: str | None = None) -> dict[str, Any]:
+    """``hyper`` with live keyword ``key`` at ``value`` (a number, or per-row values)."""
+    pair = _pair_of(optimizer, hyper, key)
+    if pair is None:
+        return {**hyper, key: value}
+    name, half = pair
+    return {**hyper, name: tuple(value if i == half else v for i, v in enumerate(hyper[name]))}
+
+
+def _candidates(config: race.RaceConfig, keys: int, seconds: float) -> list[LiveSlider]:
+    """Each optimizer's first ``keys`` live sliders, fitted to an equal share of ``seconds``."""
+    share = seconds / max(1, sum(len(live_keys(name)[:keys]) for name in config.optimizers))
     found = []
     for name, hyper in config.optimizers.items():
-        for key in live_keys(name):
-            value = current_value(hyper, key)
-            values = _accepted(name, hyper, key, grid(key, value))
-            found.append(fitted(config, LiveSlider(name, key, values, int(np.searchsorted(values, value))), seconds))
+        for key in live_keys(name)[:keys]:
+            value = current_value(hyper, key, name)
+            values = _accepted(name, hyper, key, grid(key, value, name))
+            found.append(fitted(config, LiveSlider(name, key, values, int(np.searchsorted(values, value))), share))
     return found
+
+
+def sliders(config: race.RaceConfig, seconds: float = LIVE_SECONDS) -> list[LiveSlider]:
+    """Every live slider of the race, in the race's optimizer order, their families fitted to cost ``seconds``
+    together (``budget``'s estimate). A race whose families cost more even thinned (a network slice with many
+    optimizers and steps: a grid is not thinned below ``MIN_POSITIONS``) gets ρ's sliders alone, or none."""
+    for keys in (2, 1):
+        found = _candidates(config, keys, seconds)
+        if budget.live_cost(config, [len(slider.values) for slider in found]).seconds <= seconds:
+            return found
+    return []
+
+
+def seconds_left(spent: float, budget_s: float | None = None) -> float:
+    """What a request's live sliders may cost: ``LIVE_SECONDS``, or what the compute budget (``budget.limit``) leaves
+    after ``spent`` seconds of the rest, whichever is less. Live sliders never make a race exceed the budget."""
+    return max(0.0, min(LIVE_SECONDS, budget.limit(budget_s) - spent))
+
+
+def limited(config: race.RaceConfig, seconds: float = LIVE_SECONDS) -> str:
+    """Why some of the race's live sliders are off ("" when none is), ``seconds`` as ``sliders`` takes it."""
+    chosen = len(sliders(config, seconds))
+    if chosen == sum(len(live_keys(name)) for name in config.optimizers):
+        return ""
+    what = "Only ρ is live" if chosen else "No slider is live"
+    return (f"{what} in this race: its live families would take over {seconds:.1f} s of one core to compute, what "
+            "the compute budget leaves. Fewer steps or optimizers (or a smaller network) bring them back.")
 
 
 def _accepted(name: str, hyper: dict[str, Any], key: str, values: np.ndarray) -> np.ndarray:
     """``values`` without the ends that ``name`` refuses with its other settings (Nesterov takes no α = 0)."""
     def accepted(value: float) -> bool:
         try:
-            hyperparams.resolve(name, with_value(hyper, key, value))
+            hyperparams.resolve(name, with_value(hyper, key, value, name))
         except ValueError:
             return False
         return True
@@ -121,15 +169,8 @@ def _accepted(name: str, hyper: dict[str, Any], key: str, values: np.ndarray) ->
     return values[low:high]
 
 
-def with_value(hyper: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
-    """``hyper`` with live keyword ``key`` at ``value`` (a number, or per-row values)."""
-    if key == "beta1":
-        return {**hyper, "betas": (value, hyper["betas"][1])}
-    return {**hyper, key: value}
-
-
-def cost(config: race.RaceConfig, seconds: float = FAMILY_SECONDS) -> budget.Cost:
-    """Every live family of the race (``budget.live_cost``)."""
+def cost(config: race.RaceConfig, seconds: float = LIVE_SECONDS) -> budget.Cost:
+    """Every live family of the race (``budget.live_cost``), ``seconds`` as ``sliders`` takes it."""
     return budget.live_cost(config, [len(slider.values) for slider in sliders(config, seconds)])
 
 
@@ -139,7 +180,7 @@ def family(config: race.RaceConfig, slider: LiveSlider, surface: Any = None) -> 
         raise ValueError(f"Invalid live slider: {len(slider.values)} positions (at most {MAX_LIVE_ROWS})")
     surface = surface if surface is not None else config.landscape()
     arguments = config.engine_arguments(slider.optimizer, surface)
-    arguments.update(with_value(config.optimizers[slider.optimizer], slider.key, slider.values))
+    arguments.update(with_value(config.optimizers[slider.optimizer], slider.key, slider.values, slider.optimizer))
     return optimizers.run(surface, slider.optimizer, stream_row=0, **arguments)
 
 
@@ -147,7 +188,8 @@ def committed(config: race.RaceConfig, slider: LiveSlider, index: int) -> race.R
     """The race with ``slider`` released at position ``index`` (what the page commits)."""
     if not 0 <= int(index) < len(slider.values):
         raise ValueError(f"Invalid position value: {index!r} (must be an integer in [0, {len(slider.values) - 1}])")
-    hyper = with_value(config.optimizers[slider.optimizer], slider.key, float(slider.values[int(index)]))
+    hyper = with_value(config.optimizers[slider.optimizer], slider.key, float(slider.values[int(index)]),
+                       slider.optimizer)
     return replace(config, optimizers={**config.optimizers, slider.optimizer: hyper})
 
 
@@ -160,29 +202,36 @@ class Packed(NamedTuple):
     family: dict[str, Any]
 
 
-def packed(config: race.RaceConfig, name: str, surface: Any = None) -> list[Packed]:
-    """Optimizer ``name``'s live sliders with their families computed and packed (what a page caches per
-    optimizer: moving one optimizer's slider recomputes its families alone)."""
+def packed(config: race.RaceConfig, name: str, surface: Any = None,
+           chosen: list[LiveSlider] | tuple[LiveSlider, ...] | None = None) -> list[Packed]:
+    """Optimizer ``name``'s live sliders (``chosen``: default, its part of the race's ``sliders``) with their
+    families computed and packed (what a page caches per optimizer: moving one optimizer's slider recomputes its
+    families alone)."""
     surface = surface if surface is not None else config.landscape()
+    chosen = [slider for slider in sliders(config) if slider.optimizer == name] if chosen is None else chosen
     hyper = config.optimizers[name]
     found = []
-    for slider in sliders(config.only(name)):
+    for slider in chosen:
         run = family(config, slider, surface)
-        names = [catalogue.legend_label(name, with_value(hyper, slider.key, float(v))) for v in slider.values]
+        names = [catalogue.legend_label(name, with_value(hyper, slider.key, float(v), name)) for v in slider.values]
         found.append(Packed(slider, names, plots.live.pack_family(run.points, run.losses, run.diverged_at,
                                                                   run.diverged_reason, surface.bounds)))
     return found
 
 
 def live_spec(config: race.RaceConfig, figure: Any, surface: Any = None,
-              families: dict[str, list[Packed]] | None = None, figure_id: str = "", compact: bool = False
-              ) -> dict[str, Any]:
+              families: dict[str, list[Packed]] | None = None, figure_id: str = "", compact: bool = False,
+              seconds: float = LIVE_SECONDS) -> dict[str, Any]:
     """The race ``figure`` (``plots.race_figure`` of ``config``) with every live slider, as the page and the
     exported HTML take it (``plots.live.spec``); ``families``: each optimizer's ``packed`` sliders, if the caller
-    has them; ``compact``: drawn in a page's column (``plots.live.spec``)."""
+    has them (else computed, ``seconds`` as ``sliders`` takes it); ``compact``: drawn in a page's column
+    (``plots.live.spec``)."""
     surface = surface if surface is not None else config.landscape()
     figure = figure if isinstance(figure, dict) else figure.to_plotly_json()
-    families = families if families is not None else {name: packed(config, name, surface) for name in config.optimizers}
+    if families is None:
+        chosen = sliders(config, seconds)
+        families = {name: packed(config, name, surface, [s for s in chosen if s.optimizer == name])
+                    for name in config.optimizers}
     specs = [plots.live.slider_spec(figure, name, one.slider.key, one.slider.symbol, one.slider.label,
                                     one.slider.values, one.slider.index, one.names, one.family)
              for name in config.optimizers for one in families[name]]

@@ -183,7 +183,8 @@ def axis_for(key: str, surface: Any) -> Axis:
 
 def default_y_range(config: MapConfig) -> tuple[float, float]:
     """The y axis' default span: α, β₁ in [0, 0.99] (Nesterov from 0.01), ρ_r in [0.5, 0.999],
-    d from 5 % to 200 % of the start's distance, κ in [1, 1000]."""
+    d from 5 % to 200 % of the start's distance (of half the window's diagonal for a start at the minimum), κ in
+    [1, 1000]."""
     if config.y in ("momentum", "beta1"):
         return (0.01 if config.optimizer == "nesterov" else 0.0), 0.99
     if config.y == "alpha":
@@ -193,6 +194,7 @@ def default_y_range(config: MapConfig) -> tuple[float, float]:
     anchor, _ = distance_line(config.landscape(), config.start_point())
     reach = float(np.linalg.norm(config.start_point() - anchor))
     limit = axis_for("distance", config.landscape()).high
+    reach = reach if reach > 0 else limit / (2 * DISTANCE_REACH)  # a start at the anchor: half the window's diagonal
     return min(0.05 * reach, limit / 2), min(2.0 * reach, limit)
 
 
@@ -373,12 +375,22 @@ class Curve(NamedTuple):
     best: int
 
 
+def best_index(cells: Cells) -> int:
+    """The best configuration of ``cells``: the lowest final loss among those that did not diverge, ties broken by
+    fewer steps to tolerance (never reached counts as the most), then by the first; -1 when every one diverged."""
+    loss = np.where(cells.diverged, np.inf, cells.final_loss)
+    if not np.isfinite(loss).any():
+        return -1
+    steps = np.where(np.asarray(cells.steps_to_tol) >= 0, cells.steps_to_tol, np.inf)
+    return int(np.lexsort((np.arange(len(loss)), steps, loss))[0])
+
+
 def lr_curves(config: MapConfig, names: Sequence[str], points: int = 96, budget: float | None = None
               ) -> dict[str, Curve]:
     """Final loss against ρ for each optimizer in ``names`` (one ``sweep`` call each), on ``config``'s
     surface, start, steps, noise and repeats; each optimizer's own hyper-parameters (``config.hyper`` for
-    ``config.optimizer``). The best ρ is the one of the lowest final loss among those that did not diverge.
-    ``budget``: as :func:`hyper_map`'s."""
+    ``config.optimizer``). The best ρ is the one of the lowest final loss among those that did not diverge, ties
+    broken by fewer steps to tolerance (:func:`best_index`). ``budget``: as :func:`hyper_map`'s."""
     _check_int("points", points, MIN_CELLS, MAX_CURVE_POINTS)
     if not names:
         raise ValueError("Invalid optimizers value: [] (select at least one optimizer)")
@@ -392,9 +404,7 @@ def lr_curves(config: MapConfig, names: Sequence[str], points: int = 96, budget:
                                      cells=MIN_CELLS).validate()
         lr = single.lrs(points)
         cells = evaluate(single, lr, None)
-        loss = np.where(cells.diverged, np.inf, cells.final_loss)
-        best = int(np.argmin(loss)) if np.isfinite(loss).any() else -1
-        curves[name] = Curve(name, lr, cells, best)
+        curves[name] = Curve(name, lr, cells, best_index(cells))
     return curves
 
 

@@ -45,14 +45,16 @@ def flag(text: str) -> bool:
 
 
 def like(text: str, default: Any) -> Any:
-    """The text as the type of ``default``: a flag, a tuple of as many numbers, an integer or a number."""
+    """The text as the type of ``default``: a flag, a tuple of as many numbers (``None`` where the default has None:
+    Adafactor's ``eps``), an integer or a number."""
     if isinstance(default, bool):
         return flag(text)
     if isinstance(default, (tuple, list)):
-        parts = tuple(number(part) for part in text.split(","))
-        if len(parts) != len(default):
+        texts = text.split(",")
+        if len(texts) != len(default):
             raise ValueError(f"must be {len(default)} comma-separated numbers")
-        return parts
+        return tuple(None if fallback is None and part.strip().lower() == "none" else number(part)
+                     for part, fallback in zip(texts, default))
     if isinstance(default, int):
         return integer(text)
     return number(text)

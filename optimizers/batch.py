@@ -142,10 +142,8 @@ class Batch:
         return noise.row_keys(self.seed, streams)
 
     def hyperparameters(self) -> dict[str, Any]:
-        public = {k: v for k, v in self.hp.items() if k not in ("beta1", "beta2")}
-        if "beta1" in self.hp:
-            public["betas"] = (self.hp["beta1"], self.hp["beta2"])
-        return public
+        """The hyper-parameters under the optimizer's keywords (pairs such as ``betas`` joined again)."""
+        return hyperparams.public(self.optimizer, self.hp)
 
     def base_lr(self) -> np.ndarray:
         return np.broadcast_to(self.hp["lr"], (self.rows,)).astype(np.float64)

@@ -6,10 +6,18 @@ A :class:`Hyper` is to an optimizer keyword what ``landscapes.base.Param`` is to
 which takes NaN and momentum 1.5); ``ui`` is what the pages' sliders hold (a narrower window: ρ from 1e-5 to 10
 on a log scale, α up to 0.999); ``symbol``/``latex`` are the lecture's notation (ρ learning rate, α momentum,
 ρ_r RMSprop's decay, β₁/β₂ Adam's moment decays, λ weight decay, ε, η AdaGrad's lr decay, ψ NAdam's momentum
-decay); ``label`` is the widget's text. Every table the app and the plots need (slider ranges, flag labels,
-equation symbols, legend texts, the maps' ρ axis) is derived from here.
+decay, ρ_d Adadelta's decay, η⁻/η⁺ and Δ_min/Δ_max Rprop's step factors and bounds, λ_a, ω and t₀ ASGD's decay,
+power and averaging start, c, d and ε₁/ε₂ Adafactor's β₂ decay, clipping threshold and floors; for
+pytorch_optimizer's optimizers, within what its constructors accept: β₃ the third decay of Adan and AdEMAMix,
+ζ AdEMAMix's slow-momentum weight, ρ* and γ AdaBound's final rate and bound speed, G a gradient-norm clip, r₀ Yogi's
+initial moments, d₀ and c_d Prodigy's first distance estimate and its coefficient); ``label`` is the widget's text.
+Every table the app and the plots need (slider ranges, flag labels, equation symbols, legend texts, the maps' ρ axis)
+is derived from here.
 
-``betas`` is one keyword holding two numbers: its halves are the entries ``beta1`` and ``beta2`` (``parts``).
+``betas`` is one keyword holding two numbers: its halves are the entries ``beta1`` and ``beta2`` (``parts``);
+``etas``, ``step_sizes`` and Adafactor's ``eps`` are pairs too; the betas triple of pytorch_optimizer's Adan and
+AdEMAMix is ``betas`` and ``beta3``. Where a reference gives a keyword another meaning in one optimizer (ASGD's
+``alpha``, Adafactor's ``eps``, AdEMAMix's ``alpha``), ``OWN`` holds that optimizer's entry.
 """
 
 from __future__ import annotations
@@ -56,7 +64,7 @@ HYPERPARAMETERS: dict[str, Hyper] = {h.key: h for h in (
     Hyper("alpha", "number", "ρ_r", r"\rho_r", "ρ_r  smoothing (torch alpha)",
           "RMSprop's decay ρ_r (torch's alpha): r ← ρ_r r + (1 − ρ_r) g⊙g", UNIT_CLOSED, (0.0, 1.0)),
     Hyper("eps", "number", "ε", r"\epsilon", "ε", "ε added to the denominator √r + ε",
-          NONNEGATIVE, (1e-12, 0.1), log=True),
+          NONNEGATIVE, (1e-16, 0.1), log=True),  # from AdaBelief's default 1e-16
     Hyper("lr_decay", "number", "η", r"\eta", "η  lr decay", "AdaGrad's lr decay η: ρₜ = ρ / (1 + (t − 1)η)",
           NONNEGATIVE),
     Hyper("initial_accumulator_value", "number", "r₀", "r_0", "r₀  initial accumulator",
@@ -68,6 +76,35 @@ HYPERPARAMETERS: dict[str, Hyper] = {h.key: h for h in (
           UNIT_OPEN, (0.0, 0.9999)),
     Hyper("momentum_decay", "number", "ψ", r"\psi", "ψ  momentum decay",
           "NAdam's momentum decay ψ: μₜ = β₁(1 − ½·0.96^{tψ})", NONNEGATIVE),
+    Hyper("rho", "number", "ρ_d", r"\rho_d", "ρ_d  decay (torch rho)",
+          "Adadelta's decay ρ_d (torch's rho, not the learning rate ρ): r ← ρ_d r + (1 − ρ_d) g⊙g, and the same for "
+          "the squared updates", UNIT_CLOSED, (0.0, 1.0)),
+    Hyper("etas", "pair", "η±", r"\eta^\pm", "η⁻, η⁺", "Rprop's step-size factors (η⁻, η⁺)",
+          parts=("etaminus", "etaplus")),
+    Hyper("etaminus", "number", "η⁻", r"\eta^-", "η⁻", "Rprop's η⁻: Δ ← η⁻Δ where g flips its sign",
+          Range(0.0, 1.0, low_open=True, high_open=True), (0.01, 0.99)),
+    Hyper("etaplus", "number", "η⁺", r"\eta^+", "η⁺", "Rprop's η⁺: Δ ← η⁺Δ where g keeps its sign",
+          Range(1.0, low_open=True), (1.01, 3.0)),
+    Hyper("step_sizes", "pair", "Δ", r"\Delta", "Δ_min, Δ_max", "Rprop's step-size bounds (Δ_min, Δ_max)",
+          parts=("step_size_min", "step_size_max")),
+    Hyper("step_size_min", "number", "Δ_min", r"\Delta_{\min}", "Δ_min", "Rprop's smallest step size Δ_min",
+          NONNEGATIVE),
+    Hyper("step_size_max", "number", "Δ_max", r"\Delta_{\max}", "Δ_max", "Rprop's largest step size Δ_max",
+          NONNEGATIVE),
+    Hyper("lambd", "number", "λ_a", r"\lambda_a", "λ_a  decay (torch lambd)",
+          "ASGD's decay λ_a (torch's lambd): θ ← θ(1 − λ_a ηₜ) − ηₜg, ηₜ₊₁ = ρ/(1 + λ_a ρ t)^ω", NONNEGATIVE),
+    Hyper("t0", "number", "t₀", "t_0", "t₀  averaging start",
+          "ASGD's t₀: the step from which θ̄ averages the iterates (μₜ = 1/max(1, t − t₀))", NONNEGATIVE),
+    Hyper("beta2_decay", "number", "c", "c", "c  β₂ decay (torch beta2_decay)",
+          "Adafactor's decay c (torch's beta2_decay): r ← (1 − t^c) r + t^c g⊙g, i.e. 1 − β₂ₜ = t^c",
+          Range(high=0.0), (-1.0, 0.0)),
+    Hyper("d", "number", "d", "d", "d  clipping threshold",
+          "Adafactor's clipping threshold d: the update u is scaled down to RMS(u) ≤ d", Range(1.0), (1.0, 10.0)),
+    Hyper("eps1", "number", "ε₁", r"\epsilon_1", "ε₁",
+          "Adafactor's ε₁: r is floored at ε₁² (None, torch's default: the machine epsilon of θ's dtype)",
+          NONNEGATIVE),
+    Hyper("eps2", "number", "ε₂", r"\epsilon_2", "ε₂",
+          "Adafactor's ε₂: the smallest RMS(θ) its step is relative to, ρ̂ₜ = max(ε₂, RMS(θ))ρₜ", NONNEGATIVE),
     Hyper("nesterov", "flag", "", "", "Nesterov", "Nesterov momentum: the gradient at θ + αv (needs α > 0, τ = 0)"),
     Hyper("amsgrad", "flag", "", "", "AMSGrad", "AMSGrad: the running maximum of r̂"),
     Hyper("centered", "flag", "", "", "centered", "centered RMSprop: r − ḡ⊙ḡ in place of r"),
@@ -76,7 +113,49 @@ HYPERPARAMETERS: dict[str, Hyper] = {h.key: h for h in (
     Hyper("bias_correction", "flag", "", "", "bias correction", "Adam's ŝ = s/(1 − β₁ᵗ), r̂ = r/(1 − β₂ᵗ)"),
     Hyper("noise", "number", "σ", r"\sigma", "gradient noise σ", "gradient noise σ: g = ∇f(θ) + σξ, ξ ~ N(0, I)",
           NONNEGATIVE),
+    # pytorch_optimizer's keywords (its ranges: what its constructors accept, finite)
+    Hyper("initial_accumulator", "number", "r₀", "r_0", "s₀ = r₀  initial moments",
+          "Yogi's initial moments s₀ = r₀ (pytorch_optimizer's initial_accumulator)", Range()),
+    Hyper("weight_decouple", "flag", "", "", "decoupled weight decay (weight_decouple)",
+          "weight decay applied to θ, θ ← θ(1 − ρλ), not through g (pytorch_optimizer's weight_decouple)"),
+    Hyper("fixed_decay", "flag", "", "", "fixed decay (without ρ)",
+          "decoupled weight decay without the learning rate: θ ← θ(1 − λ)"),
+    Hyper("rectify", "flag", "", "", "rectify (RAdam)",
+          "RAdam's rectifier: the adaptive step only once ℓₜ ≥ 5, scaled by rₜ"),
+    Hyper("degenerated_to_sgd", "flag", "", "", "SGD steps before rectification",
+          "rectify: momentum-SGD steps while ℓₜ < 5 (else no step)"),
+    Hyper("ams_bound", "flag", "", "", "AMSBound", "the running maximum of r in the denominator (AMSGrad's)"),
+    Hyper("beta3", "number", "β₃", r"\beta_3", "β₃",
+          "the third decay β₃ (the third of pytorch_optimizer's betas): Adan's r ← β₃r + (1 − β₃)(g + β₂Δ)², "
+          "AdEMAMix's slow momentum s₂ ← β₃s₂ + (1 − β₃)g", UNIT_CLOSED, (0.0, 0.9999)),
+    Hyper("max_grad_norm", "number", "G", "G", "G  gradient-norm clip",
+          "g ← g·min(1, G/(‖g‖ + ε)) (Adan; LAMB with pre_norm); 0: off", NONNEGATIVE),
+    Hyper("grad_averaging", "flag", "", "", "gradient averaging", "LAMB's s ← β₁s + (1 − β₁)g (off: s ← β₁s + g)"),
+    Hyper("adam", "flag", "", "", "Adam (trust ratio 1)", "LAMB without its trust ratio: Adam's step"),
+    Hyper("pre_norm", "flag", "", "", "pre-norm (clip ‖g‖ to G)", "LAMB: g ← g·min(1, G/(‖g‖ + ε)) first"),
+    Hyper("final_lr", "number", "ρ*", r"\rho^*", "ρ*  final learning rate",
+          "AdaBound's final (SGD) learning rate ρ*: its bounds close in on it", Range(), (0.0, 1.0)),
+    Hyper("gamma", "number", "γ", r"\gamma", "γ  bound convergence speed",
+          "AdaBound's γ: bounds ρ*(1 − 1/(γt + 1)) and ρ*(1 + 1/(γt))", Range(0.0, low_open=True)),
+    Hyper("d0", "number", "d₀", "d_0", "d₀  initial distance estimate",
+          "Prodigy's first estimate d₀ of the distance to the minimum (> 0: the reference divides by it)",
+          Range(0.0, low_open=True)),
+    Hyper("d_coef", "number", "c_d", "c_d", "c_d  d coefficient", "Prodigy's coefficient c_d of d̂ = c_d·n/‖σ‖₁",
+          Range()),
+    Hyper("safeguard_warmup", "flag", "", "", "safeguard warm-up",
+          "Prodigy: σ accumulates (d/d₀)·d·g, without the learning rate"),
 )}
+
+# Keywords that torch.optim gives another meaning in one optimizer: that optimizer's own entry (``spec(key, name)``).
+OWN: dict[str, dict[str, Hyper]] = {
+    "asgd": {"alpha": Hyper("alpha", "number", "ω", r"\omega", "ω  ρ decay power (torch alpha)",
+                            "ASGD's power ω (torch's alpha): ηₜ₊₁ = ρ/(1 + λ_a ρ t)^ω", Range(), (0.0, 1.0))},
+    "adafactor": {"eps": Hyper("eps", "pair", "ε", r"\epsilon", "ε₁, ε₂", "Adafactor's (ε₁, ε₂); ε₁ may be None",
+                               parts=("eps1", "eps2"))},
+    "ademamix": {"alpha": Hyper("alpha", "number", "ζ", r"\zeta", "ζ  slow-momentum weight (alpha)",
+                                "AdEMAMix's weight ζ of the slow momentum s₂ (pytorch_optimizer's alpha)", NONNEGATIVE,
+                                (0.0, 20.0))},
+}
 
 FLAGS = tuple(key for key, h in HYPERPARAMETERS.items() if h.kind == "flag")
 FLAG_LABELS = {key: HYPERPARAMETERS[key].label for key in FLAGS}
@@ -84,33 +163,43 @@ UI_RANGES = {key: h.ui for key, h in HYPERPARAMETERS.items() if h.ui is not None
 
 # What a legend names besides ρ (the optimizer's own distinguishing settings).
 LEGEND: dict[str, tuple[str, ...]] = {"momentum": ("momentum",), "nesterov": ("momentum",), "rmsprop": ("alpha",),
-                                      "adam": ("betas",), "adamw": ("betas", "weight_decay"), "adamax": ("betas",),
-                                      "nadam": ("betas", "momentum_decay"), "radam": ("betas",)}
+                                      "adam": ("betas",), "adam_nobc": ("betas",),
+                                      "adamw": ("betas", "weight_decay"), "adamax": ("betas",),
+                                      "nadam": ("betas", "momentum_decay"), "radam": ("betas",), "adadelta": ("rho",),
+                                      "asgd": ("lambd", "alpha"), "adafactor": ("beta2_decay",), "lion": ("betas",),
+                                      "adabelief": ("betas",), "yogi": ("betas",), "adan": ("betas", "beta3"),
+                                      "madgrad": ("momentum",), "lamb": ("betas",), "adabound": ("betas", "final_lr"),
+                                      "ademamix": ("betas", "alpha"), "prodigy": ("betas",)}
 
 # --- the learning rate a race starts from -----------------------------------------------------------------------
 # DEFAULT_LR suits the default race (the quadratic with condition 50). From the default starts of the surfaces in
 # SURFACE_LR it diverges, so each analytic entry is the largest 1-1.5-2-3-5-7 learning rate below DEFAULT_LR with
 # which the default race, and the same race at twice that rate, do not diverge in 500 steps (tests/test_race.py
 # checks both). monkey_saddle is unbounded below: every run there leaves for −∞, which is its lesson. The network's
-# entry is larger: ρ that make progress in a network's plane (and its full space) in a few hundred steps, the same
-# on Explore and on the Networks page.
+# entry: ρ with which each optimizer reaches f(θ*) in the default slice (moons, 16×16 tanh) within 200 steps
+# without leaving the window (sgd at ρ = 0.3 or momentum at 0.03 leave it within 20 steps and stall at 17 f(θ*)),
+# the same on Explore and on the Networks page.
 DEFAULT_LR = {"sgd": 0.035, "momentum": 0.01, "nesterov": 0.01, "rmsprop": 0.02, "adam": 0.05, "adam_nobc": 0.05,
-              "adagrad": 0.3, "adamw": 0.05, "adamax": 0.05, "nadam": 0.05, "radam": 0.05}
+              "adagrad": 0.3, "adamw": 0.05, "adamax": 0.05, "nadam": 0.05, "radam": 0.05, "adadelta": 1.5,
+              "rprop": 0.01, "asgd": 0.01, "adafactor": 0.05, "lion": 0.02, "adabelief": 0.05, "yogi": 0.05,
+              "adan": 0.05, "madgrad": 0.05, "lamb": 0.05, "adabound": 0.05, "ademamix": 0.05, "prodigy": 1.0}
 SURFACE_LR = {
-    "rosenbrock": {"sgd": 0.001, "momentum": 0.001, "nesterov": 0.0005, "radam": 0.005},
+    "rosenbrock": {"sgd": 0.001, "momentum": 0.001, "nesterov": 0.0005, "radam": 0.005, "asgd": 0.001},
     "beale": {"sgd": 0.015, "momentum": 0.003, "nesterov": 0.003, "radam": 0.01},
     "six_hump_camel": {"radam": 0.03},
     "styblinski_tang": {"radam": 0.03},
     "himmelblau": {"sgd": 0.01, "momentum": 0.007, "nesterov": 0.005},
-    "network": {"sgd": 0.3, "momentum": 0.03, "nesterov": 0.03, "rmsprop": 0.01, "adam": 0.05, "adagrad": 0.3,
+    "saddle": {"prodigy": 0.007},  # unbounded below: Prodigy's d (its distance to the minimum) grows without end
+    "network": {"sgd": 0.1, "momentum": 0.005, "nesterov": 0.005, "rmsprop": 0.03, "adam": 0.05, "adagrad": 0.3,
                 "adamw": 0.05},
 }
 
 
-def spec(key: str) -> Hyper:
-    """The entry of keyword ``key``; an unknown one is a ``ValueError`` listing the known keywords."""
+def spec(key: str, optimizer: str | None = None) -> Hyper:
+    """The entry of keyword ``key`` (``optimizer``'s own where it has one, see ``OWN``); an unknown one is a
+    ``ValueError`` listing the known keywords."""
     try:
-        return HYPERPARAMETERS[key]
+        return OWN.get(optimizer, {}).get(key) or HYPERPARAMETERS[key]
     except (KeyError, TypeError):
         raise ValueError(f"Unknown hyper-parameter {key!r} (valid: {', '.join(HYPERPARAMETERS)})") from None
 
@@ -134,7 +223,7 @@ def format_value(value: Any) -> str:
 def legend_values(optimizer: str, hyperparameters: Mapping[str, Any]) -> str:
     """What a legend shows after an optimizer's name: ρ and its ``LEGEND`` settings, e.g. ``ρ=0.01, α=0.9``."""
     shown = ("lr", *LEGEND.get(optimizer, ()))
-    return ", ".join(f"{HYPERPARAMETERS[key].symbol}={format_value(hyperparameters[key])}"
+    return ", ".join(f"{spec(key, optimizer).symbol}={format_value(hyperparameters[key])}"
                      for key in shown if key in hyperparameters)
 
 

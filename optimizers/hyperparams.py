@@ -47,22 +47,38 @@ def _check_flag(name: str, value: Any) -> bool:
     return bool(value)
 
 
-def _split_betas(value: Any) -> tuple[np.ndarray, np.ndarray]:
-    halves = catalogue.spec("betas").parts
+def _split_pair(key: str, entry: catalogue.Hyper, value: Any, default: tuple) -> dict[str, np.ndarray]:
+    """A pair keyword (``betas``, ``etas``, ...) as its halves, each checked against its own range. A half whose
+    torch default is None (Adafactor's ε₁) may be None: it is then left out, and the kernel uses that default."""
+    halves = [catalogue.spec(half) for half in entry.parts]
+    rules = [("None or " if fallback is None else "") + half.valid.rule for half, fallback in zip(halves, default)]
     if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != len(halves):
-        symbols = ", ".join(catalogue.spec(half).symbol for half in halves)
-        raise ValueError(f"Invalid betas value: {value!r} (must be a pair ({symbols}), each "
-                         f"{catalogue.spec(halves[0]).valid.rule})")
-    beta1, beta2 = (check_numeric(half, part, label=f"betas[{i}] ({catalogue.spec(half).symbol})")
-                    for i, (half, part) in enumerate(zip(halves, value)))
-    return beta1, beta2
+        symbols = ", ".join(half.symbol for half in halves)
+        each = f"each {rules[0]}" if len(set(rules)) == 1 else ", ".join(
+            f"{half.symbol} {rule}" for half, rule in zip(halves, rules))
+        raise ValueError(f"Invalid {key} value: {value!r} (must be a pair ({symbols}), {each})")
+    return {half.key: check_numeric(half.key, part, label=f"{key}[{i}] ({half.symbol})")
+            for i, (half, part, fallback) in enumerate(zip(halves, value, default))
+            if part is not None or fallback is not None}
+
+
+def public(optimizer: str, hp: dict[str, Any]) -> dict[str, Any]:
+    """:func:`resolve`'s hyper-parameters under the optimizer's keywords again: each pair from its halves (a half
+    left out as None)."""
+    values = dict(hp)
+    for key in rule(optimizer).defaults:
+        entry = catalogue.spec(key, optimizer)
+        if entry.kind == "pair":
+            values[key] = tuple(values.pop(half, None) for half in entry.parts)
+    return values
 
 
 def resolve(optimizer: str, keywords: dict[str, Any]) -> tuple[Rule, dict[str, Any]]:
     """Check keywords against the optimizer's own and validate each value.
 
     Returns the rule and a flat dict of hyper-parameters: numbers as float64 arrays (0-d or
-    (B,)), flags as bools, ``betas`` split into ``beta1``/``beta2``; defaults filled in.
+    (B,)), flags as bools, pairs split into their halves (``betas`` into ``beta1``/``beta2``; :func:`public` joins
+    them again); defaults filled in.
     """
     found = rule(optimizer)
     unknown = sorted(set(keywords) - set(found.defaults))
@@ -73,12 +89,13 @@ def resolve(optimizer: str, keywords: dict[str, Any]) -> tuple[Rule, dict[str, A
     merged = {**found.defaults, **{k: v for k, v in keywords.items() if v is not None}, **found.fixed}
     values: dict[str, Any] = {}
     for name, value in merged.items():
-        if name == "betas":
-            values["beta1"], values["beta2"] = _split_betas(value)
-        elif catalogue.spec(name).kind == "flag":
+        entry = catalogue.spec(name, optimizer)
+        if entry.kind == "pair":
+            values.update(_split_pair(name, entry, value, found.defaults[name]))
+        elif entry.kind == "flag":
             values[name] = _check_flag(name, value)
         else:
-            values[name] = check_numeric(name, value)
+            values[name] = check_numeric(name, value, entry.valid)
     if values.get("nesterov"):
         if np.any(values["momentum"] <= 0) or np.any(values["dampening"] != 0):
             raise ValueError(

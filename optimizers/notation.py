@@ -2,7 +2,8 @@
 
 The equations are the rules' own (``optimizers.rules.RULES[name].equations``: v ← αv − ρg, θ ← θ + v, ...),
 adjusted to the settings (Nesterov, dampening τ, AMSGrad, centered RMSprop, AdaGrad's lr decay η, weight decay λ,
-gradient noise σ), beside the values in use; the symbols are the catalogue's (:mod:`optimizers.catalogue`).
+gradient noise σ, and pytorch_optimizer's clipping, AMSBound, rectifier and weight decay options), beside the values in
+use; the symbols are the catalogue's (:mod:`optimizers.catalogue`).
 ``HINTS`` says in a sentence what to watch each optimizer do in a race.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .catalogue import HYPERPARAMETERS
+from .catalogue import HYPERPARAMETERS, spec
 from .rules import RULES
 
 HINTS = {
@@ -36,10 +37,37 @@ HINTS = {
              "than Adam where the valley bends.",
     "radam": "RAdam starts as momentum SGD (ρ ŝ, no division) while r is too young to trust, then switches on "
              "the rectified adaptive step: watch the first steps against Adam's.",
+    "adadelta": "Adadelta's first step is ρ√(ε/(1 − ρ_d)) per coordinate whatever the gradient's size (tiny), and "
+                "its steps grow as its record u of past updates catches up: watch the slow start.",
+    "rprop": "Rprop ignores the gradient's size: each coordinate's step grows by η⁺ while its sign holds and "
+             "shrinks by η⁻ when it flips, so it crosses plateaus and steep walls at the same pace.",
+    "asgd": "ASGD is SGD with ρ decaying as 1/(1 + λ_a ρ t)^ω; the average θ̄ it keeps from step t₀ on is not "
+            "drawn: the race follows θ.",
+    "adafactor": "Adafactor's steps scale with the size of θ itself (RMS(θ)·min(ρ, 1/√t)): near the origin it "
+                 "takes steps of ε₂ρ, and far from it large ones.",
     "adamw": "AdamW pulls θ toward the origin by ρλ every step independently of the gradient: where the "
              "minimum is away from 0 it settles slightly short of it.",
+    "lion": "Lion moves every coordinate by exactly ρ each step (the sign of its momentum): it crosses plateaus and "
+            "steep walls at the same pace and ends rattling in a band of width ρ around the minimum.",
+    "adabelief": "AdaBelief divides by how far g strays from its running mean s, not by |g|: where g is as expected "
+                 "(a straight valley) its steps grow long while Adam's stay near ρ.",
+    "yogi": "Yogi lowers r by at most (1 − β₂)g⊙g per step, far more slowly than Adam's r forgets a large gradient: "
+            "after a steep start its steps stay short for longer. Race it against adam.",
+    "adan": "Adan adds a momentum d of gradient differences, a look-ahead like Nesterov's without a second "
+            "gradient: watch it cut the corner where the valley bends.",
+    "madgrad": "MADGRAD steps from θ₀ by the whole weighted sum s of past gradients over ∛S: it never forgets, so an "
+               "early push keeps pulling; momentum averages that point into θ.",
+    "lamb": "LAMB rescales Adam's step by ‖θ‖/‖u‖: close to the origin its steps shrink and far from it they grow, "
+            "the trust ratio made for layers of different scales.",
+    "adabound": "AdaBound starts as Adam and, as its bounds close in on ρ*, ends as SGD with the rate ρ*: watch its "
+                "path turn into SGD's.",
+    "ademamix": "AdEMAMix adds ζ times a slow momentum (β₃ = 0.9999 remembers ~10⁴ steps) to Adam's: it keeps "
+                "pushing along old gradients and overshoots where the valley turns.",
+    "prodigy": "Prodigy learns its step size: d starts at d₀ and grows towards the distance covered from θ₀, so it "
+               "creeps, then accelerates (ρ = 1 is its default; on the saddle d grows without end).",
 }
 ALWAYS_SHOWN = ("lr", "alpha", "eps", "momentum")  # listed even when 0 (momentum not for sgd and rmsprop)
+MACHINE_EPSILON = r"\epsilon_{\text{machine}}"  # a pair's None half: Adafactor's ε₁ by default
 
 
 def latex_number(value: float) -> str:
@@ -51,6 +79,35 @@ def latex_number(value: float) -> str:
         mantissa, exponent = text.split("e")
         return (rf"{mantissa} \cdot " if mantissa != "1" else "") + f"10^{{{int(exponent)}}}"
     return text
+
+
+def _pytorch_optimizer_lines(name: str, hyper: Mapping[str, Any], lines: list[str]) -> bool:
+    """pytorch_optimizer's options written into ``lines``: gradient clipping at G, AMSBound's r_max, LAMB's τ = 1,
+    where weight decay λ enters, and the rectifier; returns whether λ enters as g + λθ."""
+    if hyper.get("max_grad_norm", 0.0) > 0 and (name == "adan" or hyper.get("pre_norm")):
+        lines.insert(0, r"g \leftarrow g \min\left(1, \frac{G}{\lVert g \rVert + \epsilon}\right)")
+    if hyper.get("ams_bound"):
+        lines.insert(1, r"r_{\max} \leftarrow \max(r_{\max}, r)\ \text{(AMSBound: replaces } r)")
+    if hyper.get("adam"):
+        lines.insert(-1, r"\tau = 1")
+    through_gradient = name not in ("adan", "lamb", "prodigy")  # Prodigy's λθ joins a gradient it does not use again
+    if hyper.get("weight_decay", 0.0) == 0:
+        through_gradient = True
+    elif hyper.get("weight_decouple"):
+        through_gradient = False
+        if name == "madgrad":  # after the step, from the θ before it
+            lines.append(r"\theta \leftarrow \theta - \rho \lambda \theta_k")
+        else:
+            rate = "" if hyper.get("fixed_decay") else r"d \rho " if name == "prodigy" else r"\rho "
+            lines.insert(0, rf"\theta \leftarrow \theta (1 - {rate}\lambda)")
+    elif name == "adan":  # the paper's proximal step, after the update
+        lines.append(r"\theta \leftarrow \frac{\theta}{1 + \rho \lambda}")
+    elif name == "lamb":  # on u, before the trust ratio
+        lines.insert(-1, r"u \leftarrow u + \lambda \theta")
+    if hyper.get("rectify"):
+        before = r"\text{, momentum SGD before}" if hyper.get("degenerated_to_sgd") else r"\text{, no step before}"
+        lines.append(r"\text{rectify: } \rho \to \rho\, r_t \text{ once RAdam's } \ell_t \ge 5" + before)
+    return through_gradient
 
 
 def equations(name: str, hyper: Mapping[str, Any], noise: float = 0.0) -> list[str]:
@@ -69,6 +126,8 @@ def equations(name: str, hyper: Mapping[str, Any], noise: float = 0.0) -> list[s
         lines = [*RULES["adam"].equations[:2], *RULES["adamw"].equations]
     if name in ("nadam", "radam") and hyper.get("decoupled_weight_decay") and hyper.get("weight_decay", 0.0) > 0:
         lines.insert(0, RULES["adamw"].equations[0])
+    if name == "adafactor" and hyper.get("weight_decay", 0.0) > 0:  # always decoupled, after ρ̂ₜ is taken
+        lines.insert(1, RULES["adamw"].equations[0])
     if name in ("adam", "adamw") and hyper.get("amsgrad"):
         lines.insert(-1, r"\hat r_{\max} \leftarrow \max(\hat r_{\max}, \hat r)\ \text{(AMSGrad: replaces } \hat r)")
     if name == "rmsprop":
@@ -79,8 +138,12 @@ def equations(name: str, hyper: Mapping[str, Any], noise: float = 0.0) -> list[s
             lines[-1] = r"b \leftarrow \alpha b + \frac{g}{\sqrt{r} + \epsilon},\quad \theta \leftarrow \theta - \rho b"
     if name == "adagrad" and hyper.get("lr_decay", 0.0) > 0:
         lines.insert(0, r"\rho_t = \frac{\rho}{1 + (t - 1)\eta}")
+    through_gradient = True
+    if RULES[name].reference == "pytorch_optimizer":
+        through_gradient = _pytorch_optimizer_lines(name, hyper, lines)
     gradient = r"g = \nabla f(\theta)"
-    if hyper.get("weight_decay", 0.0) > 0 and name != "adamw" and not hyper.get("decoupled_weight_decay"):
+    decoupled = name in ("adamw", "adafactor") or hyper.get("decoupled_weight_decay") or not through_gradient
+    if hyper.get("weight_decay", 0.0) > 0 and not decoupled:
         gradient += r" + \lambda \theta"
     if noise > 0:
         gradient += r" + \sigma \xi,\ \ \xi \sim \mathcal{N}(0, I)"
@@ -94,11 +157,15 @@ def values(name: str, hyper: Mapping[str, Any], schedule: Mapping[str, Any] | No
     lr = HYPERPARAMETERS["lr"].latex
     lines = []
     for key, value in hyper.items():
-        entry = HYPERPARAMETERS.get(key)
-        if entry is None or entry.kind == "flag" or isinstance(value, bool):
+        try:
+            entry = spec(key, name)
+        except ValueError:
+            continue
+        if entry.kind == "flag" or isinstance(value, bool):
             continue
         if entry.kind == "pair":
-            lines += [f"{HYPERPARAMETERS[part].latex} = {latex_number(v)}" for part, v in zip(entry.parts, value)]
+            lines += [f"{HYPERPARAMETERS[part].latex} = {MACHINE_EPSILON if v is None else latex_number(v)}"
+                      for part, v in zip(entry.parts, value)]
             continue
         symbol = f"{lr}_0" if key == "lr" and schedule else entry.latex
         plain_sgd = key == "momentum" and name in ("sgd", "rmsprop") and value == 0

@@ -71,12 +71,12 @@ def step_view(surface: Surface, optimizer: str, step: int, start: Any = None, *,
 def _adaptive(optimizer: str, state: dict[str, np.ndarray], hp: dict[str, Any], lr: float,
               t: int) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
     """Per-coordinate step sizes and Adam's moments after step t (1-based)."""
-    if "max_exp_avg_sq" in state:  # adam, adamw, adam_nobc
+    if "amsgrad" in hp:  # adam, adamw, adam_nobc (AdaBound's state has a max_exp_avg_sq too)
         s, r = state["exp_avg"], state["max_exp_avg_sq"] if hp.get("amsgrad") else state["exp_avg_sq"]
         s_hat, r_hat = s / (1 - hp["beta1"] ** t), r / (1 - hp["beta2"] ** t)
         used = r_hat if hp.get("bias_correction", True) else r
         return lr / (np.sqrt(used) + hp["eps"]), {"s": s, "r": r, "ŝ": s_hat, "r̂": r_hat}
-    if "square_avg" in state:  # rmsprop
+    if "grad_avg" in state:  # rmsprop (Adadelta has a square_avg too)
         r = state["square_avg"] - (state["grad_avg"] ** 2 if hp.get("centered") else 0.0)
         return lr / (np.sqrt(r) + hp["eps"]), {}
     if "sum" in state:  # adagrad

@@ -41,7 +41,7 @@ def torch_sweep(optimizer: str, formula: Formula, p: Any, start: torch.Tensor, l
     (``landscapes.base.bind_namespace(s.formula, torch)``) and ``p`` its parameters. Returns the bookkeeping
     (``best``, ``to_tol``, ``diverged_at``; not updated after step 0 without ``track``)."""
     rule = RULES[optimizer]
-    if not rule.torch_name:
+    if not rule.torch_name or rule.reference != "torch.optim":
         raise ValueError(f"Invalid optimizer value: {optimizer!r} (torch.optim has no such optimizer)")
     kwargs = {key: value for key, value in rule.defaults.items() if key != "lr"}
     param = torch.nn.Parameter(start.clone())

@@ -132,7 +132,7 @@ def test_an_invalid_request_is_refused_as_invalid_not_as_expensive():
 def spies(monkeypatch) -> dict[str, list]:
     """Every call of the work functions: optimizers.run/sweep (with steps > 0), network training, plane evaluations
     (slices, races in the slice) and full-space runs."""
-    calls: dict[str, list] = {"run": [], "sweep": [], "trained": [], "plane": [], "full_space": []}
+    calls: dict[str, list] = {"run": [], "live": [], "sweep": [], "trained": [], "plane": [], "full_space": []}
 
     def spy(name: str, original, record):
         def wrapper(*args, **kwargs):
@@ -145,7 +145,15 @@ def spies(monkeypatch) -> dict[str, list]:
     def stepping(surface, *args, steps=100, **kwargs):
         return (getattr(surface, "name", type(surface).__name__), steps) if steps else None
 
-    monkeypatch.setattr(optimizers, "run", spy("run", optimizers.run, stepping))
+    def one_run(original):  # a race's runs; a live family (stream_row=) goes to "live"
+        def wrapper(surface, *args, **kwargs):
+            entry = stepping(surface, *args, **kwargs)
+            if entry is not None:
+                calls["live" if kwargs.get("stream_row") is not None else "run"].append(entry)
+            return original(surface, *args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(optimizers, "run", one_run(optimizers.run))
     monkeypatch.setattr(optimizers, "sweep", spy("sweep", optimizers.sweep, stepping))
     monkeypatch.setattr(nets, "trained", spy("trained", nets.trained, lambda config: tuple(config)))
     monkeypatch.setattr(nets.NetworkPlane, "losses", spy("plane", nets.NetworkPlane.losses,
@@ -241,7 +249,7 @@ def test_explore_refuses_the_slow_race_before_any_step(spies):
     assert not at.exception, [e.value for e in at.exception]
     errors = [e.value for e in at.error]
     assert any("This race would take about" in e and "steps" in e and "optimizers" in e for e in errors), errors
-    assert spies["run"] == [] and spies["sweep"] == []
+    assert spies["run"] == [] and spies["live"] == [] and spies["sweep"] == []
     kept = len(at.multiselect(key="opt").value) == len(optimizers.names())
     assert at.slider(key="steps").value == 5000 and kept  # kept, to reduce
     at.slider(key="steps").set_value(50).run()  # reduced: the race runs

@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 
 import landscapes
 import optimizers
-from losslab import maps, race
-from losslab.app import grids
+from losslab import grids, maps, race
 from optimizers import catalogue, notation
 from validation import Range, check_choice, check_integers, check_number
 
@@ -26,9 +25,9 @@ def keywords(name: str) -> dict:
     return {**rule.defaults, **rule.fixed}
 
 
-def halves(key: str, value) -> list[tuple[str, object]]:
-    """(catalogue key, value) of a keyword: betas as its two halves."""
-    entry = catalogue.spec(key)
+def halves(key: str, value, name: str) -> list[tuple[str, object]]:
+    """(catalogue key, value) of optimizer ``name``'s keyword: a pair (betas, etas, ...) as its two halves."""
+    entry = catalogue.spec(key, name)
     return list(zip(entry.parts, value)) if entry.kind == "pair" else [(key, value)]
 
 
@@ -38,7 +37,7 @@ def halves(key: str, value) -> list[tuple[str, object]]:
 @pytest.mark.parametrize("name", optimizers.names())
 def test_every_keyword_of_every_optimizer_is_in_the_catalogue(name):
     for key, default in keywords(name).items():
-        entry = catalogue.spec(key)
+        entry = catalogue.spec(key, name)
         assert entry.kind == ("flag" if isinstance(default, bool) else "pair" if isinstance(default, tuple) else
                               "number"), key
         assert entry.label and entry.doc
@@ -49,8 +48,8 @@ def test_every_valid_range_contains_the_default_and_the_race_lr(name):
     for key, default in keywords(name).items():
         if isinstance(default, bool):
             continue
-        for part, value in halves(key, default):
-            assert catalogue.spec(part).valid.contains(value), (name, part, value)
+        for part, value in halves(key, default, name):
+            assert value is None or catalogue.spec(part, name).valid.contains(value), (name, part, value)
     lr = catalogue.race_lr(name)
     assert catalogue.spec("lr").valid.contains(lr)
     low, high = catalogue.spec("lr").ui
@@ -69,10 +68,9 @@ def test_the_ui_range_lies_inside_the_valid_range(key):
 
 @pytest.mark.parametrize("name", optimizers.names())
 def test_symbols_are_unique_per_optimizer(name):
-    symbols = [catalogue.spec(part).symbol for key, default in keywords(name).items() if not isinstance(default, bool)
-               for part, _ in halves(key, default)]
-    latex = [catalogue.spec(part).latex for key, default in keywords(name).items() if not isinstance(default, bool)
-             for part, _ in halves(key, default)]
+    entries = [catalogue.spec(part, name) for key, default in keywords(name).items() if not isinstance(default, bool)
+               for part, _ in halves(key, default, name)]
+    symbols, latex = [entry.symbol for entry in entries], [entry.latex for entry in entries]
     assert all(symbols) and len(set(symbols)) == len(symbols), symbols
     assert len(set(latex)) == len(latex), latex
 
@@ -89,8 +87,10 @@ def test_the_lr_ui_range_is_the_maps_axis_and_explores_grid_ends():
 
 def test_slider_ranges_and_flag_labels_are_explores():
     assert catalogue.UI_RANGES == {"lr": (1e-5, 10.0), "momentum": (0.0, 0.999), "dampening": (0.0, 0.999),
-                                   "alpha": (0.0, 1.0), "eps": (1e-12, 0.1), "beta1": (0.0, 0.999),
-                                   "beta2": (0.0, 0.9999)}
+                                   "alpha": (0.0, 1.0), "eps": (1e-16, 0.1), "beta1": (0.0, 0.999),
+                                   "beta2": (0.0, 0.9999), "rho": (0.0, 1.0), "etaminus": (0.01, 0.99),
+                                   "etaplus": (1.01, 3.0), "beta2_decay": (-1.0, 0.0), "d": (1.0, 10.0),
+                                   "beta3": (0.0, 0.9999), "final_lr": (0.0, 1.0)}
     assert catalogue.FLAG_LABELS["nesterov"] == "Nesterov"
     assert catalogue.FLAG_LABELS["decoupled_weight_decay"] == "decoupled weight decay (AdamW)"
     assert catalogue.spec("lr_decay").symbol == "η" and catalogue.spec("lr_decay").latex == r"\eta"  # one choice
@@ -102,20 +102,20 @@ def test_race_defaults_read_the_catalogue():
         assert race.optimizer_defaults(name)["lr"] == catalogue.DEFAULT_LR[name]
         for surface, rates in catalogue.SURFACE_LR.items():
             assert race.optimizer_defaults(name, surface)["lr"] == rates.get(name, catalogue.DEFAULT_LR[name])
-    assert catalogue.race_lr("sgd", "network") == 0.3  # the Networks page's ρ, on Explore too
+    assert catalogue.race_lr("sgd", "network") == 0.1  # the Networks page's ρ, on Explore too
     assert set(catalogue.SURFACE_LR) <= set(landscapes.names())
-    with pytest.raises(ValueError, match=r"Unknown hyper-parameter 'gamma' \(valid: lr, momentum"):
-        catalogue.spec("gamma")
+    with pytest.raises(ValueError, match=r"Unknown hyper-parameter 'step_size' \(valid: lr, momentum"):
+        catalogue.spec("step_size")  # a schedule's, not an optimizer's
 
 
 @pytest.mark.parametrize("key", [key for key in NUMBERS if key != "noise"])
 def test_an_out_of_range_keyword_is_refused_naming_it_and_its_range(key):
-    name = next(n for n in optimizers.names() if any(part == key for k, d in keywords(n).items()
-                                                      if not isinstance(d, bool) for part, _ in halves(k, d)))
+    name, keyword = next((n, k) for n in optimizers.names() for k, d in keywords(n).items()
+                         if not isinstance(d, bool) and any(part == key for part, _ in halves(k, d, n)))
     valid = catalogue.spec(key).valid
     bad = valid.low - 0.5 if math.isinf(valid.high) else valid.high + 0.5
-    value = (bad, 0.999) if key == "beta1" else (0.9, bad) if key == "beta2" else bad
-    keyword = "betas" if key in ("beta1", "beta2") else key
+    default = keywords(name)[keyword]
+    value = tuple(bad if part == key else v for part, v in halves(keyword, default, name)) if keyword != key else bad
     with pytest.raises(ValueError) as error:
         optimizers.run(landscapes.get("booth"), name, steps=1, **{keyword: value})
     message = str(error.value)

@@ -45,6 +45,26 @@ BAD_INPUTS = [
     ErrorInput("adam", {"amsgrad": "yes"}, r"Invalid amsgrad value: 'yes' \(must be True or False\)"),
     ErrorInput("rmsprop", {"alpha": 1.01}, r"Invalid alpha value: 1\.01 \(must be in \[0, 1\]\)"),
     ErrorInput("adagrad", {"lr_decay": -1.0}, r"Invalid lr_decay value"),
+    ErrorInput("adadelta", {"rho": 1.5}, r"Invalid rho value: 1\.5 \(must be in \[0, 1\]\)"),
+    ErrorInput("adadelta", {"eps": -1e-6}, r"Invalid eps value: -1e-06 \(must be >= 0\)"),
+    ErrorInput("rprop", {"etas": (0.5, 1.0)}, r"Invalid etas\[1\] \(η⁺\) value: 1\.0 \(must be > 1\)"),
+    ErrorInput("rprop", {"etas": (0.0, 1.2)}, r"Invalid etas\[0\] \(η⁻\) value: 0\.0 \(must be in \(0, 1\)\)"),
+    ErrorInput("rprop", {"etas": 0.5}, r"Invalid etas value: 0\.5 \(must be a pair \(η⁻, η⁺\), η⁻ in \(0, 1\), "
+                                       r"η⁺ > 1\)"),
+    ErrorInput("rprop", {"step_sizes": (-1e-6, 50.0)}, r"Invalid step_sizes\[0\] \(Δ_min\) value: -1e-06 "
+                                                      r"\(must be >= 0\)"),
+    ErrorInput("rprop", {"step_sizes": (1e-6, float("inf"))}, r"Invalid step_sizes\[1\] \(Δ_max\) value: inf"),
+    ErrorInput("asgd", {"lambd": -1e-4}, r"Invalid lambd value: -0\.0001 \(must be >= 0\)"),
+    ErrorInput("asgd", {"alpha": float("nan")}, r"Invalid alpha value: nan \(must be finite\)"),
+    ErrorInput("asgd", {"t0": -1.0}, r"Invalid t0 value: -1\.0 \(must be >= 0\)"),
+    ErrorInput("adafactor", {"beta2_decay": 0.5}, r"Invalid beta2_decay value: 0\.5 \(must be <= 0\)"),
+    ErrorInput("adafactor", {"d": 0.5}, r"Invalid d value: 0\.5 \(must be >= 1\)"),
+    ErrorInput("adafactor", {"eps": (None, -1e-3)}, r"Invalid eps\[1\] \(ε₂\) value: -0\.001 \(must be >= 0\)"),
+    ErrorInput("adafactor", {"eps": (-1e-30, 1e-3)}, r"Invalid eps\[0\] \(ε₁\) value: -1e-30 \(must be >= 0\)"),
+    ErrorInput("adafactor", {"eps": 1e-3}, r"Invalid eps value: 0\.001 \(must be a pair \(ε₁, ε₂\), ε₁ None or >= 0, "
+                                           r"ε₂ >= 0\)"),
+    ErrorInput("adam", {"betas": (None, 0.999)}, r"Invalid betas\[0\] \(β₁\) value: None \(must be a number in "
+                                                 r"\[0, 1\)\)"),
     ErrorInput("sgd", {"nesterov": True}, r"Invalid nesterov value: True \(Nesterov momentum requires momentum > 0"),
     ErrorInput("nesterov", {"dampening": 0.5}, r"requires momentum > 0 and dampening = 0"),
     ErrorInput("sgd", {"betas": (0.9, 0.99)}, r"Optimizer 'sgd' takes no keyword 'betas' \(valid: lr, momentum"),

@@ -93,6 +93,19 @@ def test_live_keywords_follow_the_catalogue():
     assert live.live_keys("momentum") == live.live_keys("nesterov") == ("lr", "momentum")
     assert live.live_keys("rmsprop") == ("lr", "alpha")
     assert live.live_keys("adam") == live.live_keys("adamw") == live.live_keys("adam_nobc") == ("lr", "beta1")
+    for name in optimizers.names():  # every optimizer's live keywords are read from and written to its race
+        hyper = race.optimizer_defaults(name)
+        for key in live.live_keys(name):
+            value = live.current_value(hyper, key, name)
+            assert live.current_value(live.with_value(hyper, key, value / 2, name), key, name) == value / 2
+    for steps, kept in ((20, 2), (500, 0)):  # a network race of every optimizer: ρ and a second, or none at all
+        crowded = config_on("network", names=optimizers.names(), steps=steps)
+        chosen = live.sliders(crowded)
+        assert budget.live_cost(crowded, [len(s.values) for s in chosen]).seconds <= live.LIVE_SECONDS
+        assert max((sum(s.optimizer == name for s in chosen) for name in crowded.optimizers), default=0) <= kept
+        assert bool(live.limited(crowded)) == (len(chosen) < sum(len(live.live_keys(n)) for n in crowded.optimizers))
+    assert live.seconds_left(3.0, budget_s=10.0) == live.LIVE_SECONDS and live.seconds_left(9.0, 10.0) == 1.0
+    assert live.seconds_left(12.0, 10.0) == 0.0 and live.sliders(RACES["rosenbrock"], 0.0) == []
 
 
 def test_grids_hold_the_current_value_and_step_by_0_005():
@@ -106,11 +119,12 @@ def test_grids_hold_the_current_value_and_step_by_0_005():
 def test_network_families_are_fitted_to_the_budget_and_keep_the_current_value():
     config = config_on("network", steps=200, batch_size=32)
     for slider in live.sliders(config):
-        whole = live.grid(slider.key, live.current_value(config.optimizers[slider.optimizer], slider.key))
+        current = live.current_value(config.optimizers[slider.optimizer], slider.key, slider.optimizer)
+        whole = live.grid(slider.key, current, slider.optimizer)
         assert len(slider.values) >= live.MIN_POSITIONS
-        assert len(slider.values) == len(whole) or \
-            budget.family_cost(config, len(slider.values)).seconds <= live.FAMILY_SECONDS
-        current = live.current_value(config.optimizers[slider.optimizer], slider.key)
+        share = live.LIVE_SECONDS / len(live.sliders(config))  # an equal share of the default
+        assert len(slider.values) == len(whole) or len(slider.values) <= live.MIN_POSITIONS + 1 or \
+            budget.family_cost(config, len(slider.values)).seconds <= share
         assert slider.values[slider.index] == current
 
 

@@ -1,4 +1,5 @@
-"""torch.optim as the reference: one optimizer per row, gradients assigned from the surface.
+"""torch.optim (and pytorch_optimizer for the modern optimizers) as the reference: one optimizer per row, gradients
+assigned from the surface.
 
 Used by the equivalence tests (the benchmarks time torch.optim through optimizers.torch_baseline).
 Implements the equivalence rule of docs/ARCHITECTURE.md's contract: relative error
@@ -15,8 +16,9 @@ where the state cancels (centered RMSprop's r − ḡ² with a nearly constant g
 A one-ulp perturbation is the smallest possible difference, while numpy cannot reproduce torch's fused
 multiply-adds and differs by a few ulps per step: so the nudged trajectories are held to a tenth of the tolerance
 (``CHAOS_MARGIN``; seen: Nesterov with weight decay on Himmelblau, where one ulp per step grows to 0.98e-9 in 50
-steps and ours to 1.17e-9). Every row, chaotic or not, must agree over its first ``ALWAYS_COMPARED`` steps, before
-a one-ulp difference can grow past the tolerance.
+steps and ours to 1.17e-9). Each nudge is tried up and down: an unstable row may grow from one sign only (seen:
+pytorch_optimizer's rectified LAMB in Adam mode on six_hump_camel, 1e-11 up, 2e-9 down). Every row, chaotic or
+not, must agree over its first ``ALWAYS_COMPARED`` steps, before a one-ulp difference can grow past the tolerance.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import functools
 from typing import Any
 
 import numpy as np
+import pytorch_optimizer
 import torch
 
 from optimizers import noise
@@ -39,18 +42,13 @@ def row_kwargs(hyperparameters: dict[str, Any], row: int) -> dict[str, Any]:
     """Row ``row``'s torch.optim keyword arguments from a Trajectory's hyperparameters."""
 
     def pick(value: Any) -> Any:
-        if isinstance(value, bool):
+        if value is None or isinstance(value, bool):  # None: Adafactor's default ε₁
             return value
         array = np.asarray(value)
         return float(array if array.ndim == 0 else array[row])
 
-    kwargs = {}
-    for name, value in hyperparameters.items():
-        if name == "betas":
-            kwargs[name] = (pick(value[0]), pick(value[1]))
-        else:
-            kwargs[name] = pick(value)
-    return kwargs
+    return {name: tuple(pick(v) for v in value) if isinstance(value, tuple) else pick(value)
+            for name, value in hyperparameters.items()}
 
 
 class AdamWithoutBiasCorrection(torch.optim.Optimizer):
@@ -84,6 +82,24 @@ class AdamWithoutBiasCorrection(torch.optim.Optimizer):
 OURS = {"adam_nobc": AdamWithoutBiasCorrection}  # optimizers torch.optim lacks: a reference written in torch ops
 
 
+def reference_class(optimizer: str) -> type:
+    """The class our ``optimizer`` reproduces: torch.optim's, pytorch_optimizer's (``load_optimizer``) or ``OURS``."""
+    rule = RULES[optimizer]
+    if rule.reference == "pytorch_optimizer":
+        return pytorch_optimizer.load_optimizer(optimizer)
+    return getattr(torch.optim, rule.torch_name) if rule.torch_name else OURS[optimizer]
+
+
+def reference_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Our keywords as the reference spells them: pytorch_optimizer's betas triple (Adan, AdEMAMix) is our betas
+    pair and beta3."""
+    if "beta3" not in kwargs:
+        return kwargs
+    kwargs = dict(kwargs)
+    kwargs["betas"] = (*kwargs["betas"], kwargs.pop("beta3"))
+    return kwargs
+
+
 def torch_trajectory(
     surface: Any,
     optimizer: str,
@@ -95,15 +111,15 @@ def torch_trajectory(
     noise_key: np.ndarray | None = None,
     nudge_every_step: bool = False,
     nudge_state_every_step: bool = False,
+    towards: float = np.inf,
 ) -> np.ndarray:
-    """(steps + 1, 2) iterates of torch.optim from ``start`` (float64); optionally each iterate, or each tensor of
-    the optimizer's state (its moments, buffers), moved by one ulp after every step."""
+    """(steps + 1, 2) iterates of the reference from ``start`` (float64); optionally each iterate, or each tensor of
+    the optimizer's state (its moments, buffers), moved by one ulp ``towards`` ±∞ after every step."""
     rule = RULES[optimizer]
     param = torch.nn.Parameter(torch.tensor(start, dtype=torch.float64))
     fixed = set(rule.fixed)  # implied by the class (AdamW), not a keyword torch takes
-    torch_kwargs = {k: v for k, v in kwargs.items() if k not in fixed}
-    optimizer_class = getattr(torch.optim, rule.torch_name) if rule.torch_name else OURS[optimizer]
-    opt = optimizer_class([param], **torch_kwargs)
+    torch_kwargs = reference_kwargs({k: v for k, v in kwargs.items() if k not in fixed})
+    opt = reference_class(optimizer)([param], **torch_kwargs)
     scheduler = schedule_factory(opt) if schedule_factory is not None else None
     points = np.empty((steps + 1, 2))
     points[0] = start
@@ -117,11 +133,11 @@ def torch_trajectory(
             scheduler.step()
         if nudge_every_step:
             with torch.no_grad():
-                param.copy_(torch.nextafter(param, torch.full_like(param, torch.inf)))
+                param.copy_(torch.nextafter(param, torch.full_like(param, towards)))
         if nudge_state_every_step:
             for value in opt.state[param].values():
                 if torch.is_tensor(value) and value.is_floating_point() and value.numel() == param.numel():
-                    value.copy_(torch.nextafter(value, torch.full_like(value, torch.inf)))
+                    value.copy_(torch.nextafter(value, torch.full_like(value, towards)))
         points[k + 1] = param.detach().numpy()
     return points
 
@@ -131,7 +147,7 @@ def relative_error(ours: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
 
 def compare_rows(surface, trajectory, starts, steps, schedule_factory=None, sigma=0.0, seed=0) -> dict:
-    """Compare every row of ``trajectory`` with torch.optim; returns counts, raises on a real mismatch."""
+    """Compare every row of ``trajectory`` with its reference; returns counts, raises on a real mismatch."""
     counts = {"rows": 0, "diverged": 0, "chaotic": 0, "compared": 0}
     keys = noise.row_keys(seed, np.arange(len(starts)))
     for row, start in enumerate(starts):
@@ -147,18 +163,19 @@ def compare_rows(surface, trajectory, starts, steps, schedule_factory=None, sigm
         with np.errstate(all="ignore"):
             reference = run(start)
             if not np.isfinite(reference).all():
-                raise AssertionError(f"{trajectory.optimizer} row {row}: torch.optim went non-finite, ours did not")
+                raise AssertionError(f"{trajectory.optimizer} row {row}: the reference went non-finite, ours did not")
             error = relative_error(trajectory.points[row, : limit + 1], reference)
             if not np.all(error <= TOLERANCE):
-                nudged = [run(np.nextafter(start, np.inf)), run(start, nudge_every_step=True),
-                          run(start, nudge_state_every_step=True)]
+                nudged = [path for towards in (np.inf, -np.inf) for path in (
+                    run(np.nextafter(start, towards)), run(start, nudge_every_step=True, towards=towards),
+                    run(start, nudge_state_every_step=True, towards=towards))]
                 chaotic = any(not np.all(relative_error(n, reference) <= TOLERANCE / CHAOS_MARGIN) for n in nudged)
                 if chaotic and np.all(error[: ALWAYS_COMPARED + 1] <= TOLERANCE):
                     counts["chaotic"] += 1
                     continue
                 worst = int(np.argmax(error.max(axis=1)))
                 raise AssertionError(
-                    f"{trajectory.optimizer} row {row} ({kwargs}, start {start.tolist()}) differs from torch.optim "
+                    f"{trajectory.optimizer} row {row} ({kwargs}, start {start.tolist()}) differs from the reference "
                     f"at step {worst}: ours {trajectory.points[row, worst].tolist()} vs {reference[worst].tolist()}"
                 )
         counts["compared"] += 1

@@ -54,11 +54,11 @@ def _figures(config: race.RaceConfig, has_trajectories: bool, gradient_field: bo
 
 
 def _producers(config: race.RaceConfig, trajectories: dict[str, optimizers.Trajectory],
-               gradient_field: bool) -> dict[str, Any]:
+               gradient_field: bool, seconds: float) -> dict[str, Any]:
     """Each format's bytes from what the page already computed (the race, its cached figure and landscape)."""
     figure = race_cache.race_figure(config, gradient_field)
     layer = race_cache.layer(config.surface, config.surface_params)
-    families = {name: race_cache.families(config.only(name)) for name in trajectories}
+    families = race_cache.all_families(config, trajectories, seconds)
 
     def produce(fmt: str) -> Any:
         def run(settings: exports.ExportSettings, progress: Any) -> bytes:
@@ -108,7 +108,7 @@ def _inspect_section(config: race.RaceConfig, surface: Any, trajectories: dict[s
 
 
 def _downloads(config: race.RaceConfig, figures: dict[str, Any], trajectories: dict[str, optimizers.Trajectory],
-               gradient_field: bool, ready: bool) -> None:
+               gradient_field: bool, ready: bool, seconds: float) -> None:
     """The download section: the race in every format, or another shown figure as PNG/SVG/PDF/HTML; uploads."""
     if not ready:
         export_panel.download_section("export", repr(config), "race", {}, on_upload=restore_json)
@@ -119,7 +119,7 @@ def _downloads(config: race.RaceConfig, figures: dict[str, Any], trajectories: d
         state["export.figure"] = "race"
     chosen = st.selectbox("figure for PNG, SVG, PDF and HTML", list(shown), format_func=shown.get,
                           key="export.figure")
-    producers = _producers(config, trajectories, gradient_field)
+    producers = _producers(config, trajectories, gradient_field, seconds)
     if chosen != "race":
         producers.update(export_panel.figure_producers(figures[chosen]))
     export_panel.download_section("export", f"{config!r}/field={gradient_field}/{chosen}",
@@ -171,7 +171,8 @@ def main() -> None:
     if not config.optimizers:
         st.info("Select at least one optimizer in the sidebar.")
     try:  # the whole request within the compute budget, before any optimizer steps
-        budget.check(budget.race_view_cost(config, view3d=flags["view3d"]) + live.cost(config), what="This race")
+        spent = budget.check(budget.race_view_cost(config, view3d=flags["view3d"]), what="This race").seconds
+        seconds = live.seconds_left(spent)  # the live sliders take what the budget leaves
     except ValueError as error:
         st.error(escape(error))
         return
@@ -189,7 +190,9 @@ def main() -> None:
     race_column, curves_column = st.columns([3, 2]) if "race" in figures else (st.container(), st.container())
     if "race" in figures:
         with race_column:
-            live_race(race_cache.live_spec(config, flags["field"]), key="race", on_change=on_live_change)
+            live_race(race_cache.live_spec(config, seconds, flags["field"]), key="race", on_change=on_live_change)
+            if live.limited(config, seconds):
+                st.caption(live.limited(config, seconds))
     if "curves" in figures:
         curves_column.plotly_chart(figures["curves"], theme=None, key="curves")
         if not getattr(surface, "minima", ()):
@@ -205,7 +208,8 @@ def main() -> None:
     if flags["inspect"] and trajectories and config.steps:
         _inspect_section(config, surface, trajectories)
 
-    _downloads(config, figures, trajectories, flags["field"], ready="race" in figures and not computed.failures)
+    _downloads(config, figures, trajectories, flags["field"], ready="race" in figures and not computed.failures,
+               seconds=seconds)
 
     if config.optimizers:
         st.subheader("The update rules")

@@ -64,8 +64,10 @@ def _default_start(surface: str, params: dict[str, float]) -> tuple[float, float
 
 def _set_optimizer_state(name: str, hyper: dict[str, Any]) -> None:
     for key, value in hyper.items():
-        if key == "betas":
-            state[f"{name}.beta1"], state[f"{name}.beta2"] = float(value[0]), float(value[1])
+        spec = catalogue.spec(key, name)
+        if spec.kind == "pair":  # betas, etas, ...: a widget per half (None: Adafactor's default ε₁)
+            for part, half in zip(spec.parts, value, strict=True):
+                state[f"{name}.{part}"] = None if half is None else float(half)
         elif isinstance(value, bool):
             state[f"{name}.{key}"] = value
         else:
@@ -137,8 +139,9 @@ def _slider(container: Any, label: str, key: str, low: float, high: float, defau
                             persist_state="page")
 
 
-def _number(container: Any, label: str, key: str, default: float, help: str | None = None) -> float:
-    state.setdefault(key, float(default))
+def _number(container: Any, label: str, key: str, default: float | None, help: str | None = None) -> float | None:
+    """A number input (empty for a None default: Adafactor's ε₁, the machine epsilon)."""
+    state.setdefault(key, None if default is None else float(default))
     return container.number_input(label, min_value=0.0, step=1e-3, format="%g", key=key, help=help,
                                   persist_state="page")
 
@@ -183,10 +186,11 @@ def _surface_widgets(sidebar: Any) -> tuple[str, dict[str, Any]]:
     return surface, params
 
 
-def _hyper_widget(container: Any, key: str, wkey: str, default: Any) -> Any:
-    """One hyper-parameter's widget, as the catalogue declares it: a toggle, a log select-slider over its grid, a
-    linear slider over its slider range (as many decimals as its upper end, at least 3), or a number input."""
-    spec = catalogue.spec(key)
+def _hyper_widget(container: Any, key: str, wkey: str, default: Any, optimizer: str | None = None) -> Any:
+    """One hyper-parameter's widget, as the catalogue declares it (``optimizer``'s own entry where it has one): a
+    toggle, a log select-slider over its grid, a linear slider over its slider range (as many decimals as its upper
+    end, at least 3), or a number input."""
+    spec = catalogue.spec(key, optimizer)
     if spec.kind == "flag":
         return flag(container, spec.label, wkey, default)
     if spec.ui is None:
@@ -202,11 +206,12 @@ def _optimizer_widgets(container: Any, name: str, same_lr: bool, surface: str) -
     for key, default in race.optimizer_defaults(name, surface).items():
         if key == "lr" and same_lr:
             continue
-        if key == "betas":
+        spec = catalogue.spec(key, name)
+        if spec.kind == "pair":
             hyper[key] = tuple(_hyper_widget(container, part, f"{name}.{part}", value)
-                               for part, value in zip(catalogue.spec(key).parts, default, strict=True))
+                               for part, value in zip(spec.parts, default, strict=True))
         else:
-            hyper[key] = _hyper_widget(container, key, f"{name}.{key}", default)
+            hyper[key] = _hyper_widget(container, key, f"{name}.{key}", default, name)
     return hyper
 
 
@@ -258,7 +263,7 @@ def on_live_change() -> None:
     if message.get("kind") != "commit" or optimizer not in state.get("opt", ()) or \
             key not in live.live_keys(optimizer) or not isinstance(value, (int, float)):
         return
-    low, high = catalogue.spec(key).ui
+    low, high = catalogue.spec(key, optimizer).ui
     if not low <= value <= high:
         return
     state["lr_all" if key == "lr" and state.get("same_lr") else f"{optimizer}.{key}"] = float(value)

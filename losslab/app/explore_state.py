@@ -68,10 +68,11 @@ def _fit_sliders(config: race.RaceConfig) -> tuple[race.RaceConfig, list[str]]:
     for name, hyper in config.optimizers.items():
         defaults, fitted = race.optimizer_defaults(name, config.surface), dict(hyper)
         for key, value in hyper.items():
-            pairs = zip(("beta1", "beta2"), value, strict=True) if key == "betas" else [(key, value)]
+            spec = catalogue.spec(key, name)
+            pairs = zip(spec.parts, value, strict=True) if spec.kind == "pair" else [(key, value)]
             for slider, number in pairs:
-                low, high = catalogue.UI_RANGES.get(slider, (-math.inf, math.inf))
-                if not isinstance(number, bool) and not low <= number <= high:
+                low, high = catalogue.spec(slider, name).ui or (-math.inf, math.inf)
+                if not isinstance(number, bool) and number is not None and not low <= number <= high:
                     messages.append(f"Ignored URL parameter {name}.{key}={plain(number)} (the page's slider holds "
                                     f"[{plain(low)}, {plain(high)}]); using the default.")
                     fitted[key] = defaults[key]

@@ -102,7 +102,7 @@ def _race_config(values: dict[str, Any], batch: int) -> race.RaceConfig:
     chosen = {}
     for name in values["opt"]:
         hyper = {**race.optimizer_defaults(name, "network"), "lr": float(values[f"{name}.lr"])}
-        chosen[name] = live.with_value(hyper, SECOND[name], float(values[f"{name}.{SECOND[name]}"])) \
+        chosen[name] = live.with_value(hyper, SECOND[name], float(values[f"{name}.{SECOND[name]}"]), name) \
             if name in SECOND else hyper
     return race.RaceConfig(surface="network", surface_params={name: values[name] for name in SPECS},
                            optimizers=chosen, steps=int(values["steps"]), seed=int(values["seed"]),
@@ -150,7 +150,7 @@ def request_cost(config: tuple, grid: int, race_config: race.RaceConfig, full_sp
     """What a run of the page computes: the training, the slice on its grid, the race in it and on the
     two-parameter network, and with ``full_space`` every optimizer in the full space and its PCA plane."""
     logistic = _logistic_race(race_config)
-    cost = budget.slice_cost(config, grid) + budget.race_cost(race_config, built=True) + live.cost(race_config)
+    cost = budget.slice_cost(config, grid) + budget.race_cost(race_config, built=True)
     cost += budget.view_cost(logistic.surface) + budget.race_cost(logistic, built=True)
     if full_space:
         cost += budget.full_space_cost(config, race_config.optimizers, race_config.steps, race_config.batch_size,
@@ -165,13 +165,13 @@ def _logistic_race(race_config: race.RaceConfig) -> race.RaceConfig:
                            steps=race_config.steps, batch_size=batch)
 
 
-def _producers(config: tuple, grid: int, race_config: race.RaceConfig) -> dict[str, Any]:
+def _producers(config: tuple, grid: int, race_config: race.RaceConfig, seconds: float) -> dict[str, Any]:
     """Each export format's bytes from the race the page shows (losslab.exports on its trajectories and figure);
     the race JSON holds the minibatch size and seed, so it re-runs to the same paths."""
     trajectories = race_cache.run(race_config).trajectories
     figure = _race_figures(config, grid, race_config)["race"]
     layer = _layer(config, grid)
-    families = {name: race_cache.families(race_config.only(name)) for name in trajectories}
+    families = race_cache.all_families(race_config, trajectories, seconds)
 
     def produce(fmt: str) -> Any:
         def run(settings: exports.ExportSettings, progress: Any) -> bytes:
@@ -192,7 +192,7 @@ def _on_live_change() -> None:
     if name not in state.get(PREFIX + "opt", ()) or key not in ("lr", SECOND.get(name)) or \
             not isinstance(value, (int, float)):
         return
-    low, high = catalogue.spec(key).ui
+    low, high = catalogue.spec(key, name).ui
     if low <= value <= high:
         state[f"{PREFIX}{name}.{key}"] = float(value)
 
@@ -219,7 +219,7 @@ def main() -> None:
     examples = len(landscapes.datasets.load(values["dataset"]).y_train)
     race_config = _race_config(values, int(values["batch"]) if int(values["batch"]) <= examples else 0)
     try:  # the page's request within the compute budget, before any training
-        budget.check(request_cost(config, values["grid"], race_config), what="This page")
+        spent = budget.check(request_cost(config, values["grid"], race_config), what="This page").seconds
     except ValueError as error:
         st.error(escape(error))
         return
@@ -249,8 +249,12 @@ def main() -> None:
     if "race" in figures:
         race_column, curves_column = st.columns([3, 2])
         with race_column:
-            live_race(race_cache.live_spec(race_config, grid=values["grid"], _layer=_layer(config, values["grid"])),
-                      key="net.race", on_change=_on_live_change)
+            seconds = live.seconds_left(spent)  # the live sliders take what the budget leaves
+            live_race(race_cache.live_spec(race_config, seconds, grid=values["grid"],
+                                           _layer=_layer(config, values["grid"])), key="net.race",
+                      on_change=_on_live_change)
+            if live.limited(race_config, seconds):
+                st.caption(live.limited(race_config, seconds))
         curves_column.plotly_chart(figures["curves"], theme=None, key="net.curves")
         computed = race_cache.run(race_config)
         for name, message in computed.failures.items():
@@ -264,7 +268,7 @@ def main() -> None:
     if "race" in figures:
         stem = f"network-{values['dataset']}-race-{values['steps']}-steps"
         export_panel.download_section("net.export", f"{config}{race_config!r}", stem,
-                                      _producers(config, values["grid"], race_config))
+                                      _producers(config, values["grid"], race_config, seconds))
 
     st.subheader("Full-space training")
     st.toggle("train in the full parameter space (PCA plane, train/test loss)", key=PREFIX + "fullspace")

@@ -41,7 +41,7 @@ def defaults() -> dict[str, Any]:
     values = {name: spec.default for name, spec in SPECS.items()}
     values.update(opt=DEFAULT_OPTIMIZERS, steps=DEFAULT_STEPS, batch=0, grid=DEFAULT_GRID, fullspace=False)
     values.update({f"{name}.lr": catalogue.race_lr(name, "network") for name in OPTIMIZERS})
-    values.update({f"{name}.{key}": live.current_value(race.optimizer_defaults(name, "network"), key)
+    values.update({f"{name}.{key}": live.current_value(race.optimizer_defaults(name, "network"), key, name)
                    for name, key in SECOND.items()})
     return values
 
@@ -68,7 +68,8 @@ def _parse(key: str, text: str) -> Any:
             raise ValueError(f"Invalid {key} value: {text!r} (must be in (0, {MAX_LR:g}])")
         return value
     if "." in key:  # an optimizer's second live hyper-parameter: within its slider
-        low, high = catalogue.spec(key.partition(".")[2]).ui
+        name, _, second = key.partition(".")
+        low, high = catalogue.spec(second, name).ui
         if not low <= value <= high:
             raise ValueError(f"Invalid {key} value: {text!r} (must be in [{low:g}, {high:g}])")
         return value
@@ -163,7 +164,7 @@ def sidebar() -> dict[str, Any]:
         choices = sorted({*LR_CHOICES, float(state[key])})
         bar.select_slider(f"{name}: learning rate ρ", choices, key=key, format_func=lambda v: f"{v:g}")
         if name in SECOND:
-            spec = catalogue.spec(SECOND[name])
+            spec = catalogue.spec(SECOND[name], name)
             second = f"{PREFIX}{name}.{spec.key}"
             state.setdefault(second, defaults()[f"{name}.{spec.key}"])
             bar.slider(f"{name}: {spec.label}", *spec.ui, key=second, step=0.005, format="%.3f")

@@ -107,23 +107,30 @@ def step_at(config: race.RaceConfig, name: str, step: int) -> Any:
 
 
 @st.cache_data(max_entries=64, show_spinner=False, hash_funcs=BY_SETTINGS)
-def families(config: race.RaceConfig) -> list[live.Packed]:
-    """The live sliders of ``config``'s one optimizer with their families (``losslab.live.packed``)."""
+def families(config: race.RaceConfig, chosen: tuple[live.LiveSlider, ...]) -> list[live.Packed]:
+    """The live sliders ``chosen`` (``losslab.live.sliders`` of the whole race) of ``config``'s one optimizer with
+    their families (``losslab.live.packed``)."""
     (name,) = config.optimizers
     built = surface(config.surface, config.surface_params)
-    return heavy.run(lambda: live.packed(config, name, built), f"Computing {name}'s live sliders",
-                     live.cost(config).seconds)
+    cost = budget.live_cost(config, [len(slider.values) for slider in chosen]).seconds
+    return heavy.run(lambda: live.packed(config, name, built, chosen), f"Computing {name}'s live sliders", cost)
+
+
+def all_families(config: race.RaceConfig, names: Any, seconds: float) -> dict[str, list[live.Packed]]:
+    """Each of ``names``' live families in the race, within ``seconds`` (``families``: one cache entry each)."""
+    chosen = live.sliders(config, seconds)
+    return {name: families(config.only(name), tuple(s for s in chosen if s.optimizer == name)) for name in names}
 
 
 @st.cache_resource(max_entries=16, show_spinner=False, hash_funcs=BY_SETTINGS)
-def live_spec(config: race.RaceConfig, gradient_field: bool = False, grid: int | None = None,
+def live_spec(config: race.RaceConfig, seconds: float, gradient_field: bool = False, grid: int | None = None,
               title: str | None = None, _layer: Any = None) -> str:
-    """The race figure (``race_figure``, same arguments) with the live sliders of every optimizer that ran, as the
-    JSON text the component takes (encoded once per race, not per rerun)."""
+    """The race figure (``race_figure``, same arguments) with the live sliders of every optimizer that ran, their
+    families within ``seconds`` (``live.sliders``), as the JSON text the component takes (encoded once per race)."""
     figure = race_figure(config, gradient_field, grid, title, _layer).to_dict()
     computed = run(config)
-    shown = {name: families(config.only(name)) for name in computed.trajectories}
+    shown = all_families(config, computed.trajectories, seconds)
     ran = dataclasses.replace(config, optimizers={name: config.optimizers[name] for name in shown})
-    spec = live.live_spec(ran, figure, computed.surface, shown, figure_id=f"{config!r}/{gradient_field}/{grid}/{title}",
-                          compact=True)
+    identity = f"{config!r}/{seconds}/{gradient_field}/{grid}/{title}"
+    spec = live.live_spec(ran, figure, computed.surface, shown, figure_id=identity, compact=True)
     return json.dumps(spec, separators=(",", ":"), cls=plotly.utils.PlotlyJSONEncoder)

@@ -23,6 +23,7 @@ st.set_page_config(page_title="Loss Landscape Lab", page_icon=":material/landsca
 PAGES = [
     st.Page(HERE / "explore.py", title="Explore", icon=":material/sports_score:", default=True),
     st.Page(HERE / "sweeps.py", title="Sweeps", icon=":material/grid_on:"),
+    st.Page(HERE / "gallery.py", title="Gallery", icon=":material/photo_library:"),
     st.Page(HERE / "networks.py", title="Networks", icon=":material/hub:"),
     st.Page(HERE / "lessons.py", title="Lessons", icon=":material/school:"),
 ]

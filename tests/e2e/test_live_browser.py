@@ -65,8 +65,9 @@ def test_a_drag_redraws_the_path_live_and_the_release_commits_it(page, app_url, 
     committed = float(query(page)["sgd.lr"])
     assert released == f"ρ = {committed:g}"
     config, _ = race.from_query(query(page))
-    frame.wait_for_function("(n) => document.querySelector('.live-race-chart')._fullData.some(t => t.legendgroup === 'sgd'"
-                            " && t.mode === 'lines' && t.x.length === n)", arg=config.steps + 1, timeout=30_000)
+    frame.wait_for_function("(n) => document.querySelector('.live-race-chart')._fullData.some("
+                            "t => t.legendgroup === 'sgd' && t.mode === 'lines' && t.x.length === n)",
+                            arg=config.steps + 1, timeout=30_000)  # the committed race, every step drawn
     after = frame.evaluate(RACE_STATE)
     wait_idle(page)
     fresh = clip_to_view(race.run_race(config)["sgd"].points[0], config.landscape().bounds)
