@@ -375,18 +375,21 @@ def live_cost(config: Any, families: list[int]) -> Cost:
 # --- sweeps: maps, learning-rate curves, searches ---------------------------------------------------------------
 
 
-def _fused(work: Work, rows: int, batch_size: int | None) -> bool:
-    """Whether optimizers.sweep runs the fused numba kernel (optimizers.fast): every rule's family has one."""
-    from optimizers.engine import FAST_PATH_MIN_ROWS
+def _fused(work: Work, rows: int, batch_size: int | None, optimizer: str | None) -> bool:
+    """Whether optimizers.sweep runs the fused numba kernel (optimizers.fast) for ``optimizer`` (None: unknown, so
+    the numpy kernels' cost, an upper bound)."""
+    from optimizers.engine import FAST_PATH_MIN_ROWS, fused
 
-    return work.kind == "formula" and rows >= FAST_PATH_MIN_ROWS and not batch_size
+    return work.kind == "formula" and rows >= FAST_PATH_MIN_ROWS and not batch_size and optimizer is not None \
+        and fused(optimizer)
 
 
 def sweep_cost(work: Work, rows: int, steps: int, noise: bool, knobs: tuple[str, ...],
-               batch_size: int | None = None) -> Cost:
-    """One ``optimizers.sweep`` call of ``rows`` rows and ``steps`` steps on a surface of ``work``."""
+               batch_size: int | None = None, optimizer: str | None = None) -> Cost:
+    """One ``optimizers.sweep`` call of ``optimizer`` with ``rows`` rows and ``steps`` steps on a surface of
+    ``work`` (at the fused kernel's cost where it applies to ``optimizer``)."""
     per_step = 0.0  # the fused kernel runs blocks of steps: no per-step part
-    if _fused(work, rows, batch_size):
+    if _fused(work, rows, batch_size, optimizer):
         per_row = FUSED_ROW_STEP_S
     else:
         per_row = ROW_STEP_S + _row_step_s(work, batch_size)
@@ -414,22 +417,26 @@ def map_cost(config: Any) -> Cost:
         return Cost()
     knobs = (f"cells ({cells})", f"steps ({steps})", *((f"seeds ({seeds})",) if seeds > 1 else ()))
     return build_cost(config.surface, config.surface_params) + sweep_cost(work, cells * cells * seeds, steps,
-                                                                          bool(config.noise), knobs)
+                                                                          bool(config.noise), knobs,
+                                                                          optimizer=config.optimizer)
 
 
 def curves_cost(config: Any, names: Any, points: int) -> Cost:
     """``maps.lr_curves``: one sweep of points × seeds rows per optimizer."""
     work = surface_work(config.surface, config.surface_params)  # each curve's y is the optimizer's own, not κ
     try:
-        seeds, steps, count = int(config.seeds), max(int(config.steps), 0), len(list(names))
+        names = list(names)
+        seeds, steps, count = int(config.seeds), max(int(config.steps), 0), len(names)
     except (TypeError, ValueError, OverflowError):
         return Cost()
     if work is None:
         return Cost()
     knobs = (f"points ({points})", f"steps ({steps})", f"optimizers ({count})",
              *((f"seeds ({seeds})",) if seeds > 1 else ()))
-    single = sweep_cost(work, int(points) * seeds, steps, bool(config.noise), knobs)
-    return build_cost(config.surface, config.surface_params) + Cost(tuple((s * count, k) for s, k in single.parts))
+    cost = build_cost(config.surface, config.surface_params)
+    for name in names:
+        cost += sweep_cost(work, int(points) * seeds, steps, bool(config.noise), knobs, optimizer=name)
+    return cost
 
 
 def tune_cost(config: Any, runs: int) -> Cost:
@@ -443,7 +450,8 @@ def tune_cost(config: Any, runs: int) -> Cost:
         return Cost()
     knobs = (f"budget N ({runs})", f"steps ({steps})", *((f"seeds ({seeds})",) if seeds > 1 else ()))
     return build_cost(config.surface, config.surface_params) + sweep_cost(work, 2 * int(runs) * seeds, steps,
-                                                                          bool(config.noise), knobs)
+                                                                          bool(config.noise), knobs,
+                                                                          optimizer=config.optimizer)
 
 
 # --- networks: training, slices, full-space runs ---------------------------------------------------------------

@@ -25,6 +25,13 @@ from .batch import BLOW_UP_FACTOR, REASONS, Batch, Summary, Trajectory, prepare
 from .surface import Surface
 
 FAST_PATH_MIN_ROWS = 256  # smaller sweeps skip numba's import (~0.5 s) and first compile (~2 s per kernel)
+FUSED_STEPS = ("sgd_step", "rmsprop_step", "adam_step", "adagrad_step")  # the kernels of rules.py with a fused
+# numba family (optimizers.fast.FAMILIES, which imports numba; tests/test_fast.py checks that the two agree)
+
+
+def fused(optimizer: str) -> bool:
+    """Whether a large numpy sweep of ``optimizer`` can run the fused kernel of :mod:`optimizers.fast`."""
+    return hyperparams.rule(optimizer).step.__name__ in FUSED_STEPS
 
 
 class Step(NamedTuple):

@@ -304,3 +304,11 @@ def test_compiled_kernel_is_cached_across_processes():
     out = subprocess.run([sys.executable, "-c", CACHE_PROBE], env=env, cwd=root, capture_output=True, text=True,
                          check=True).stdout.split()  # fmt: skip
     assert (int(out[0]), int(out[1])) == (1, 0)  # one cache hit, no compilation
+
+
+def test_the_engine_knows_which_rules_are_fused_without_importing_numba():
+    """``optimizers.engine.fused`` (what the compute budget asks) agrees with the fused families themselves."""
+    from optimizers.engine import fused
+
+    for name, rule in optimizers.RULES.items():
+        assert fused(name) == (rule.step in fast.FAMILIES), name
