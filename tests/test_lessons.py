@@ -177,3 +177,14 @@ def test_the_command_line_lists_and_runs_lessons(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "losslab", "race", "--lesson", "nope", "--out", str(out)],
                          cwd=ROOT, capture_output=True, text=True)
     assert bad.returncode == 2 and "Unknown lesson 'nope'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_lion_moves_every_coordinate_by_rho_and_adams_steps_shrink():
+    config = lessons.get("lion-sign").config
+    paths = run_race(config)
+    lion, adam = paths["lion"], paths["adam"]
+    rho = config.optimizers["lion"]["lr"]
+    steps = np.abs(np.diff(lion.points[0], axis=0))
+    assert np.allclose(steps, rho, rtol=1e-9, atol=0)  # every coordinate, every step: exactly ρ
+    assert adam.losses[0, -1] < lion.losses[0, -1]
+    assert np.abs(np.diff(adam.points[0], axis=0))[-1].max() < rho / 10 < steps[-1].min()
