@@ -78,12 +78,17 @@ def _list_lessons(_: argparse.Namespace) -> int:
 
 def _list_optimizers(_: argparse.Namespace) -> int:
     import optimizers
+    from optimizers import catalogue
 
     from .race import optimizer_defaults
 
-    for name in optimizers.names():
-        params = ", ".join(f"{k}={v!r}" for k, v in optimizers.defaults(name).items())
-        print(f"{name:10s} {params}  (race default lr={optimizer_defaults(name)['lr']!r})")
+    for group, names in catalogue.GROUPS.items():
+        print(f"{group}:")
+        for name in names:
+            rule = optimizers.RULES[name]
+            reference = f"{rule.reference}.{rule.torch_name}" if rule.torch_name else "ours (not in torch.optim)"
+            params = ", ".join(f"{k}={v!r}" for k, v in optimizers.defaults(name).items())
+            print(f"  {name:10s} {reference}: {params}  (race default lr={optimizer_defaults(name)['lr']!r})")
     print("\nNot here: torch.optim's Muon (2-D matrices only) and SparseAdam (sparse gradients) do not apply to a "
           "length-2 vector parameter; LBFGS is not supported yet.")
     return 0

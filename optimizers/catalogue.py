@@ -161,6 +161,29 @@ FLAGS = tuple(key for key, h in HYPERPARAMETERS.items() if h.kind == "flag")
 FLAG_LABELS = {key: HYPERPARAMETERS[key].label for key in FLAGS}
 UI_RANGES = {key: h.ui for key, h in HYPERPARAMETERS.items() if h.ui is not None}  # what sliders hold
 
+# The optimizer picker's groups: plain and momentum gradient steps, per-coordinate adaptive steps (torch.optim's), and
+# the modern methods people compare against Adam (pytorch-optimizer's). Every optimizer is in exactly one (a test).
+GROUPS: dict[str, tuple[str, ...]] = {
+    "classic": ("sgd", "momentum", "nesterov", "asgd", "rprop"),
+    "adaptive": ("rmsprop", "adagrad", "adadelta", "adam", "adam_nobc", "adamw", "adamax", "nadam", "radam",
+                 "adafactor"),
+    "modern": ("lion", "adabelief", "yogi", "adan", "madgrad", "lamb", "adabound", "ademamix", "prodigy"),
+}
+
+
+def group(optimizer: str) -> str:
+    """The picker group of ``optimizer`` ("classic", "adaptive" or "modern")."""
+    return next(name for name, members in GROUPS.items() if optimizer in members)
+
+
+def picker_label(optimizer: str) -> str:
+    """How the optimizer picker shows a short name: its group and what it stands for (the reference's class),
+    e.g. ``adan · modern · Adan (pytorch_optimizer)``."""
+    rule = RULES[optimizer]
+    reference = f"{rule.torch_name} ({rule.reference})" if rule.torch_name else "ours: Adam without bias correction"
+    return f"{optimizer} · {group(optimizer)} · {reference}"
+
+
 # What a legend names besides ρ (the optimizer's own distinguishing settings).
 LEGEND: dict[str, tuple[str, ...]] = {"momentum": ("momentum",), "nesterov": ("momentum",), "rmsprop": ("alpha",),
                                       "adam": ("betas",), "adam_nobc": ("betas",),

@@ -247,3 +247,11 @@ def test_a_trajectory_carries_its_legend_and_plots_read_it():
     assert adamw.legend == "ρ=per-row, β=(0.9, 0.999), λ=0.01"
     assert catalogue.legend_label("sgd", {"lr": 0.035}) == "sgd (ρ=0.035)"
     assert legend_label("sgd", object()) == "sgd"  # a run without a legend: its name
+
+
+def test_every_optimizer_is_in_exactly_one_picker_group_with_its_reference():
+    grouped = [name for names in catalogue.GROUPS.values() for name in names]
+    assert sorted(grouped) == sorted(optimizers.names())
+    assert catalogue.picker_label("adan") == "adan · modern · Adan (pytorch_optimizer)"
+    assert catalogue.picker_label("nesterov").startswith("nesterov · classic · SGD (torch.optim)")
+    assert "ours" in catalogue.picker_label("adam_nobc")

@@ -317,7 +317,12 @@ def sidebar_config() -> tuple[race.RaceConfig, dict[str, bool]]:
 
     sidebar.header("Optimizers")
     state.setdefault("opt", list(race.DEFAULT_OPTIMIZERS))
-    chosen = sidebar.multiselect("optimizers", optimizers.names(), key="opt", persist_state="page")
+    grouped = [name for names in catalogue.GROUPS.values() for name in names]  # classic, adaptive, modern
+    chosen = sidebar.multiselect("optimizers", grouped, key="opt", persist_state="page",
+                                 format_func=catalogue.picker_label,
+                                 help="classic: gradient steps, with momentum or step-size rules; adaptive: "
+                                      "torch.optim's per-coordinate step sizes; modern: pytorch-optimizer's Lion, "
+                                      "Adan, Prodigy, …")
     same_lr = flag(sidebar, UI_FLAGS["same_lr"], "same_lr", False, help="one learning rate drives every optimizer")
     if same_lr:
         first = chosen[0] if chosen else race.DEFAULT_OPTIMIZERS[0]
