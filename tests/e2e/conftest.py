@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 
+import optimizers
 from losslab.app.live_server import CHROMIUM, CHROMIUM_ARGS, streamlit_server
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -106,7 +107,7 @@ def race_state(page, timeout: float = 60_000, changed_from: dict | None = None) 
 
 def paths(state: dict) -> list[dict]:
     """The optimizers' path traces of a race state, in legend order."""
-    names = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adagrad", "adamw")
+    names = optimizers.names()
     return [t for t in state["traces"] if t["name"].split(" ")[0] in names and not t["name"].endswith(" diverged")]
 
 

@@ -158,3 +158,21 @@ def test_at_1440_by_900_the_race_its_sliders_and_the_curves_are_above_the_fold(b
         assert curves["x"] >= iframe["x"] + iframe["width"] - 1  # side by side
     finally:
         context.close()
+
+
+def test_a_modern_optimizer_races_on_explore_with_its_live_sliders(page, app_url):
+    page.goto(app_url + "?opt=adam,lion,prodigy&steps=200")
+    state = race_state(page)
+    names = [t["name"].split(" ")[0] for t in paths(state)]
+    assert names == ["adam", "lion", "prodigy"]
+    wait_idle(page)
+    frame = race_frame(page)
+    slider = frame.get_by_role("slider", name="β₁ (Adam's first-moment decay β₁) of lion")
+    slider.focus()
+    before = path_of(frame, "lion")
+    page.keyboard.press("ArrowLeft")
+    assert path_of(frame, "lion")["x"] != before["x"]
+    page.wait_for_function("() => new URLSearchParams(location.search).get('lion.betas') === '0.895,0.99'",
+                           timeout=30_000)
+    page.wait_for_function("() => document.querySelectorAll('.katex')[1].innerText.includes('0.895')",
+                           timeout=30_000)  # lion's update rule shows the committed β₁
