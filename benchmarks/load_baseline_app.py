@@ -1,10 +1,12 @@
-"""The least page ``benchmarks/load.py`` can press: Explore's sgd ρ select-slider (same label, options and
-expander) and its default race chart, drawn as Explore draws it (``plots.race_figure`` over the cached landscape,
-``st.plotly_chart`` with point selection, the wide layout, one thread per computation), and nothing else.
+"""The least page ``benchmarks/load.py --pages baseline`` can press: Explore's old sgd ρ select-slider (same label,
+options and expander as the app before live sliders, 6b339cd) and its default race chart, drawn as that Explore drew
+it (``plots.race_figure`` over the cached landscape, ``st.plotly_chart`` with point selection, the wide layout, one
+thread per computation), and nothing else.
 
-Pressed by as many sessions as Explore in the same run, it shows what N browsers on this machine cost before any
-of Explore's other elements (the sidebar's other widgets, the loss curves, the summary table, the downloads and the
-update rules). Run by load.py: ``streamlit run benchmarks/load_baseline_app.py`` from the repository root."""
+Pressed by N sessions, it shows what N browsers on this machine cost for a slider → rerun → redraw before any of
+Explore's other elements (the sidebar's other widgets, the loss curves, the summary table, the downloads and the
+update rules). load.py's default baseline is the old app itself (``--pages old``); this page is optional. Served by
+load.py (``streamlit run benchmarks/load_baseline_app.py``) and by ``tests/test_live_server.py``."""
 
 from losslab.threads import one_thread_per_computation
 

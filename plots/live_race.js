@@ -11,6 +11,7 @@
   "use strict";
 
   const KEY_COMMIT_MS = 500;  // arrow keys: the commit waits this long after the last press
+  const SETTLE_MS = 150;  // a resting slider's legend entry and ✕ label are redrawn after this long
 
   function bytes(text) {
     const raw = atob(text);
@@ -92,16 +93,19 @@
   }
 
   LiveRace.prototype.update = function (spec) {
-    const drawn = this.spec && this.spec.figure_id === spec.figure_id;
+    if (this.spec && this.spec.figure_id === spec.figure_id) return Promise.resolve();  // the same race: kept
     this.spec = spec;
     this.families = spec.sliders.map((slider) => new Family(slider, spec.box));
     this.live = {};
+    const heads = spec.figure.data.find((trace) => trace.name === "positions θₖ") || { x: [], y: [] };
+    this.headX = Array.from(heads.x);
+    this.headY = Array.from(heads.y);
     this.originalFrames = (spec.figure.frames || []).map((frame) => JSON.parse(JSON.stringify(frame)));
     const config = Object.assign({ displaylogo: false, responsive: true }, spec.config || {});
-    const done = drawn ? Promise.resolve() : Plotly.react(this.chart, spec.figure, config);
+    const done = Plotly.react(this.chart, spec.figure, config);
     this.drawSliders();
     return done.then(() => {
-      if (!drawn && this.handlers.start && !this.chart.dataset.clicks) {
+      if (this.handlers.start && !this.chart.dataset.clicks) {
         this.chart.dataset.clicks = "1";
         this.chart.on("plotly_click", (event) => {
           const point = event.points && event.points[0];
@@ -170,25 +174,31 @@
     });
   };
 
-  // Redraw slider s's optimizer at position j: its path, its head (the path's end) and its ✕.
+  // Redraw slider s's optimizer at position j: its path, its head (the path's end) and its ✕. Plotly.animate with
+  // no redraw moves only these traces (a restyle would recalculate and redraw the whole figure: the landscape, the
+  // isolines, the click grid and the animation controls); the legend entry and the ✕'s label, which need a redraw,
+  // follow once the slider rests for SETTLE_MS.
   LiveRace.prototype.paint = function (s, j) {
     const slider = this.spec.sliders[s];
     const row = this.families[s].row(j);
-    const heads = this.chart.data[slider.heads];
-    const hx = Array.from(heads.x), hy = Array.from(heads.y);
-    hx[slider.head] = row.x[row.x.length - 1];
-    hy[slider.head] = row.y[row.y.length - 1];
+    this.headX[slider.head] = row.x[row.x.length - 1];
+    this.headY[slider.head] = row.y[row.y.length - 1];
     const cross = row.diverged >= 0 ? row.cross : null;
-    const name = slider.names[j];
-    Plotly.restyle(this.chart, {
-      x: [row.x, hx, cross ? [cross[0]] : []],
-      y: [row.y, hy, cross ? [cross[1]] : []],
-      text: [null, null, cross ? [`${slider.optimizer} diverged at step ${row.diverged}`] : []],
-      name: [name, heads.name, this.chart.data[slider.trace_cross].name],
-    }, [slider.trace, slider.heads, slider.trace_cross]);
     this.live[slider.optimizer] = { slider: s, position: j };
-    this.repaints += 1;
-    this.chart.dataset.repaints = String(this.repaints);
+    Plotly.animate(this.chart, {
+      data: [{ x: row.x, y: row.y }, { x: this.headX.slice(), y: this.headY.slice() },
+             { x: cross ? [cross[0]] : [], y: cross ? [cross[1]] : [], text: [] }],
+      traces: [slider.trace, slider.heads, slider.trace_cross],
+    }, { transition: { duration: 0 }, frame: { duration: 0, redraw: false }, mode: "immediate" }).then(() => {
+      this.repaints += 1;
+      this.chart.dataset.repaints = String(this.repaints);
+    });
+    clearTimeout(this.settling);
+    this.settling = setTimeout(() => {
+      const label = cross ? [`${slider.optimizer} diverged at step ${row.diverged}`] : [];
+      Plotly.restyle(this.chart, { name: [slider.names[j], this.chart.data[slider.trace_cross].name],
+                                   text: [null, label] }, [slider.trace, slider.trace_cross]);
+    }, SETTLE_MS);
   };
 
   // The released value: the app commits it; the exported page rebuilds the frames so Play runs what is shown.
