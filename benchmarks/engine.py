@@ -18,12 +18,39 @@ Each row is the best of several repeats. Tables for 1 and 2 threads (torch.set_n
 numba.set_num_threads), float64 and float32. Then a cache check: two fresh processes sharing
 an empty numba cache directory compile, then load, the four kernels.
 
+``--per-optimizer`` (issue #17) runs instead one row per optimizer with a reference (every name in
+``optimizers.names()`` but adam_nobc, which is ours only), one thread (torch and numba), float64,
+4096 rows × 1000 steps on Rosenbrock from (−1.5, 2.0), both columns measured in the same run:
+
+- ours: ``optimizers.sweep`` as the app calls it (numpy backend: the fused numba kernel where the
+  optimizer's family has one, else the numpy reference kernel) over 4096 learning rates
+  log-spaced over a decade either side of its race lr on Rosenbrock (``catalogue.race_lr``), so
+  the fastest rows also diverge;
+- the reference (torch.optim's class, or pytorch_optimizer's for the modern optimizers) in its
+  cheapest form equivalent to 4096 independent rows, at the race lr (one lr: a lower bound on its
+  cost, as above), the analytic gradient assigned each step and no bookkeeping (the cheaper of
+  the two torch.optim rows above). Where the math is elementwise, that is one (4096, 2) parameter,
+  with the cheaper of foreach on and off. Where it couples the elements of a tensor, it is 4096
+  (2,) parameters (views into one (4096, 2) tensor, so one formula call gives every gradient):
+  Adafactor (its second moment is factored over the rows and columns of a matrix and its step
+  scaled by the tensor's RMS) and LAMB (trust ratio ‖θ‖/‖update‖ per tensor) take them as one
+  group of one instance (foreach on or off, the cheaper); Prodigy's step size d is estimated from
+  sums over every parameter of every group, so it takes one instance per row (foreach off: with
+  one parameter each it only adds overhead). These are timed on a sample of rows × steps and
+  scaled to 4096 × 1000 (marked †). Every other reference is elementwise at our defaults: its
+  per-tensor state is scalars of the step and lr (RAdam's ρₜ, NAdam's μ product, ASGD's η and μ,
+  MADGRAD's k) and Adan's gradient-norm clipping is off (max_grad_norm = 0).
+
+Each cell is the best of ``--repeats`` (the extrapolated ones of at most 3); the target is ≥ 3×.
+
     python benchmarks/engine.py [--repeats 5] [--threads 1,2] [--dtypes float64,float32] [--no-cache-check]
+    python benchmarks/engine.py --per-optimizer [--repeats 5]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import subprocess
 import sys
@@ -40,7 +67,9 @@ import torch
 import landscapes
 import optimizers
 from optimizers import fast
-from optimizers.torch_baseline import torch_sweep
+from optimizers.catalogue import race_lr
+from optimizers.rules import RULES
+from optimizers.torch_baseline import _value_and_grad, reference_class, reference_kwargs, torch_sweep
 
 OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam")
 ROWS, STEPS = 4096, 1000
@@ -144,6 +173,106 @@ def table(threads: int, dtype: str, repeats: int) -> dict[str, float]:
     return total
 
 
+# --- --per-optimizer: every optimizer against its reference's cheapest equivalent form (issue #17) -----------------
+
+OURS_ONLY = ("adam_nobc",)  # no torch.optim or pytorch_optimizer class: skipped
+# References whose math couples the elements of one tensor: how B independent rows are run instead ("group": B (2,)
+# parameters in one group of one instance; "instances": one instance per row). The module docstring says why.
+COUPLED = {"adafactor": "group", "lamb": "group", "prodigy": "instances"}
+COUPLED_SAMPLE = {"group": (512, 50), "instances": (128, 25)}  # rows × steps timed, scaled to ROWS × STEPS
+TARGET_SPEEDUP = 3.0
+
+
+def per_optimizer_lrs(name: str) -> np.ndarray:
+    """4096 learning rates log-spaced over a decade either side of the optimizer's race lr on Rosenbrock."""
+    return race_lr(name, "rosenbrock") * np.logspace(-1, 1, ROWS)
+
+
+def ours_one(name: str, steps: int = STEPS) -> float:
+    began = time.perf_counter()
+    optimizers.sweep(SURFACE, name, steps=steps, lr=per_optimizer_lrs(name), start=START)
+    return time.perf_counter() - began
+
+
+def reference_one_tensor(name: str, foreach: bool) -> float:
+    """One (4096, 2) parameter at the race lr, gradient and step only."""
+    start = torch.tensor(START, dtype=torch.float64).repeat(ROWS, 1)
+    began = time.perf_counter()
+    torch_sweep(name, TORCH_FORMULA, SURFACE.p, start, race_lr(name, "rosenbrock"), STEPS, TARGET,
+                foreach=foreach, track=False)
+    return time.perf_counter() - began
+
+
+def reference_rows(name: str, form: str, foreach: bool) -> float:
+    """Extrapolated: ``COUPLED_SAMPLE[form]`` rows × steps of B independent (2,) parameters at the race lr (views into
+    one (rows, 2) tensor, so one formula call gives every gradient), scaled to ROWS × STEPS."""
+    rows, steps = COUPLED_SAMPLE[form]
+    theta = torch.tensor(START, dtype=torch.float64).repeat(rows, 1)
+    params = [torch.nn.Parameter(row) for row in theta.unbind(0)]  # share theta's storage
+    cls, kwargs = reference_class(name), reference_kwargs(name, foreach)
+    lr = race_lr(name, "rosenbrock")
+    began = time.perf_counter()
+    if form == "group":
+        groups = [cls(params, lr=lr, **kwargs)]
+    else:
+        groups = [cls([param], lr=lr, **kwargs) for param in params]
+    for _ in range(steps):
+        with torch.no_grad():
+            _, grad = _value_and_grad(TORCH_FORMULA, SURFACE.p, theta)
+        for param, g in zip(params, grad.unbind(0)):
+            param.grad = g
+        for opt in groups:
+            opt.step()
+    return (time.perf_counter() - began) / (rows * steps) * ROWS * STEPS
+
+
+def best(function: Callable[[], float], repeats: int) -> float:
+    return min(function() for _ in range(repeats))
+
+
+def per_optimizer_table(repeats: int) -> None:
+    """One row per optimizer with a reference: ours and the reference's cheapest equivalent form, same run."""
+    torch.set_num_threads(1)
+    numba.set_num_threads(1)
+    slow = min(repeats, 3)
+    names = [name for name in optimizers.names() if name not in OURS_ONLY]
+    sample = " and ".join(f"{rows} rows × {steps} steps ({form})" for form, (rows, steps) in COUPLED_SAMPLE.items())
+    print(f"Per optimizer: {ROWS} rows × {STEPS} steps on Rosenbrock from {START}, one thread, float64; seconds, "
+          f"best of {repeats}.\n† extrapolated, best of {slow}: {sample} timed and scaled to {ROWS} × {STEPS}.\n"
+          f"Skipped (no reference, ours only): {', '.join(OURS_ONLY)}.")
+    header = (f"{'optimizer':<10}{'ours: path':<14}{'reference':<28}{'reference form':<46}{'ours s':>8}"
+              f"{'ref s':>10}{'speed-up':>10}  target (>= 3x)")
+    print(header)
+    print("-" * len(header))
+    met = []
+    for name in names:
+        rule = RULES[name]
+        path = "fused numba" if rule.step in fast.FAMILIES else "numpy kernel"
+        ours_one(name, steps=5)  # compile or load the fused kernel, warm the caches
+        ours_s = best(functools.partial(ours_one, name), repeats)
+        form = COUPLED.get(name)
+        for fe in (True, False):  # the first step imports and initializes (torch._dynamo, foreach kernels)
+            torch_sweep(name, TORCH_FORMULA, SURFACE.p, torch.tensor(START, dtype=torch.float64).repeat(8, 1),
+                        race_lr(name, "rosenbrock"), 2, TARGET, foreach=fe, track=False)
+        if form is None:
+            times = {fe: best(functools.partial(reference_one_tensor, name, fe), repeats) for fe in (True, False)}
+            foreach = min(times, key=times.get)
+            label = f"one ({ROWS}, 2) tensor, foreach={foreach}"
+        else:
+            fes = (False,) if form == "instances" else (True, False)  # one (2,) parameter each: foreach only costs
+            times = {fe: best(functools.partial(reference_rows, name, form, fe), slow) for fe in fes}
+            foreach = min(times, key=times.get)
+            where = "1 group" if form == "group" else "1 instance each"
+            label = f"{ROWS} (2,) params, {where}, fe={foreach}†"
+        ref_s = times[foreach]
+        ok = ref_s >= TARGET_SPEEDUP * ours_s
+        met.append(ok)
+        print(f"{name:<10}{path:<14}{rule.reference + '.' + rule.torch_name:<28}{label:<46}{ours_s:>8.3f}"
+              f"{ref_s:>10.3f}{ref_s / ours_s:>9.1f}×  {'met' if ok else 'MISSED'}", flush=True)
+    print(f"\n{sum(met)} of {len(met)} optimizers meet >= {TARGET_SPEEDUP:.0f}× (load average "
+          f"{os.getloadavg()[0]:.2f}).")
+
+
 CACHE_PROBE = textwrap.dedent(
     """
     import time
@@ -183,7 +312,13 @@ def main() -> None:
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--dtypes", default="float64,float32")
     parser.add_argument("--no-cache-check", action="store_true")
+    parser.add_argument("--per-optimizer", action="store_true",
+                        help="only the per-optimizer table (issue #17): every optimizer vs its reference's cheapest "
+                             "equivalent form, one thread, float64")
     args = parser.parse_args()
+    if args.per_optimizer:
+        per_optimizer_table(args.repeats)
+        return
     print(f"W = {', '.join(OPTIMIZERS)} × {ROWS} learning rates × {STEPS} steps on Rosenbrock from {START}; "
           f"times in seconds.\n* torch.optim once per configuration: {SAMPLE_CONFIGS} configurations × "
           f"{SAMPLE_STEPS} steps per optimizer, timed and scaled to {ROWS} × {STEPS}.")

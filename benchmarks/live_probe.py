@@ -35,7 +35,7 @@ PACKAGES = ("losslab", "plots", "optimizers", "landscapes", "validation")
 
 VIEWPORT = {"width": 1440, "height": 900}
 RACE_FRAME = 'iframe[title="losslab.app.live_race.live_race"]'
-SGD_RHO = "ρ (learning rate ρ (step size)) of sgd"  # the live slider's aria-label (losslab.live.LiveSlider.label)
+SGD_RHO = "ρ learning rate of sgd"  # the live slider's aria-label (losslab.live.LiveSlider.label)
 OLD_SGD_RHO = "ρ  learning rate"  # the old sidebar select-slider, in its "sgd: SGD" expander
 STEPS = 500  # the default race: a committed path has STEPS + 1 points
 

@@ -131,9 +131,10 @@ class LogisticTwo:
     def value_and_grad(self, xy: Any) -> tuple[Any, Any]:
         return self._evaluate(xy, gradient=True)
 
-    def minibatch_grad(self, xy: Any, batch_size: int, generator: np.random.Generator) -> Any:
+    def minibatch_grad(self, xy: Any, batch_size: int, generator: Any) -> Any:
         """∇L on a random minibatch of ``batch_size`` examples per row of xy (B, 2), drawn without replacement from
-        ``generator`` (the L2 term is not sampled)."""
+        ``generator.random((rows, examples))`` on consecutive chunks of rows (a numpy ``Generator`` or the engine's
+        ``optimizers.noise.MinibatchDraw``; the L2 term is not sampled)."""
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or \
                 not 1 <= batch_size <= POINTS:
             raise ValueError(f"Invalid batch_size value: {batch_size!r} (must be an integer in [1, {POINTS}], "

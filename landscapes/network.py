@@ -370,11 +370,12 @@ class NetworkPlane:
     def value_and_grad(self, xy: Any) -> tuple[Any, Any]:
         return self._evaluate(xy, gradient=True)
 
-    def minibatch_grad(self, xy: Any, batch_size: int, generator: np.random.Generator) -> Any:
+    def minibatch_grad(self, xy: Any, batch_size: int, generator: Any) -> Any:
         """∇f on a random minibatch of ``batch_size`` training examples per row (Algorithm 8.1).
 
-        Row i of xy (B, 2) gets its own minibatch, drawn without replacement from ``generator``
-        (the engine passes ``np.random.default_rng(seed)``, so a run is reproducible by seed).
+        Row i of xy (B, 2) gets its own minibatch, drawn without replacement from ``generator.random((rows,
+        examples))`` called on consecutive chunks of rows: a numpy ``Generator``, or the engine's counter-based
+        ``optimizers.noise.MinibatchDraw`` (row i's examples from (seed, stream, step) alone).
         """
         examples = self.network.data.x_train.shape[0]
         if not isinstance(batch_size, (int, np.integer)) or not 1 <= batch_size <= examples:

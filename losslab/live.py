@@ -6,7 +6,12 @@ setting as the race has it (start, steps, schedule, noise seed, minibatch seed),
 row draws the noise and minibatches of stream 0, which is the stream a one-row race uses. Row j of a family is
 therefore the race that a fresh run at value j computes (``tests/test_live.py`` checks it per row), not an
 interpolation. Which hyper-parameters are live: ρ for every optimizer, and the first setting its legend names
-(``optimizers.catalogue.LEGEND``): α for momentum and nesterov, β₁ for the Adam family, ρ_r for RMSprop.
+(``optimizers.catalogue.LEGEND``) where a linear slider holds it: α for momentum, Nesterov and MADGRAD, β₁ for the
+Adam family, Lion and the other modern Adam variants, ρ_r for RMSprop, ρ_d for Adadelta, c for Adafactor.
+
+A race's families are bounded twice: their estimated compute time (``LIVE_SECONDS``, or what the compute budget
+leaves; grids are thinned, then second sliders dropped) and the bytes sent to the browser (``MAX_LIVE_BYTES``,
+shared among the sliders; paths are thinned on coarser lattices).
 """
 
 from __future__ import annotations
@@ -28,13 +33,14 @@ MAX_LIVE_ROWS = 512  # rows of one family (a slider's positions): what one tab m
 LIVE_SECONDS = 4.0  # all of a race's families, estimated (``budget``), at most: their grids are thinned to fit it (a
 # network slice's; an analytic surface's families cost a few hundredths of a second each and fit whole)
 MIN_POSITIONS = 9  # ... down to at most this many positions per slider
+MAX_LIVE_BYTES = 900_000  # a race's packed paths (the rest of its live data, labels and losses, is a few per cent)
 
 
 class LiveSlider(NamedTuple):
     """One live slider: optimizer ``optimizer``'s hyper-parameter ``key`` over ``values``, now at ``values[index]``."""
 
     optimizer: str
-    key: str  # the keyword, or a pair's half: "lr", "momentum", "alpha", "beta1"
+    key: str  # the keyword, or a pair's half: "lr", "momentum", "alpha", "beta1", ...
     values: np.ndarray
     index: int
 
@@ -44,8 +50,12 @@ class LiveSlider(NamedTuple):
 
     @property
     def label(self) -> str:
-        """What a screen reader reads: the hyper-parameter, in words, and its optimizer."""
-        return f"{self.symbol} ({catalogue.spec(self.key, self.optimizer).doc.split(':')[0]}) of {self.optimizer}"
+        """What a screen reader reads: the hyper-parameter, in words, and its optimizer ("ρ learning rate of sgd")."""
+        spec = catalogue.spec(self.key, self.optimizer)
+        words = " ".join(spec.label.split())
+        if words == spec.symbol:  # a bare symbol (β₁): the doc's words instead
+            words = spec.doc.split(":")[0]
+        return f"{words} of {self.optimizer}"
 
 
 def live_keys(optimizer: str) -> tuple[str, ...]:
@@ -87,9 +97,9 @@ def fitted(config: race.RaceConfig, slider: LiveSlider, seconds: float) -> LiveS
     if catalogue.spec(slider.key, slider.optimizer).log:
         low = min(max(index - fit // 2, 0), len(values) - fit)
         chosen = values[low:low + fit]
-    else:
+    else:  # both ends and the current value stay
         stride = -(-len(values) // fit)
-        chosen = np.unique(np.append(values[::stride], values[index]))
+        chosen = np.unique(np.concatenate([values[::stride], values[[index, -1]]]))
     return slider._replace(values=chosen, index=int(np.searchsorted(chosen, values[index])))
 
 
@@ -152,8 +162,23 @@ def limited(config: race.RaceConfig, seconds: float = LIVE_SECONDS) -> str:
     if chosen == sum(len(live_keys(name)) for name in config.optimizers):
         return ""
     what = "Only ρ is live" if chosen else "No slider is live"
-    return (f"{what} in this race: its live families would take over {seconds:.1f} s of one core to compute, what "
-            "the compute budget leaves. Fewer steps or optimizers (or a smaller network) bring them back.")
+    why = ("the race itself takes the whole compute budget" if seconds < 0.05 else
+           f"its live families would take over {seconds:.1f} s of one core to compute, what the compute budget leaves")
+    return f"{what} in this race: {why}. Fewer steps or optimizers (or a smaller network) bring them back."
+
+
+def commit(message: Any, offered: dict[str, tuple[str, ...]]) -> tuple[str, str, float] | None:
+    """(optimizer, keyword, value) of a released live slider's message from the browser, if it names a slider the
+    page ``offered`` (optimizer → its live keywords) and a finite value within that slider's range; else None. The
+    one check of what the race component sends (a page never trusts it further)."""
+    if not isinstance(message, dict) or message.get("kind") != "commit":
+        return None
+    name, key, value = message.get("optimizer"), message.get("key"), message.get("value")
+    if not isinstance(name, str) or not isinstance(key, str) or key not in offered.get(name, ()) or \
+            isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    low, high = catalogue.spec(key, name).ui
+    return (name, key, float(value)) if low <= value <= high else None
 
 
 def _accepted(name: str, hyper: dict[str, Any], key: str, values: np.ndarray) -> np.ndarray:
@@ -167,11 +192,6 @@ def _accepted(name: str, hyper: dict[str, Any], key: str, values: np.ndarray) ->
 
     low, high = (0 if accepted(values[0]) else 1), (len(values) if accepted(values[-1]) else len(values) - 1)
     return values[low:high]
-
-
-def cost(config: race.RaceConfig, seconds: float = LIVE_SECONDS) -> budget.Cost:
-    """Every live family of the race (``budget.live_cost``), ``seconds`` as ``sliders`` takes it."""
-    return budget.live_cost(config, [len(slider.values) for slider in sliders(config, seconds)])
 
 
 def family(config: race.RaceConfig, slider: LiveSlider, surface: Any = None) -> optimizers.Trajectory:
@@ -202,37 +222,46 @@ class Packed(NamedTuple):
     family: dict[str, Any]
 
 
+def bytes_each(chosen: list[LiveSlider] | tuple[LiveSlider, ...]) -> int:
+    """Each family's share of ``MAX_LIVE_BYTES`` in a race with the sliders ``chosen``."""
+    return MAX_LIVE_BYTES // max(1, len(chosen))
+
+
 def packed(config: race.RaceConfig, name: str, surface: Any = None,
-           chosen: list[LiveSlider] | tuple[LiveSlider, ...] | None = None) -> list[Packed]:
+           chosen: list[LiveSlider] | tuple[LiveSlider, ...] | None = None, max_bytes: int | None = None
+           ) -> list[Packed]:
     """Optimizer ``name``'s live sliders (``chosen``: default, its part of the race's ``sliders``) with their
-    families computed and packed (what a page caches per optimizer: moving one optimizer's slider recomputes its
-    families alone)."""
+    families computed and packed, each within ``max_bytes`` (default ``bytes_each`` of the race's sliders): what a
+    page caches per optimizer, so that moving one optimizer's slider recomputes its families alone."""
     surface = surface if surface is not None else config.landscape()
-    chosen = [slider for slider in sliders(config) if slider.optimizer == name] if chosen is None else chosen
+    if chosen is None or max_bytes is None:
+        every = sliders(config)
+        chosen = [slider for slider in every if slider.optimizer == name] if chosen is None else chosen
+        max_bytes = bytes_each(every) if max_bytes is None else max_bytes
     hyper = config.optimizers[name]
     found = []
     for slider in chosen:
         run = family(config, slider, surface)
         names = [catalogue.legend_label(name, with_value(hyper, slider.key, float(v), name)) for v in slider.values]
         found.append(Packed(slider, names, plots.live.pack_family(run.points, run.losses, run.diverged_at,
-                                                                  run.diverged_reason, surface.bounds)))
+                                                                  run.diverged_reason, surface.bounds, max_bytes)))
     return found
 
 
 def live_spec(config: race.RaceConfig, figure: Any, surface: Any = None,
               families: dict[str, list[Packed]] | None = None, figure_id: str = "", compact: bool = False,
-              seconds: float = LIVE_SECONDS) -> dict[str, Any]:
+              seconds: float = LIVE_SECONDS, linked_lr: bool = False) -> dict[str, Any]:
     """The race ``figure`` (``plots.race_figure`` of ``config``) with every live slider, as the page and the
     exported HTML take it (``plots.live.spec``); ``families``: each optimizer's ``packed`` sliders, if the caller
-    has them (else computed, ``seconds`` as ``sliders`` takes it); ``compact``: drawn in a page's column
-    (``plots.live.spec``)."""
+    has them (else computed, ``seconds`` as ``sliders`` takes it); ``compact``: drawn in a page's column;
+    ``linked_lr``: one ρ for all, its sliders moving together (``plots.live.spec``)."""
     surface = surface if surface is not None else config.landscape()
     figure = figure if isinstance(figure, dict) else figure.to_plotly_json()
     if families is None:
         chosen = sliders(config, seconds)
-        families = {name: packed(config, name, surface, [s for s in chosen if s.optimizer == name])
+        families = {name: packed(config, name, surface, [s for s in chosen if s.optimizer == name], bytes_each(chosen))
                     for name in config.optimizers}
     specs = [plots.live.slider_spec(figure, name, one.slider.key, one.slider.symbol, one.slider.label,
                                     one.slider.values, one.slider.index, one.names, one.family)
              for name in config.optimizers for one in families[name]]
-    return plots.live.spec(figure, surface.bounds, specs, figure_id or repr(config), compact)
+    return plots.live.spec(figure, surface.bounds, specs, figure_id or repr(config), compact, linked_lr)

@@ -3,7 +3,8 @@
 A live slider holds a *family*: one path per position of the slider (computed by ``losslab.live``). The browser gets
 each family compactly: points clipped to the race's far box (``race.clip_to_view``), thinned to what the figure can
 show (a point is kept when it leaves its predecessor's cell of a ``CELLS`` × ``CELLS`` lattice over the window: a
-cell is a pixel of the drawn race), and packed over the far box in uint16 quanta (1/65535 of 21 window widths: a
+cell is about a pixel of the race drawn in a page's column; ``COARSER`` lattices where a family is over its byte
+budget), and packed over the far box in uint16 quanta (1/65535 of 21 window widths: a
 third of a pixel): each kept point as an int8 pair of quanta from the one before, or else an escape and an absolute
 uint16 pair, and its step as a uint8 gap from the one before; base64 in JSON (3 bytes a point, plus 4 a
 jump). The landscape never travels with them.
@@ -29,6 +30,7 @@ from .race import FAR, clip_to_view, last_visible
 from .style import trace_style
 
 CELLS = 600  # the thinning lattice's cells across the window (the race's plot area is about 600 pixels wide)
+COARSER = (400, 250, 150, 100, 60)  # coarser lattices, tried in turn while a family is over its byte budget
 QUANTA = 65535  # uint16 positions across the far box
 MAX_DELTA = 127  # a kept point is an int8 pair of quanta from the one before, or else an absolute uint16 "jump"
 ESCAPE = -128  # ... marked by this pair
@@ -53,14 +55,35 @@ def _b64(values: np.ndarray, dtype: str) -> str:
 
 
 def pack_family(points: np.ndarray, losses: np.ndarray, diverged_at: np.ndarray, reasons: np.ndarray,
-                bounds: Any) -> dict[str, Any]:
+                bounds: Any, max_bytes: int | None = None) -> dict[str, Any]:
     """A family's rows (``points`` (R, steps + 1, 2), their ``losses``, ``diverged_at``, ``reasons``) as the page
     takes them: thinned, packed, with each row's final loss and its ✕ position (the last point in the window before
-    it diverged)."""
+    it diverged). Above ``max_bytes`` of packed paths, a coarser lattice (``COARSER``) thins them further. A family
+    whose rows are all the same path (a schedule that sets ρₖ whatever ρ₀) is marked ``inert``."""
     rows, length = points.shape[:2]
-    (xmin, xmax), (ymin, ymax) = bounds
     clipped = clip_to_view(points, bounds)
-    cell = np.array([(xmax - xmin) / CELLS, (ymax - ymin) / CELLS])
+    for cells in (CELLS, *COARSER):
+        packed = _pack(clipped, bounds, cells)
+        if max_bytes is None or sum(len(packed[key]) for key in ("deltas", "jumps", "gaps")) <= max_bytes:
+            break
+    crosses = [None if d < 0 else [float(v) for v in last_visible(clipped[j, : d + 1], bounds)]
+               for j, d in enumerate(diverged_at.tolist())]
+    final = np.take_along_axis(losses, np.where(diverged_at >= 0, diverged_at, length - 1)[:, None], 1)[:, 0]
+    return {
+        **packed,
+        "diverged": [int(d) for d in diverged_at],
+        "reason": [str(r) for r in reasons],
+        "final": [float(f"{v:.4g}") if np.isfinite(v) else None for v in final],
+        "cross": crosses,
+        "inert": bool(rows > 1 and (points == points[:1]).all()),
+    }
+
+
+def _pack(clipped: np.ndarray, bounds: Any, cells: int) -> dict[str, Any]:
+    """Paths (R, steps + 1, 2), clipped to the far box, thinned on a ``cells`` × ``cells`` lattice and packed."""
+    rows, length = clipped.shape[:2]
+    (xmin, xmax), (ymin, ymax) = bounds
+    cell = np.array([(xmax - xmin) / cells, (ymax - ymin) / cells])
     lattice = np.floor((clipped - np.array([xmin, ymin])) / cell).astype(np.int64)
     keep = np.ones((rows, length), dtype=bool)
     keep[:, 1:] = (lattice[:, 1:] != lattice[:, :-1]).any(axis=-1)
@@ -77,19 +100,8 @@ def pack_family(points: np.ndarray, losses: np.ndarray, diverged_at: np.ndarray,
     jump = (np.abs(deltas) > MAX_DELTA).any(axis=1)
     jump[offsets[:-1]] = True  # each row's first point is absolute
     deltas[jump] = ESCAPE
-    crosses = [None if d < 0 else [float(v) for v in last_visible(clipped[j, : d + 1], bounds)]
-               for j, d in enumerate(diverged_at.tolist())]
-    final = np.take_along_axis(losses, np.where(diverged_at >= 0, diverged_at, length - 1)[:, None], 1)[:, 0]
-    return {
-        "deltas": _b64(deltas, "i1"),
-        "jumps": _b64(quanta[jump], "<u2"),
-        "gaps": _b64(gaps, "u1"),
-        "offsets": _b64(offsets, "<u4"),
-        "diverged": [int(d) for d in diverged_at],
-        "reason": [str(r) for r in reasons],
-        "final": [float(f"{v:.4g}") if np.isfinite(v) else None for v in final],
-        "cross": crosses,
-    }
+    return {"deltas": _b64(deltas, "i1"), "jumps": _b64(quanta[jump], "<u2"), "gaps": _b64(gaps, "u1"),
+            "offsets": _b64(offsets, "<u4"), "cells": cells}
 
 
 def _index(figure: dict, predicate: Any) -> int:
@@ -118,14 +130,16 @@ COMPACT = dict(height=500, margin=dict(l=50, r=10, t=70, b=10))  # a race in a p
 
 
 def spec(figure: go.Figure | dict, bounds: Any, sliders: list[dict[str, Any]], figure_id: str,
-         compact: bool = False) -> dict[str, Any]:
+         compact: bool = False, linked_lr: bool = False) -> dict[str, Any]:
     """What ``LiveRace.mount`` takes: the figure, the packing box and the sliders (``figure_id``: the figure's
     identity, so that a page redraws the chart only when it changed); ``compact``: the race drawn in a page's column
-    (``COMPACT``: shorter), so that it, its live sliders and the curves beside it fit a screen."""
+    (``COMPACT``: shorter), so that it, its live sliders and the curves beside it fit a screen; ``linked_lr``: one ρ
+    drives every optimizer (Explore's "same lr for all"), so the ρ sliders move together."""
     figure = figure if isinstance(figure, dict) else figure.to_plotly_json()
     if compact:
         figure = {**figure, "layout": {**figure["layout"], **COMPACT}}
-    return {"figure": figure, "box": far_box(bounds), "sliders": sliders, "figure_id": figure_id}
+    return {"figure": figure, "box": far_box(bounds), "sliders": sliders, "figure_id": figure_id,
+            "linked_lr": linked_lr}
 
 
 STYLE = """
@@ -140,8 +154,9 @@ STYLE = """
 
 
 def _json(value: Any) -> str:
-    """JSON safe inside a <script> element."""
-    return json.dumps(value, separators=(",", ":"), cls=plotly.utils.PlotlyJSONEncoder).replace("</", "<\\/")
+    """JSON safe inside a <script> element: no <, > or & survives as itself (each is a \\u escape in a string)."""
+    text = json.dumps(value, separators=(",", ":"), cls=plotly.utils.PlotlyJSONEncoder)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def live_html(live: dict[str, Any], title: str = "Loss Landscape Lab race") -> bytes:

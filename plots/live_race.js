@@ -94,15 +94,19 @@
 
   LiveRace.prototype.update = function (spec) {
     if (this.spec && this.spec.figure_id === spec.figure_id) return Promise.resolve();  // the same race: kept
+    this.flush();  // a keyboard commit still waiting goes out before the sliders are replaced
+    clearTimeout(this.settling);
     this.spec = spec;
     this.families = spec.sliders.map((slider) => new Family(slider, spec.box));
     this.live = {};
     const heads = spec.figure.data.find((trace) => trace.name === "positions θₖ") || { x: [], y: [] };
     this.headX = Array.from(heads.x);
     this.headY = Array.from(heads.y);
-    this.originalFrames = (spec.figure.frames || []).map((frame) => JSON.parse(JSON.stringify(frame)));
+    if (!this.handlers.commit) {  // the exported page rebuilds its frames from these (the app gets new ones)
+      this.originalFrames = (spec.figure.frames || []).map((frame) => JSON.parse(JSON.stringify(frame)));
+    }
     const config = Object.assign({ displaylogo: false, responsive: true }, spec.config || {});
-    const done = Plotly.react(this.chart, spec.figure, config);
+    const done = Plotly.react(this.chart, Object.assign({}, spec.figure, { config: config }));
     this.drawSliders();
     return done.then(() => {
       if (this.handlers.start && !this.chart.dataset.clicks) {
@@ -119,6 +123,8 @@
   LiveRace.prototype.drawSliders = function () {
     const focused = this.panel.contains(document.activeElement) ? document.activeElement.id : null;
     this.panel.replaceChildren();
+    this.inputs = [];
+    this.shows = [];
     const rows = {};
     this.spec.sliders.forEach((slider, s) => {
       const id = `live-${slider.optimizer}-${slider.key}`;
@@ -141,25 +147,24 @@
       const output = document.createElement("output");
       output.htmlFor = id;
       const show = (j) => {
-        const row = this.families[s].row(j);
-        const text = valueText(slider, j, row);
+        const text = slider.family.inert ? `${slider.symbol} has no effect here: the schedule sets ρₖ itself`
+          : valueText(slider, j, this.families[s].row(j));
         input.setAttribute("aria-valuetext", text);
         output.textContent = text;
       };
       show(slider.index);
-      input.addEventListener("input", () => {
-        const j = Number(input.value);
-        show(j);
-        this.paint(s, j);
-      });
+      input.disabled = Boolean(slider.family.inert);
+      input.addEventListener("input", () => this.move(s, Number(input.value)));
       // A pointer's release commits at once; arrow keys commit once they stop (a held key repaints, then commits).
       input.addEventListener("pointerdown", () => { input.dataset.keyboard = ""; });
       input.addEventListener("keydown", () => { input.dataset.keyboard = "1"; });
       input.addEventListener("change", () => {
-        clearTimeout(this.pending);
-        const release = () => this.release(s, Number(input.value));
-        if (input.dataset.keyboard) this.pending = setTimeout(release, KEY_COMMIT_MS);
-        else release();
+        const j = Number(input.value);
+        if (this.pending && this.pending.slider !== s) this.flush();  // another slider's commit is not lost
+        clearTimeout(this.pending && this.pending.timer);
+        this.pending = null;
+        if (!input.dataset.keyboard) { this.release(s, j); return; }
+        this.pending = { slider: s, position: j, timer: setTimeout(() => this.flush(), KEY_COMMIT_MS) };
       });
       line.appendChild(label);
       line.appendChild(input);
@@ -170,7 +175,33 @@
         this.panel.appendChild(rows[slider.optimizer]);
       }
       rows[slider.optimizer].appendChild(line);
+      this.inputs.push(input);
+      this.shows.push(show);
       if (id === focused) input.focus();  // a commit's redraw keeps the keyboard where it was
+    });
+  };
+
+  // Slider s moved to position j. An optimizer's other slider goes back to the race's value: each family is
+  // computed at the other's committed value, so only one of them can differ from the race at a time. With one
+  // shared ρ (spec.linked_lr) every ρ slider moves together.
+  LiveRace.prototype.move = function (s, j) {
+    const slider = this.spec.sliders[s];
+    const moved = this.spec.linked_lr && slider.key === "lr"
+      ? this.spec.sliders.map((other, t) => t).filter((t) => this.spec.sliders[t].key === "lr"
+                                                         && this.spec.sliders[t].values.length === slider.values.length)
+      : [s];
+    this.spec.sliders.forEach((other, t) => {
+      if (moved.includes(t)) return;
+      if (moved.some((m) => this.spec.sliders[m].optimizer === other.optimizer)
+          && Number(this.inputs[t].value) !== other.index) {
+        this.inputs[t].value = String(other.index);
+        this.shows[t](other.index);
+      }
+    });
+    moved.forEach((t) => {
+      if (t !== s) this.inputs[t].value = String(j);
+      this.shows[t](j);
+      this.paint(t, j);
     });
   };
 
@@ -186,19 +217,31 @@
     const cross = row.diverged >= 0 ? row.cross : null;
     this.live[slider.optimizer] = { slider: s, position: j };
     Plotly.animate(this.chart, {
-      data: [{ x: row.x, y: row.y }, { x: this.headX.slice(), y: this.headY.slice() },
+      data: [{ x: row.x, y: row.y, customdata: Array.from(row.k) }, { x: this.headX.slice(), y: this.headY.slice() },
              { x: cross ? [cross[0]] : [], y: cross ? [cross[1]] : [], text: [] }],
       traces: [slider.trace, slider.heads, slider.trace_cross],
     }, { transition: { duration: 0 }, frame: { duration: 0, redraw: false }, mode: "immediate" }).then(() => {
-      this.repaints += 1;
+      this.repaints += 1;  // drawn (a move that the next one overtakes before it is drawn is not)
       this.chart.dataset.repaints = String(this.repaints);
-    });
+    }, () => {});
     clearTimeout(this.settling);
     this.settling = setTimeout(() => {
-      const label = cross ? [`${slider.optimizer} diverged at step ${row.diverged}`] : [];
-      Plotly.restyle(this.chart, { name: [slider.names[j], this.chart.data[slider.trace_cross].name],
-                                   text: [null, label] }, [slider.trace, slider.trace_cross]);
+      const said = cross ? `${slider.optimizer} diverged at step ${row.diverged}` : null;
+      Plotly.restyle(this.chart, {
+        name: [slider.names[j], this.chart.data[slider.trace_cross].name],
+        text: [null, said ? [said] : []],
+        customdata: [Array.from(row.k), said ? [`${slider.optimizer}: ${row.reason} at step ${row.diverged}`] : []],
+      }, [slider.trace, slider.trace_cross]);
     }, SETTLE_MS);
+  };
+
+  // A keyboard commit waiting for its keys to stop goes out now.
+  LiveRace.prototype.flush = function () {
+    const pending = this.pending;
+    this.pending = null;
+    if (!pending) return;
+    clearTimeout(pending.timer);
+    this.release(pending.slider, pending.position);
   };
 
   // The released value: the app commits it; the exported page rebuilds the frames so Play runs what is shown.

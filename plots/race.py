@@ -189,7 +189,8 @@ def race_figure(
             text=[] if where is None else [f"{name} diverged at step {step}"],
             textposition="bottom center" if where is None or where[1] > (ymin + ymax) / 2 else "top center",
             textfont=dict(color=style.colour, size=13), name=f"{name} diverged",
-            hovertemplate=f"{name}: %{{text}}<extra></extra>",
+            customdata=[] if where is None else [f"{name}: {trajectory.diverged_reason[0]} at step {step}"],
+            hovertemplate="%{customdata}<extra></extra>",
         ))
     traces.append(_click_grid(surface.bounds))
 

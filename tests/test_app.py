@@ -268,7 +268,7 @@ def test_start_follows_the_default_until_moved():
 
 def test_chart_click_moves_the_start():
     at = app({"steps": "50"})
-    at.session_state["start_click"] = (1.2, 0.4)  # what the chart's on_select callback stores
+    at.session_state["start_click"] = (1.2, 0.4)  # what a click on the race (on_live_change) stores
     at.run()
     assert_clean(at)
     assert start_marker(at) == (1.2, 0.4)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from losslab import live
 from losslab.app import explore_sidebar
 
 
@@ -43,6 +44,8 @@ def test_one_shared_rate_takes_every_optimizers_commit(state):
     {"kind": "commit", "optimizer": "sgd", "key": "lr", "value": float("nan")},
     {"kind": "commit", "optimizer": "sgd", "key": "lr", "value": "0.1"},
     {"kind": "commit", "optimizer": "sgd", "key": "__class__", "value": 0.1},
+    {"kind": "commit", "optimizer": "sgd", "value": 0.1}, {"kind": "commit", "optimizer": "sgd", "key": None},
+    {"kind": "commit", "optimizer": "sgd", "key": "lr", "value": True}, {"kind": "start", "x": True, "y": 0},
     {"kind": "start", "x": float("inf"), "y": 0}, {"kind": "start", "x": "1", "y": 0},
     {"kind": "exec", "code": "import os"},
 ])
@@ -51,3 +54,18 @@ def test_anything_else_is_ignored(state, message):
     send(state, message)
     assert {key: value for key, value in state.items() if key != "race"} == \
         {key: value for key, value in before.items() if key != "race"}
+
+
+@pytest.mark.parametrize("message", [
+    {"kind": "commit", "optimizer": "sgd", "value": 0.1}, {"kind": "commit", "optimizer": "sgd", "key": "momentum",
+                                                          "value": 0.5},
+    {"kind": "commit", "optimizer": "adam", "key": "beta1", "value": 1.5}, {"kind": "commit", "optimizer": "x"},
+])
+def test_the_one_check_refuses_what_a_page_did_not_offer(message):
+    assert live.commit(message, {"sgd": ("lr",), "adam": ("lr", "beta1")}) is None
+
+
+def test_the_one_check_returns_a_valid_commit():
+    offered = {"sgd": ("lr",), "adam": ("lr", "beta1")}
+    assert live.commit({"kind": "commit", "optimizer": "adam", "key": "beta1", "value": 0.8}, offered) == \
+        ("adam", "beta1", 0.8)

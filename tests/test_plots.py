@@ -114,7 +114,8 @@ def test_a_diverged_run_gets_a_cross_at_its_step_and_no_nan_reaches_the_figure()
 def test_each_optimizer_has_its_own_colour_dash_and_marker():
     surface, trajectories = race()
     figure = plots.race_figure(surface, trajectories)
-    paths = [t for t in figure.data if (t.name or "").startswith(("sgd", "momentum", "rmsprop", "adam"))]
+    paths = [t for t in figure.data if t.mode == "lines" and (t.name or "").startswith(("sgd", "momentum", "rmsprop",
+                                                                                          "adam"))]
     assert len({t.line.color for t in paths}) == 4
     assert len({t.line.dash for t in paths}) == 4
     positions = next(t for t in figure.data if t.name == "positions θₖ")

@@ -190,9 +190,10 @@ def main() -> None:
     race_column, curves_column = st.columns([3, 2]) if "race" in figures else (st.container(), st.container())
     if "race" in figures:
         with race_column:
-            live_race(race_cache.live_spec(config, seconds, flags["field"]), key="race", on_change=on_live_change)
-            if live.limited(config, seconds):
-                st.caption(live.limited(config, seconds))
+            live_race(race_cache.live_spec(config, seconds, flags["field"], linked_lr=flags["same_lr"]), key="race",
+                      on_change=on_live_change)
+            if message := live.limited(config, seconds):
+                st.caption(message)
     if "curves" in figures:
         curves_column.plotly_chart(figures["curves"], theme=None, key="curves")
         if not getattr(surface, "minima", ()):

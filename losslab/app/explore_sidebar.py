@@ -250,23 +250,18 @@ def _schedule_widgets(sidebar: Any) -> dict[str, Any] | None:
 def on_live_change() -> None:
     """The race component's message (``losslab.app.live_race``): a released live slider's value goes to its widget
     (the shared ρ's when one ρ drives all), a click on the landscape sets the start. A message naming an optimizer,
-    a keyword or a value the sidebar does not hold is ignored."""
+    a keyword or a value the sidebar does not hold is ignored (``losslab.live.commit``)."""
     message = state.get("race")
-    if not isinstance(message, dict):
-        return
-    if message.get("kind") == "start":
+    if isinstance(message, dict) and message.get("kind") == "start":
         x, y = message.get("x"), message.get("y")
-        if all(isinstance(v, (int, float)) and math.isfinite(v) for v in (x, y)):
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (x, y)):
             state["start_click"] = (float(x), float(y))
         return
-    optimizer, key, value = message.get("optimizer"), message.get("key"), message.get("value")
-    if message.get("kind") != "commit" or optimizer not in state.get("opt", ()) or \
-            key not in live.live_keys(optimizer) or not isinstance(value, (int, float)):
-        return
-    low, high = catalogue.spec(key, optimizer).ui
-    if not low <= value <= high:
-        return
-    state["lr_all" if key == "lr" and state.get("same_lr") else f"{optimizer}.{key}"] = float(value)
+    offered = {name: live.live_keys(name) for name in state.get("opt", ()) if name in optimizers.RULES}
+    committed = live.commit(message, offered)
+    if committed is not None:
+        name, key, value = committed
+        state["lr_all" if key == "lr" and state.get("same_lr") else f"{name}.{key}"] = value
 
 
 def _start_widgets(sidebar: Any, surface: str, surface_params: dict[str, float]) -> tuple[float, float] | None:

@@ -49,7 +49,8 @@ const handlers = {{
 }};
 let race = null, shown = null;
 window.addEventListener("message", (event) => {{
-  if (!event.data || event.data.type !== "streamlit:render" || event.data.args.spec === shown) return;
+  if (event.source !== window.parent || !event.data || event.data.type !== "streamlit:render") return;
+  if (event.data.args.spec === shown) return;
   shown = event.data.args.spec;  // a rerun that changed nothing here sends the same text: nothing to redraw
   const spec = JSON.parse(shown);
   if (race === null) race = window.liveRace = LiveRace.mount(document.getElementById("race"), spec, handlers);

@@ -125,8 +125,11 @@ def _race_figures(config: tuple, grid: int, race_config: race.RaceConfig) -> dic
 
 @st.cache_resource(max_entries=4, show_spinner=False, hash_funcs=race_cache.BY_SETTINGS)
 def _full_space(config: tuple, race_config: race.RaceConfig) -> Any:
-    kept = ("lr", "momentum", "alpha", "betas")  # what the Networks page sets: ρ and the live second
-    chosen = {name: {key: value for key, value in hyper.items() if key in kept}
+    def set_here(name: str, key: str) -> bool:  # ρ and the live second (or the pair holding it): this page's
+        second = SECOND.get(name)
+        return key in ("lr", second) or second in catalogue.spec(key, name).parts
+
+    chosen = {name: {key: value for key, value in hyper.items() if set_here(name, key)}
               for name, hyper in race_config.optimizers.items()}
     return heavy.run(lambda: networks.full_space(config, chosen, race_config.steps, race_config.batch_size),
                      "Training every optimizer in the full parameter space")
@@ -183,18 +186,13 @@ def _producers(config: tuple, grid: int, race_config: race.RaceConfig, seconds: 
 
 
 def _on_live_change() -> None:
-    """A released live slider's value goes to its sidebar widget (a value off the sidebar's ρ grid is added to its
-    options); anything else the component sends (a click on the slice) is ignored on this page."""
-    message = state.get("net.race")
-    if not isinstance(message, dict) or message.get("kind") != "commit":
-        return
-    name, key, value = message.get("optimizer"), message.get("key"), message.get("value")
-    if name not in state.get(PREFIX + "opt", ()) or key not in ("lr", SECOND.get(name)) or \
-            not isinstance(value, (int, float)):
-        return
-    low, high = catalogue.spec(key, name).ui
-    if low <= value <= high:
-        state[f"{PREFIX}{name}.{key}"] = float(value)
+    """A released live slider's value goes to its sidebar widget (``losslab.live.commit`` checks the message);
+    anything else the component sends (a click on the slice) is ignored on this page."""
+    offered = {name: ("lr", SECOND[name]) if name in SECOND else ("lr",) for name in state.get(PREFIX + "opt", ())}
+    committed = live.commit(state.get("net.race"), offered)
+    if committed is not None:
+        name, key, value = committed
+        state[f"{PREFIX}{name}.{key}"] = value
 
 
 def _progress(text: str) -> tuple[Any, Any]:
@@ -253,8 +251,8 @@ def main() -> None:
             live_race(race_cache.live_spec(race_config, seconds, grid=values["grid"],
                                            _layer=_layer(config, values["grid"])), key="net.race",
                       on_change=_on_live_change)
-            if live.limited(race_config, seconds):
-                st.caption(live.limited(race_config, seconds))
+            if message := live.limited(race_config, seconds):
+                st.caption(message)
         curves_column.plotly_chart(figures["curves"], theme=None, key="net.curves")
         computed = race_cache.run(race_config)
         for name, message in computed.failures.items():

@@ -107,30 +107,35 @@ def step_at(config: race.RaceConfig, name: str, step: int) -> Any:
 
 
 @st.cache_data(max_entries=64, show_spinner=False, hash_funcs=BY_SETTINGS)
-def families(config: race.RaceConfig, chosen: tuple[live.LiveSlider, ...]) -> list[live.Packed]:
+def families(config: race.RaceConfig, chosen: tuple[live.LiveSlider, ...], max_bytes: int) -> list[live.Packed]:
     """The live sliders ``chosen`` (``losslab.live.sliders`` of the whole race) of ``config``'s one optimizer with
-    their families (``losslab.live.packed``)."""
+    their families, each packed within ``max_bytes`` (``losslab.live.packed``)."""
     (name,) = config.optimizers
     built = surface(config.surface, config.surface_params)
     cost = budget.live_cost(config, [len(slider.values) for slider in chosen]).seconds
-    return heavy.run(lambda: live.packed(config, name, built, chosen), f"Computing {name}'s live sliders", cost)
+    return heavy.run(lambda: live.packed(config, name, built, chosen, max_bytes), f"Computing {name}'s live sliders",
+                     cost)
 
 
 def all_families(config: race.RaceConfig, names: Any, seconds: float) -> dict[str, list[live.Packed]]:
-    """Each of ``names``' live families in the race, within ``seconds`` (``families``: one cache entry each)."""
-    chosen = live.sliders(config, seconds)
-    return {name: families(config.only(name), tuple(s for s in chosen if s.optimizer == name)) for name in names}
+    """The live families of the optimizers ``names`` that ran (a failed one takes no share), within ``seconds``
+    (``families``: one cache entry per optimizer)."""
+    ran = dataclasses.replace(config, optimizers={name: config.optimizers[name] for name in names})
+    chosen = live.sliders(ran, seconds)
+    share = live.bytes_each(chosen)
+    return {name: families(config.only(name), tuple(s for s in chosen if s.optimizer == name), share)
+            for name in names}
 
 
 @st.cache_resource(max_entries=16, show_spinner=False, hash_funcs=BY_SETTINGS)
 def live_spec(config: race.RaceConfig, seconds: float, gradient_field: bool = False, grid: int | None = None,
-              title: str | None = None, _layer: Any = None) -> str:
+              title: str | None = None, _layer: Any = None, linked_lr: bool = False) -> str:
     """The race figure (``race_figure``, same arguments) with the live sliders of every optimizer that ran, their
     families within ``seconds`` (``live.sliders``), as the JSON text the component takes (encoded once per race)."""
     figure = race_figure(config, gradient_field, grid, title, _layer).to_dict()
     computed = run(config)
     shown = all_families(config, computed.trajectories, seconds)
     ran = dataclasses.replace(config, optimizers={name: config.optimizers[name] for name in shown})
-    identity = f"{config!r}/{seconds}/{gradient_field}/{grid}/{title}"
-    spec = live.live_spec(ran, figure, computed.surface, shown, figure_id=identity, compact=True)
+    identity = f"{config!r}/{seconds}/{gradient_field}/{grid}/{title}/{linked_lr}"
+    spec = live.live_spec(ran, figure, computed.surface, shown, figure_id=identity, compact=True, linked_lr=linked_lr)
     return json.dumps(spec, separators=(",", ":"), cls=plotly.utils.PlotlyJSONEncoder)
