@@ -48,9 +48,12 @@ def test_listings_name_every_surface_and_optimizer_with_defaults():
     assert "condition=" in surfaces.stdout
     listed = losslab("optimizers")
     assert listed.returncode == 0
-    for name in optimizers.names():
-        assert f"\n{name} " in "\n" + listed.stdout
+    for name in optimizers.names():  # under its group, with its reference
+        assert f"\n  {name} " in listed.stdout
+    assert "\nclassic:\n" in "\n" + listed.stdout and "\nmodern:\n" in listed.stdout
+    assert "pytorch_optimizer.Lion:" in listed.stdout and "torch.optim.Adam:" in listed.stdout
     assert "betas=(0.9, 0.999)" in listed.stdout and "lr=" in listed.stdout
+    assert "Muon" in listed.stdout and "SparseAdam" in listed.stdout
 
 
 def test_the_issue_example_writes_every_format(tmp_path):

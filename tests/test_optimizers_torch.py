@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import landscapes
 import optimizers
-from tests.torch_reference import compare_rows
+from tests.torch_reference import ALWAYS_COMPARED, CHAOS_MARGIN, compare_rows
 
 STEPS = 50
 ROWS = 6
@@ -169,10 +169,14 @@ def test_numpy_and_torch_backends_agree(optimizer, seed):
     kwargs = random_hyperparameters(optimizer, rng, ROWS)
     ours = optimizers.run(surface, optimizer, start=starts, steps=STEPS, **kwargs)
     theirs = optimizers.run(surface, optimizer, start=starts, steps=STEPS, backend="torch", **kwargs)
-    np.testing.assert_array_equal(ours.diverged_at, theirs.diverged_at)
-    alive = ours.diverged_at < 0
     error = np.abs(ours.points - theirs.points) / np.maximum(1, np.abs(theirs.points))
-    assert np.all(error[alive] <= 1e-9)
+    off = np.flatnonzero((error > 1e-9).any(axis=(1, 2)) | (ours.diverged_at != theirs.diverged_at))
+    if len(off):  # the chaotic-row rule: a start moved by one ulp moves our own numpy run as far (a libm's pow or
+        nudged = optimizers.run(surface, optimizer, start=np.nextafter(starts, np.inf), steps=STEPS, **kwargs)
+        drift = np.abs(nudged.points - ours.points) / np.maximum(1, np.abs(ours.points))  # sqrt differing by an ulp)
+        chaotic = (drift > 1e-9 / CHAOS_MARGIN).any(axis=(1, 2))
+        assert chaotic[off].all() and len(off) < ROWS / 2, (off, error.max(axis=(1, 2)))
+        assert np.all(error[:, : ALWAYS_COMPARED + 1] <= 1e-9)
 
 
 def random_schedule(name: str, rng: np.random.Generator, steps: int):
