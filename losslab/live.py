@@ -33,7 +33,7 @@ MAX_LIVE_ROWS = 512  # rows of one family (a slider's positions): what one tab m
 LIVE_SECONDS = 4.0  # all of a race's families, estimated (``budget``), at most: their grids are thinned to fit it (a
 # network slice's; an analytic surface's families cost a few hundredths of a second each and fit whole)
 MIN_POSITIONS = 9  # ... down to at most this many positions per slider
-MAX_LIVE_BYTES = 900_000  # a race's packed paths (the rest of its live data, labels and losses, is a few per cent)
+MAX_LIVE_BYTES = 850_000  # a race's packed paths (the rest of its live data, labels and losses, is a few per cent)
 
 
 class LiveSlider(NamedTuple):

@@ -155,7 +155,7 @@ STYLE = """
 
 def _json(value: Any) -> str:
     """JSON safe inside a <script> element: no <, > or & survives as itself (each is a \\u escape in a string)."""
-    text = json.dumps(value, separators=(",", ":"), cls=plotly.utils.PlotlyJSONEncoder)
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, cls=plotly.utils.PlotlyJSONEncoder)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 

@@ -237,7 +237,7 @@ def test_the_default_race_adds_under_a_megabyte_of_live_data():
     surface = config.landscape()
     figure = plots.race_figure(surface, race.run_race(config))
     spec = live.live_spec(config, figure, surface)
-    added = len(json.dumps(spec["sliders"]))
+    added = len(json.dumps(spec["sliders"], separators=(",", ":"), ensure_ascii=False).encode())  # as sent
     assert config.steps == 500 and len(config.optimizers) == 4
     assert added < 1_000_000, added
     for slider in spec["sliders"]:  # each slider points at its optimizer's traces in the figure
@@ -246,3 +246,14 @@ def test_the_default_race_adds_under_a_megabyte_of_live_data():
         assert data[slider["trace_cross"]]["name"] == f"{slider['optimizer']} diverged"
         assert len(slider["names"]) == len(slider["values"])
         assert slider["names"][slider["index"]] == data[slider["trace"]]["name"]
+
+
+@pytest.mark.parametrize("surface, noise", [("rastrigin", 0.0), ("quadratic", 1.0), ("logistic2", 1.0)])
+def test_four_optimizers_at_500_steps_add_under_a_megabyte_on_any_surface(surface, noise):
+    """The byte budget (``live.MAX_LIVE_BYTES``): zig-zagging or noisy paths are thinned on coarser lattices."""
+    config = config_on(surface, steps=500, noise=noise, seed=1)
+    built = config.landscape()
+    figure = plots.race_figure(built, race.run_race(config))
+    spec = live.live_spec(config, figure, built)
+    assert len(json.dumps(spec["sliders"], separators=(",", ":"), ensure_ascii=False).encode()) < 1_000_000
+    assert any(slider["family"]["cells"] < plots.live.CELLS for slider in spec["sliders"]) or surface == "quadratic"

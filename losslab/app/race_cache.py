@@ -138,4 +138,4 @@ def live_spec(config: race.RaceConfig, seconds: float, gradient_field: bool = Fa
     ran = dataclasses.replace(config, optimizers={name: config.optimizers[name] for name in shown})
     identity = f"{config!r}/{seconds}/{gradient_field}/{grid}/{title}/{linked_lr}"
     spec = live.live_spec(ran, figure, computed.surface, shown, figure_id=identity, compact=True, linked_lr=linked_lr)
-    return json.dumps(spec, separators=(",", ":"), cls=plotly.utils.PlotlyJSONEncoder)
+    return json.dumps(spec, separators=(",", ":"), ensure_ascii=False, cls=plotly.utils.PlotlyJSONEncoder)
