@@ -142,12 +142,18 @@ def _candidates(config: race.RaceConfig, keys: int, seconds: float) -> list[Live
 def sliders(config: race.RaceConfig, seconds: float = LIVE_SECONDS) -> list[LiveSlider]:
     """Every live slider of the race, in the race's optimizer order, their families fitted to cost ``seconds``
     together (``budget``'s estimate). A race whose families cost more even thinned (a network slice with many
-    optimizers and steps: a grid is not thinned below ``MIN_POSITIONS``) gets ρ's sliders alone, or none."""
+    optimizers and steps: a grid is not thinned below ``MIN_POSITIONS``) gets ρ's sliders alone, then ρ's of as
+    many of its first optimizers as fit, or none."""
+    def fits(found: list[LiveSlider]) -> bool:
+        return budget.live_cost(config, [len(slider.values) for slider in found]).seconds <= seconds
+
     for keys in (2, 1):
         found = _candidates(config, keys, seconds)
-        if budget.live_cost(config, [len(slider.values) for slider in found]).seconds <= seconds:
+        if fits(found):
             return found
-    return []
+    while found and not fits(found):  # ρ's sliders of the first optimizers that fit
+        found = found[:-1]
+    return found
 
 
 def seconds_left(spent: float, budget_s: float | None = None) -> float:
@@ -158,10 +164,12 @@ def seconds_left(spent: float, budget_s: float | None = None) -> float:
 
 def limited(config: race.RaceConfig, seconds: float = LIVE_SECONDS) -> str:
     """Why some of the race's live sliders are off ("" when none is), ``seconds`` as ``sliders`` takes it."""
-    chosen = len(sliders(config, seconds))
-    if chosen == sum(len(live_keys(name)) for name in config.optimizers):
+    chosen = sliders(config, seconds)
+    if len(chosen) == sum(len(live_keys(name)) for name in config.optimizers):
         return ""
-    what = "Only ρ is live" if chosen else "No slider is live"
+    live_optimizers = {slider.optimizer for slider in chosen}
+    what = ("No slider is live" if not chosen else "Only ρ is live" if len(live_optimizers) == len(config.optimizers)
+            else f"Only ρ of {', '.join(name for name in config.optimizers if name in live_optimizers)} is live")
     why = ("the race itself takes the whole compute budget" if seconds < 0.05 else
            f"its live families would take over {seconds:.1f} s of one core to compute, what the compute budget leaves")
     return f"{what} in this race: {why}. Fewer steps or optimizers (or a smaller network) bring them back."
