@@ -484,10 +484,18 @@ def _race(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         trajectories = run_race(config, budget=args.budget)  # a ValueError the checks missed: still a usage error
     except ValueError as error:
         parser.error(_one_line(str(error)))
-    for path, fmt in zip(args.out, formats):
+    return _write(args.out, formats, lambda fmt: exports.export_race(
+        config, fmt, settings, trajectories=trajectories, gradient_field=args.field, live_seconds=live_seconds))
+
+
+def _write(paths: list[str], formats: list[str], render: Any) -> int:
+    """Each output file: ``render(fmt)``'s bytes written atomically (``exports.write_atomic``); a failure to
+    render or to write is one line on stderr and exit status 1."""
+    from . import exports
+
+    for path, fmt in zip(paths, formats):
         try:
-            data = exports.export_race(config, fmt, settings, trajectories=trajectories, gradient_field=args.field,
-                                       live_seconds=live_seconds)
+            data = render(fmt)
         except (RuntimeError, OSError, ValueError) as error:
             print(f"losslab: error: could not render {path}: {error}", file=sys.stderr)
             return 1
@@ -557,19 +565,7 @@ def _gallery(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             reached = "-" if row["steps_to_tol"] is None else str(row["steps_to_tol"])
             print(f"{row['optimizer']:12s} {lr:>10s} {loss:>11s} {reached:>12s}  {row['note']}".rstrip())
     drawn = gallery.figure(shown) if any(fmt != "csv" for fmt in formats) else None
-    for path, fmt in zip(args.out, formats):
-        try:
-            data = gallery.export(shown, fmt, settings, drawn=drawn)
-        except (RuntimeError, OSError, ValueError) as error:
-            print(f"losslab: error: could not render {path}: {error}", file=sys.stderr)
-            return 1
-        try:
-            exports.write_atomic(path, data)
-        except OSError as error:
-            print(f"losslab: error: cannot write {path}: {error.strerror or error}", file=sys.stderr)
-            return 1
-        print(f"wrote {path} ({len(data) / 1e3:.0f} kB)")
-    return 0
+    return _write(args.out, formats, lambda fmt: gallery.export(shown, fmt, settings, drawn=drawn))
 
 
 def _app(args: argparse.Namespace) -> int:

@@ -264,11 +264,7 @@ def to_query(config: GalleryConfig) -> dict[str, str]:
     """The settings as URL query parameters: only values that differ from their defaults (``opt`` only for a
     chosen few; none is every optimizer, the ones added later included)."""
     query = {} if config.surface == DEFAULT_SURFACE else {"surface": config.surface}
-    defaults = maps.surface_defaults(config.surface)
-    for spec in landscapes.parameters(config.surface):
-        value = config.params().get(spec.name, spec.default)
-        if value != defaults[spec.name]:
-            query[race.surface_key(spec.name)] = spec.format(value)
+    query.update(race.surface_params_query(config.surface, config.params(), maps.surface_defaults(config.surface)))
     if config.steps != DEFAULT_STEPS:
         query["steps"] = str(config.steps)
     if config.points != DEFAULT_POINTS:
@@ -293,14 +289,7 @@ def from_query(query: Mapping[str, str]) -> tuple[GalleryConfig, list[str]]:
     if surface not in maps.surfaces():
         refuse("surface", f"valid: {', '.join(maps.surfaces())}")
         surface = DEFAULT_SURFACE
-    params = {}
-    for spec in landscapes.parameters(surface):
-        key = race.surface_key(spec.name)
-        if key in query:
-            try:
-                params[spec.name] = overrides.surface_value(spec, query[key])
-            except ValueError as error:
-                refuse(key, error)
+    params = race.surface_params_from_query(surface, query, refuse)
     config = GalleryConfig(surface=surface, surface_params=params)
     try:
         config.validate()

@@ -485,11 +485,7 @@ def to_query(config: MapConfig, view: Mapping[str, Any] | None = None) -> dict[s
     the same (``race.to_query``). ``hyper`` and the ranges are written whenever set (None: the default)."""
     default = MapConfig()
     query = {} if config.surface == default.surface else {"surface": config.surface}
-    url_defaults = surface_defaults(config.surface)
-    for spec in landscapes.parameters(config.surface):
-        value = config.surface_params.get(spec.name, spec.default)
-        if value != url_defaults[spec.name]:
-            query[race.surface_key(spec.name)] = spec.format(value)
+    query.update(race.surface_params_query(config.surface, config.surface_params, surface_defaults(config.surface)))
     if config.optimizer != default.optimizer:
         query["opt"] = config.optimizer
     if config.y != y_axes(config.optimizer, config.surface)[0]:
@@ -531,14 +527,7 @@ def from_query(query: Mapping[str, str]) -> tuple[MapConfig, dict[str, Any], lis
 
     default = MapConfig()
     surface = choose("surface", surfaces(), default.surface, "valid for a map")
-    params = surface_defaults(surface)
-    for spec in landscapes.parameters(surface):
-        key = race.surface_key(spec.name)
-        if key in query:
-            try:
-                params[spec.name] = overrides.surface_value(spec, query[key])
-            except ValueError as error:
-                refuse(key, error)
+    params = {**surface_defaults(surface), **race.surface_params_from_query(surface, query, refuse)}
     optimizer = default.optimizer
     if len(query.get("opt", "").split(",")) > 1:
         refuse("opt", "a map has one optimizer")

@@ -206,6 +206,30 @@ def oversized(key: str, value: str) -> str:
     return ""
 
 
+def surface_params_from_query(surface: str, query: Mapping[str, str], refuse: Any) -> dict[str, Any]:
+    """The parameters of ``surface`` that URL parameters set (``surface_key``), parsed by ``overrides``; a value the
+    surface refuses is left out and reported as ``refuse(key, error)``. Every page's URL reads them so."""
+    params = {}
+    for spec in landscapes.parameters(surface):
+        key = surface_key(spec.name)
+        if key in query:
+            try:
+                params[spec.name] = overrides.surface_value(spec, query[key])
+            except ValueError as error:
+                refuse(key, error)
+    return params
+
+
+def surface_params_query(surface: str, params: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, str]:
+    """``params`` of ``surface`` that differ from ``defaults`` as URL parameters (a page's ``to_query``)."""
+    query = {}
+    for spec in landscapes.parameters(surface):
+        value = params.get(spec.name, spec.default)
+        if value != defaults[spec.name]:
+            query[surface_key(spec.name)] = spec.format(value)
+    return query
+
+
 def from_query(query: Mapping[str, str]) -> tuple[RaceConfig, list[str]]:
     """A configuration from URL parameters, and one message per value that was refused.
 
@@ -229,15 +253,7 @@ def from_query(query: Mapping[str, str]) -> tuple[RaceConfig, list[str]]:
     if surface not in landscapes.names():
         refuse("surface", ValueError(f"unknown surface; valid: {', '.join(landscapes.names())}"))
         surface = default.surface
-    surface_params = surface_defaults(surface)
-    for spec in landscapes.parameters(surface):
-        key = surface_key(spec.name)
-        if key in query:
-            try:
-                text = query[key]
-                surface_params[spec.name] = overrides.surface_value(spec, text)
-            except ValueError as error:
-                refuse(key, error)
+    surface_params = {**surface_defaults(surface), **surface_params_from_query(surface, query, refuse)}
 
     names = list(default.optimizers)
     if "opt" in query:

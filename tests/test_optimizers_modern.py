@@ -9,7 +9,6 @@ from __future__ import annotations
 import inspect
 import math
 import warnings
-import zlib
 
 import numpy as np
 import pytest
@@ -24,6 +23,8 @@ from optimizers import catalogue
 from tests.test_optimizers_torch import (
     ROWS,
     STEPS,
+    chaotic_totals,
+    compared_batch,
     random_hyperparameters,
     random_schedule,
     random_starts,
@@ -42,12 +43,7 @@ SCHEDULES = ["StepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR", "OneCyc
 @settings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**32 - 1))
 def test_matches_pytorch_optimizer(optimizer, surface_name, seed):
-    rng = np.random.default_rng(seed)
-    surface = landscapes.get(surface_name)
-    starts = random_starts(surface, rng, ROWS)
-    trajectory = optimizers.run(surface, optimizer, start=starts, steps=STEPS,
-                                **random_hyperparameters(optimizer, rng, ROWS))
-    counts = compare_rows(surface, trajectory, starts, STEPS)
+    counts = compared_batch(optimizer, landscapes.get(surface_name), np.random.default_rng(seed))
     assert counts["compared"] >= 2, counts  # chaotic rows cluster on some surfaces; their overall share: below
 
 
@@ -79,27 +75,14 @@ def test_matches_pytorch_optimizer_with_gradient_noise_and_a_schedule(optimizer,
 @given(seed=st.integers(0, 2**32 - 1))
 def test_the_torch_backend_matches_pytorch_optimizer(optimizer, seed):
     """The kernels run in torch (``backend="torch"``) equal the reference too."""
-    rng = np.random.default_rng(seed)
     surface = landscapes.get(["rosenbrock", "beale", "rastrigin"][seed % 3])
-    starts = random_starts(surface, rng, ROWS)
-    trajectory = optimizers.run(surface, optimizer, start=starts, steps=STEPS, backend="torch",
-                                **random_hyperparameters(optimizer, rng, ROWS))
-    assert compare_rows(surface, trajectory, starts, STEPS)["compared"] >= 2
+    assert compared_batch(optimizer, surface, np.random.default_rng(seed), backend="torch")["compared"] >= 2
 
 
 def test_chaotic_rows_stay_a_minority():
     """Over one seeded batch of every modern optimizer on every surface, chaotic rows (skipped by the equivalence
     rule) are fewer than a fifth of the rows compared with pytorch_optimizer."""
-    totals = dict.fromkeys(("rows", "diverged", "chaotic", "compared"), 0)
-    for surface_name in landscapes.names():
-        surface = landscapes.get(surface_name)
-        for optimizer in MODERN:
-            rng = np.random.default_rng(zlib.crc32(f"{surface_name}/{optimizer}".encode()))
-            starts = random_starts(surface, rng, ROWS)
-            trajectory = optimizers.run(surface, optimizer, start=starts, steps=STEPS,
-                                        **random_hyperparameters(optimizer, rng, ROWS))
-            for key, value in compare_rows(surface, trajectory, starts, STEPS).items():
-                totals[key] += value
+    totals = chaotic_totals(MODERN)
     print(f"\npytorch_optimizer equivalence: {totals}")
     assert totals["chaotic"] < 0.2 * totals["rows"], totals
 

@@ -131,17 +131,33 @@ def random_starts(surface, rng: np.random.Generator, rows: int) -> np.ndarray:
     return np.stack([rng.uniform(xmin, xmax, rows), rng.uniform(ymin, ymax, rows)], axis=-1)
 
 
+def compared_batch(optimizer: str, surface, rng: np.random.Generator, **engine) -> dict:
+    """One batch of ROWS random starts and hyper-parameters of ``optimizer`` on ``surface`` (``engine``: more
+    ``optimizers.run`` keywords, e.g. the backend) against its reference: ``compare_rows``' counts."""
+    starts = random_starts(surface, rng, ROWS)
+    trajectory = optimizers.run(surface, optimizer, start=starts, steps=STEPS, **engine,
+                                **random_hyperparameters(optimizer, rng, ROWS))
+    return compare_rows(surface, trajectory, starts, STEPS)
+
+
+def chaotic_totals(names: list[str]) -> dict:
+    """compare_rows' counts summed over one seeded batch of each optimizer in ``names`` on every surface."""
+    totals = dict.fromkeys(("rows", "diverged", "chaotic", "compared"), 0)
+    for surface_name in landscapes.names():
+        surface = landscapes.get(surface_name)
+        for optimizer in names:
+            rng = np.random.default_rng(zlib.crc32(f"{surface_name}/{optimizer}".encode()))
+            for key, value in compared_batch(optimizer, surface, rng).items():
+                totals[key] += value
+    return totals
+
+
 @pytest.mark.parametrize("surface_name", landscapes.names())
 @pytest.mark.parametrize("optimizer", TORCH_OPTIM)
 @settings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**32 - 1))
 def test_matches_torch_optim(optimizer, surface_name, seed):
-    rng = np.random.default_rng(seed)
-    surface = landscapes.get(surface_name)
-    starts = random_starts(surface, rng, ROWS)
-    trajectory = optimizers.run(surface, optimizer, start=starts, steps=STEPS,
-                                **random_hyperparameters(optimizer, rng, ROWS))
-    counts = compare_rows(surface, trajectory, starts, STEPS)
+    counts = compared_batch(optimizer, landscapes.get(surface_name), np.random.default_rng(seed))
     assert counts["compared"] >= 2, counts  # chaotic rows cluster on some surfaces; their overall share: below
 
 
@@ -247,16 +263,7 @@ def test_matches_torch_optim_with_each_schedule(optimizer, schedule_name, seed):
 def test_chaotic_rows_stay_a_minority():
     """Over one seeded batch of every optimizer on every surface, chaotic rows (skipped by the equivalence rule)
     are fewer than a fifth of the rows compared with torch.optim."""
-    totals = dict.fromkeys(("rows", "diverged", "chaotic", "compared"), 0)
-    for surface_name in landscapes.names():
-        surface = landscapes.get(surface_name)
-        for optimizer in TORCH_OPTIM:
-            rng = np.random.default_rng(zlib.crc32(f"{surface_name}/{optimizer}".encode()))
-            starts = random_starts(surface, rng, ROWS)
-            trajectory = optimizers.run(surface, optimizer, start=starts, steps=STEPS,
-                                        **random_hyperparameters(optimizer, rng, ROWS))
-            for key, value in compare_rows(surface, trajectory, starts, STEPS).items():
-                totals[key] += value
+    totals = chaotic_totals(TORCH_OPTIM)
     print(f"\ntorch.optim equivalence: {totals}")
     assert totals["chaotic"] < 0.2 * totals["rows"], totals
 

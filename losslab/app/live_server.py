@@ -20,18 +20,6 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
-# A JavaScript function for ``page.wait_for_function``/``evaluate``: a short signature of the last race chart's sgd
-# path (its trace count, length and last x), which changes when the chart is redrawn with a new sgd path.
-RACE_SIGNATURE = """() => {
-  const charts = [...document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')]
-    .filter(g => g.layout && g.layout.title && String(g.layout.title.text || '').includes('steps'));
-  if (!charts.length) return null;
-  const paths = (charts[charts.length - 1]._fullData || []).filter(t => (t.name || '').startsWith('sgd'));
-  if (!paths.length) return null;
-  const x = paths[0].x;
-  return paths.length + ':' + x.length + ':' + x[x.length - 1];
-}"""
-
 
 class LiveServer(NamedTuple):
     url: str
