@@ -410,6 +410,52 @@ def cliff(height: float, steepness: float) -> FormulaLandscape:
     )
 
 
+SHARP = (1.0, 0.1, -1.0)  # the sharp well's depth, width w and centre x: curvature about 1/w² = 100
+FLAT = (0.9, 0.7, 1.0)  # the flat well's: curvature about 0.9/w² ≈ 1.8
+BOWL = 0.05  # c in c(x² + y²): keeps every run in the window
+
+
+def sharp_flat_formula(x, y, p):
+    depth_s, width_s, centre_s, depth_f, width_f, centre_f, c = p
+    ws2, wf2 = width_s * width_s, width_f * width_f
+    es = depth_s * xp.exp(-((x - centre_s) ** 2 + y * y) / (2.0 * ws2))
+    ef = depth_f * xp.exp(-((x - centre_f) ** 2 + y * y) / (2.0 * wf2))
+    f = 1.0 + c * (x * x + y * y) - es - ef
+    fx = 2.0 * c * x + es * (x - centre_s) / ws2 + ef * (x - centre_f) / wf2
+    fy = 2.0 * c * y + es * y / ws2 + ef * y / wf2
+    return f, fx, fy
+
+
+@register("sharp_flat", (), "Sharp and flat: a deep narrow well beside a shallower wide one (SAM's picture).")
+def sharp_flat() -> FormulaLandscape:
+    """f(x, y) = 1 + c(x² + y²) − a_s e^{−|θ − θ_s|²/2w_s²} − a_f e^{−|θ − θ_f|²/2w_f²}: a sharp well at θ_s = (−1, 0)
+    (depth 1, width 0.1: curvature ≈ 100) and a flat one at θ_f = (1, 0) (depth 0.9, width 0.7: curvature ≈ 1.9).
+
+    The sharp well is the global minimum and the flat one a local minimum, each a little off its centre (the other
+    well's tail and the bowl c = 0.05 pull it): both are polished by Newton's method on the analytic gradient. A
+    gradient step ρ is stable in a well of curvature λ for ρλ < 2: ρ = 0.02 at most in the sharp well, ρ ≈ 1 in the
+    flat one. The start sits on the sharp well's rim.
+    """
+    p = (*SHARP, *FLAT, BOWL)
+    minimum, value = _polish_minimum(sharp_flat_formula, p, (SHARP[2], 0.0))
+    return FormulaLandscape(
+        name="sharp_flat",
+        formula=sharp_flat_formula,
+        p=p,
+        params={},
+        bounds=((-2.5, 2.5), (-2.5, 2.5)),
+        minima=(minimum,),
+        minimum_value=value,
+        default_start=(-1.5, 1.5),
+        description="a sharp and a flat minimum",
+    )
+
+
+def sharp_flat_local_minimum() -> tuple[tuple[float, float], float]:
+    """The flat well's minimum of ``sharp_flat`` (a local one) and f there."""
+    return _polish_minimum(sharp_flat_formula, (*SHARP, *FLAT, BOWL), (FLAT[2], 0.0))
+
+
 # --- helpers ----------------------------------------------------------------------------
 
 

@@ -186,6 +186,26 @@ def as_points(xy: Any) -> Any:
     return array if np.issubdtype(array.dtype, np.floating) else array.astype(np.float64)
 
 
+class Evaluated:
+    """``value``, ``grad`` and ``value_and_grad`` of a surface that computes both in one ``_evaluate(xy, gradient)
+    -> (values, gradients or None)`` (the data surfaces: the logistic pair, the network planes, your module)."""
+
+    def _evaluate(self, xy: Any, gradient: bool) -> tuple[Any, Any]:
+        raise NotImplementedError
+
+    def value(self, xy: Any) -> Any:
+        """f at points xy of shape (..., 2); returns shape (...), in xy's library, dtype and device."""
+        return self._evaluate(xy, gradient=False)[0]
+
+    def grad(self, xy: Any) -> Any:
+        """∇f at points xy of shape (..., 2); returns shape (..., 2)."""
+        return self._evaluate(xy, gradient=True)[1]
+
+    def value_and_grad(self, xy: Any) -> tuple[Any, Any]:
+        """(f, ∇f) in one evaluation."""
+        return self._evaluate(xy, gradient=True)
+
+
 def bind_namespace(formula: Callable, namespace: types.ModuleType) -> Callable:
     """A copy of ``formula`` whose global ``xp`` is ``namespace`` (numpy or torch)."""
     return types.FunctionType(

@@ -28,7 +28,7 @@ import numpy as np
 from .base import Bounds, Box, Point, Text, as_points, is_torch
 from .registry import register
 
-MAX_LENGTH = 200  # characters of f (a URL value holds 200)
+MAX_LENGTH = 200  # characters of f
 MAX_DEPTH = 40  # nesting of parentheses and operators
 MAX_NODES = 150  # tree size of f (a 200-character text has at most ~200 tokens)
 MAX_DERIVATIVE_NODES = 5_000  # tree size of ∂f/∂x plus ∂f/∂y (a product of n factors has n² terms)

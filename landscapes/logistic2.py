@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Param, as_points, is_torch
+from .base import Evaluated, Param, as_points, is_torch
 from .registry import register
 
 POINTS = 200
@@ -71,8 +71,9 @@ def _newton(x: np.ndarray, y: np.ndarray, l2: float) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
-class LogisticTwo:
-    """L(w, b) of logistic regression on ``x``, ``y`` with L2 weight ``l2``; points are θ = (w, b)."""
+class LogisticTwo(Evaluated):
+    """L(w, b) of logistic regression on ``x``, ``y`` with L2 weight ``l2``; points are θ = (w, b); ∇L from the closed
+    form (σ(z) − y)·(x, 1) + λθ."""
 
     name: str
     x: np.ndarray
@@ -119,17 +120,6 @@ class LogisticTwo:
         if numpy_input:
             return value.numpy(), (grad.numpy() if gradient else None)
         return value, grad
-
-    def value(self, xy: Any) -> Any:
-        """L(w, b) for points (w, b) = xy of shape (..., 2); returns shape (...)."""
-        return self._evaluate(xy, gradient=False)[0]
-
-    def grad(self, xy: Any) -> Any:
-        """∇L(w, b) of shape (..., 2), from the closed form (σ(z) − y)·(x, 1) + λθ."""
-        return self._evaluate(xy, gradient=True)[1]
-
-    def value_and_grad(self, xy: Any) -> tuple[Any, Any]:
-        return self._evaluate(xy, gradient=True)
 
     def minibatch_grad(self, xy: Any, batch_size: int, generator: Any) -> Any:
         """∇L on a random minibatch of ``batch_size`` examples per row of xy (B, 2), drawn without replacement from

@@ -17,6 +17,18 @@ Batched evaluation: the first layer is linear in (a, b), so X·W₁(a, b)ᵀ = X
 is three (N, h₁) products computed once per plane; later layers run as batched matmuls over
 chunks of plane points sized to stay in cache, with the examples on the last (long) axis. Gradients with
 respect to (a, b) come from backpropagation written out for the same batch. No Python loop over points.
+Value-only chunks write into workspaces kept across chunks (:class:`landscapes.module_batch.Workspaces`), so a
+slice does not fault in fresh pages (issue 18: 0.33 or 0.77 s for the same 101² slice before).
+
+Why this fused path is not a user of :func:`landscapes.from_module` (issue 18, measured by
+``benchmarks/own_model.py`` on the moons MLP, CPU seconds, one thread): ``from_module`` on the same module and
+directions gives the same values (rtol 1e-10 in float64, ``tests/test_from_module.py``) and slices as fast (101²
+float32: 0.19 s against 0.20–0.24 s here), but a race step, the value and gradient of 4 rows in float64, costs
+1.1–1.2 ms through its autograd against 0.6 ms through the backpropagation written out here; and this surface needs what
+``from_module`` does not do: each row's own minibatch (``minibatch_grad``, Algorithm 8.1, where ``from_module``'s
+points share each minibatch), the L2 term, and one float64 network evaluated in each input's dtype (float32
+slices, float64 races), where ``from_module`` computes in the model's dtype as the issue asks. What the two share
+is written once: the filter normalization (:func:`landscapes.module_plane.random_direction`) and the workspaces.
 """
 
 from __future__ import annotations
@@ -31,7 +43,9 @@ import numpy as np
 import torch
 
 from . import datasets
-from .base import as_points, is_torch
+from .base import Evaluated, as_points, is_torch
+from .module_batch import Workspaces
+from .module_plane import random_direction
 from .network_config import Config, check_config, layer_sizes
 
 TRAIN_STEPS = 500
@@ -68,14 +82,16 @@ def forward(weights: Weights, x: torch.Tensor, activation: str) -> torch.Tensor:
     return h
 
 
-def data_loss(outputs: torch.Tensor, targets: torch.Tensor, classes: int, dim: int = -1) -> torch.Tensor:
+def data_loss(outputs: torch.Tensor, targets: torch.Tensor, classes: int, dim: int = -1,
+              out: torch.Tensor | None = None) -> torch.Tensor:
     """Softmax cross-entropy over axis ``dim`` (classes > 0) or mean squared error, averaged over the last axis.
 
-    ``outputs`` is (N, M) for one network, or (P, M, N) with ``dim=1`` for P networks (the plane's layout).
+    ``outputs`` is (N, M) for one network, or (P, M, N) with ``dim=1`` for P networks (the plane's layout);
+    ``out``, a buffer shaped like ``outputs``, receives the log-softmax.
     """
     if classes:
         index = targets.expand(outputs.select(dim, 0).shape).unsqueeze(dim)
-        return -torch.log_softmax(outputs, dim=dim).gather(dim, index).squeeze(dim).mean(-1)
+        return -torch.log_softmax(outputs, dim=dim, out=out).gather(dim, index).squeeze(dim).mean(-1)
     return (outputs.select(dim, 0) - targets).square().mean(-1)
 
 
@@ -110,13 +126,9 @@ def initial_weights(data: datasets.Dataset, hidden: tuple[int, ...], seed: int) 
 
 
 def filter_normalized_direction(weights: Weights, rng: np.random.Generator) -> Weights:
-    """A Gaussian direction d with each weight row scaled to the norm of the same row of θ, bias directions 0."""
-    layers = []
-    for layer in weights:
-        direction = torch.from_numpy(rng.standard_normal(tuple(layer.weight.shape)))
-        scale = layer.weight.norm(dim=1, keepdim=True) / direction.norm(dim=1, keepdim=True)
-        layers.append(Layer(direction * scale, torch.zeros_like(layer.bias)))
-    return tuple(layers)
+    """A Gaussian direction d with each weight row scaled to the norm of the same row of θ, bias directions 0
+    (:func:`landscapes.module_plane.random_direction`, the normalization of every plane through a model)."""
+    return unflatten_layers(random_direction([p for layer in weights for p in layer], rng))
 
 
 @dataclass(frozen=True, eq=False)
@@ -237,7 +249,7 @@ def logistic_form(weights: Weights, activation: str) -> Weights:
 
 
 @dataclass(frozen=True, eq=False)
-class NetworkPlane:
+class NetworkPlane(Evaluated):
     """The loss of a network on the plane θ(a, b) = θ₀ + a·d₁ + b·d₂ as a surface of (a, b)."""
 
     name: str
@@ -251,6 +263,7 @@ class NetworkPlane:
     minima: tuple[tuple[float, float], ...] = ()
     minimum_value: float | None = None
     _tensors: dict = field(default_factory=dict, repr=False)
+    _workspaces: Workspaces = field(default_factory=Workspaces, repr=False)
 
     def weights_at(self, a: float, b: float) -> Weights:
         """θ(a, b) as layers (float64)."""
@@ -293,19 +306,22 @@ class NetworkPlane:
         points = c.shape[0]
         sigmoid = self.network.config.activation == "tanh"  # tanh in its logistic form (logistic_form)
         first = t.first.flatten(1)  # z₁ = F₀ + a·F₁ + b·F₂ (P, h₁, N): linear in (a, b)
-        z = torch.addcmul(first[0], c[:, 1:2], first[1]).addcmul_(c[:, 2:3], first[2]).reshape(
+        out = self._workspaces.get("z0", (points, first.shape[1]), c)  # buffers kept across chunks (issue 18)
+        z = torch.addcmul(first[0], c[:, 1:2], first[1], out=out).addcmul_(c[:, 2:3], first[2]).reshape(
             points, *t.first.shape[1:])
         if rows is not None:
             z = z.gather(2, rows[:, None, :].expand(-1, z.shape[1], -1))
         hidden, matrices = [], []
-        for weight, bias in t.later:
+        for layer, (weight, bias) in enumerate(t.later, 1):
             h = z.sigmoid_() if sigmoid else z.relu_()
             matrix = (c @ weight).reshape(points, bias.shape[1], h.shape[1])  # W(p): (P, out, in)
-            z = torch.bmm(matrix, h).add_((c @ bias)[:, :, None])  # (P, out, n)
+            out = self._workspaces.get(f"z{layer}", (points, bias.shape[1], h.shape[2]), c)
+            z = torch.bmm(matrix, h, out=out).add_((c @ bias)[:, :, None])  # (P, out, n)
             hidden.append(h)
             matrices.append(matrix)
         targets = t.targets if rows is None else t.targets[rows]
-        loss = data_loss(z, targets, self.network.data.classes, dim=1)
+        loss = data_loss(z, targets, self.network.data.classes, dim=1,
+                         out=self._workspaces.get("log_softmax", tuple(z.shape), c))
         l2 = self.network.config.l2
         if l2:
             loss = loss + 0.5 * l2 * ((c @ t.gram) * c).sum(dim=1)
@@ -358,17 +374,6 @@ class NetworkPlane:
         if is_torch(xy):
             return value, grad
         return value.numpy(), None if grad is None else grad.numpy()
-
-    def value(self, xy: Any) -> Any:
-        """f(θ(a, b)) for points (a, b) = xy of shape (..., 2); returns shape (...)."""
-        return self._evaluate(xy, gradient=False)[0]
-
-    def grad(self, xy: Any) -> Any:
-        """(∂f/∂a, ∂f/∂b) = (⟨∇_θ f, d₁⟩, ⟨∇_θ f, d₂⟩) of shape (..., 2), by batched backpropagation."""
-        return self._evaluate(xy, gradient=True)[1]
-
-    def value_and_grad(self, xy: Any) -> tuple[Any, Any]:
-        return self._evaluate(xy, gradient=True)
 
     def minibatch_grad(self, xy: Any, batch_size: int, generator: Any) -> Any:
         """∇f on a random minibatch of ``batch_size`` training examples per row (Algorithm 8.1).

@@ -57,6 +57,9 @@ NETWORK_WEIGHT_S = 0.25e-9  # ... per point × example × weight after the first
 MINIBATCH_CALL_S = 0.4e-3  # a network minibatch's fixed part, per step
 MINIBATCH_EXAMPLE_S = 30e-9  # ... per row × training example × first-layer width (the keys drawn, the gather)
 
+LBFGS_ITERATION_S = 0.7e-3  # one inner iteration of an LBFGS step (optimizers.lbfgs's masked state machine, up to
+LBFGS_ROW_ITERATION_S = 10e-6  # max_iter per step) and per row of it: measured on 1-256 rows, 100 steps at ρ = 1e-4
+# (no early exit), under load, halved
 SWEEP_S = 3e-3  # a sweep's fixed part: the configuration's check, the batch, the summaries
 ROW_STEP_S = 90e-9  # a sweep's numpy step, per row
 FUSED_ROW_STEP_S = 6.5e-9  # the fused numba kernel (optimizers.fast), per row and step
@@ -331,13 +334,41 @@ def race_cost(config: Any, built: bool = False, names: Any = None) -> Cost:
 
     chosen = list(config.optimizers if names is None else names)
     steps = check_steps(config.steps)  # the engine's own check: a count beyond its cap is invalid, not expensive
-    per_step = STEP_S + _step_s(work, config.batch_size)
-    per_step += (NOISE_STEP_S if config.noise else 0.0) + (SCHEDULE_STEP_S if config.schedule else 0.0)
+    per_evaluation = STEP_S + _step_s(work, config.batch_size)
+    per_step = (NOISE_STEP_S if config.noise else 0.0) + (SCHEDULE_STEP_S if config.schedule else 0.0)
     knobs = [f"steps ({steps})", f"optimizers ({len(chosen)})", *work.knobs]
     if len(chosen) <= 1:
         knobs.remove(f"optimizers ({len(chosen)})")
-    cost = _part(REQUEST_S + len(chosen) * (RUN_S + steps * per_step), *knobs)
+    evaluations = sum(evaluations_per_step(name, config.optimizers.get(name)) for name in chosen)
+    kernels = sum(kernel_step_s(name, config.optimizers.get(name), 1) for name in chosen)
+    work_s = steps * (evaluations * per_evaluation + kernels)
+    cost = _part(REQUEST_S + len(chosen) * (RUN_S + steps * per_step) + work_s, *knobs)
     return cost if built else build_cost(config.surface, config.surface_params) + cost
+
+
+def kernel_step_s(optimizer: str | None, hyper: dict[str, Any] | None, rows: int) -> float:
+    """What one step of ``optimizer`` costs beyond its evaluations and the shared kernel's ``STEP_S``: an LBFGS step's
+    inner iterations (its line search's bookkeeping and two-loop recursion), at most ``max_iter`` of them."""
+    from optimizers.hyperparams import rule
+
+    if optimizer is None or rule(optimizer).evaluations:
+        return 0.0
+    settings = {**rule(optimizer).defaults, **(hyper or {})}
+    return int(settings["max_iter"]) * (LBFGS_ITERATION_S + rows * LBFGS_ROW_ITERATION_S)
+
+
+def evaluations_per_step(optimizer: str | None, hyper: dict[str, Any] | None = None) -> int:
+    """The most gradient evaluations one step of ``optimizer`` takes (its kernel's work with each): 1, SAM's 2, or
+    LBFGS's max_eval (⌊5·max_iter/4⌋ by default, 25), its line search's bound."""
+    from optimizers.hyperparams import rule
+
+    if optimizer is None:
+        return 1
+    found = rule(optimizer)
+    if found.evaluations:
+        return found.evaluations
+    settings = {**found.defaults, **(hyper or {})}
+    return int(settings["max_eval"] or int(settings["max_iter"]) * 5 // 4)
 
 
 def race_view_cost(config: Any, drawn: bool = True, view3d: bool = False) -> Cost:
@@ -351,24 +382,30 @@ def race_view_cost(config: Any, drawn: bool = True, view3d: bool = False) -> Cos
     return cost
 
 
-def family_cost(config: Any, rows: int) -> Cost:
-    """A live slider's family (``losslab.live``): one run of ``rows`` rows of the race's steps, vectorized (a run
-    never takes the fused kernel), a point's fixed cost per step besides the rows' own."""
-    return live_cost(config, [rows])
+def family_cost(config: Any, optimizer: str, rows: int) -> Cost:
+    """A live slider's family (``losslab.live``): one run of ``optimizer`` with ``rows`` rows of the race's steps,
+    vectorized (a run never takes the fused kernel), a point's fixed cost per step besides the rows' own."""
+    return live_cost(config, [(optimizer, rows)])
 
 
-def live_cost(config: Any, families: list[int]) -> Cost:
-    """A race's live families (``losslab.live``), one per entry of ``families`` (its rows): one part, reduced by
-    fewer steps or optimizers (or a smaller surface)."""
+def live_cost(config: Any, families: list[tuple[str, int]]) -> Cost:
+    """A race's live families (``losslab.live``), one per entry of ``families`` (its optimizer and rows): one part,
+    reduced by fewer steps or optimizers (or a smaller surface)."""
     work = surface_work(config.surface, config.surface_params)
     if work is None or not families:
         return Cost()
     from optimizers.hyperparams import check_steps
 
     steps = check_steps(config.steps)
-    per_step = STEP_S + _step_s(work, config.batch_size) + (SCHEDULE_STEP_S if config.schedule else 0.0)
-    per_row = ROW_STEP_S + _row_step_s(work, config.batch_size) + (NOISE_ROW_STEP_S if config.noise else 0.0)
-    seconds = sum(RUN_S + steps * (per_step + rows * per_row) for rows in families)
+    per_evaluation = STEP_S + _step_s(work, config.batch_size)
+    per_row_evaluation = ROW_STEP_S + _row_step_s(work, config.batch_size)
+    noise_row = NOISE_ROW_STEP_S if config.noise else 0.0
+    schedule = SCHEDULE_STEP_S if config.schedule else 0.0
+    seconds = 0.0
+    for optimizer, rows in families:
+        hyper = config.optimizers.get(optimizer)
+        evaluations = evaluations_per_step(optimizer, hyper) * (per_evaluation + rows * per_row_evaluation)
+        seconds += RUN_S + steps * (evaluations + kernel_step_s(optimizer, hyper, rows) + schedule + rows * noise_row)
     return _part(seconds, f"steps ({steps})", f"optimizers ({len(config.optimizers)})", *work.knobs)
 
 
@@ -392,8 +429,10 @@ def sweep_cost(work: Work, rows: int, steps: int, noise: bool, knobs: tuple[str,
     if _fused(work, rows, batch_size, optimizer):
         per_row = FUSED_ROW_STEP_S
     else:
-        per_row = ROW_STEP_S + _row_step_s(work, batch_size)
-        per_step = STEP_S + (NODE_S * work.nodes if work.kind == "expression" else 0.0)
+        evaluations = evaluations_per_step(optimizer)
+        per_row = evaluations * (ROW_STEP_S + _row_step_s(work, batch_size))
+        per_step = evaluations * (STEP_S + (NODE_S * work.nodes if work.kind == "expression" else 0.0))
+        per_step += kernel_step_s(optimizer, None, rows)
     if noise:
         per_step, per_row = per_step + NOISE_STEP_S, per_row + NOISE_ROW_STEP_S
     return _part(SWEEP_S + steps * (per_step + rows * per_row), *knobs, *work.knobs)

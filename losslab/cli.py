@@ -87,10 +87,13 @@ def _list_optimizers(_: argparse.Namespace) -> int:
         for name in names:
             rule = optimizers.RULES[name]
             reference = f"{rule.reference}.{rule.torch_name}" if rule.torch_name else "ours (not in torch.optim)"
-            params = ", ".join(f"{k}={v!r}" for k, v in optimizers.defaults(name).items())
+            params = ", ".join(f"{k}={v!r}" for k, v in rule.defaults.items())
+            if rule.wraps:
+                params += ", and the base optimizer's keywords"
             print(f"  {name:10s} {reference}: {params}  (race default lr={optimizer_defaults(name)['lr']!r})")
-    print("\nNot here: torch.optim's Muon (2-D matrices only) and SparseAdam (sparse gradients) do not apply to a "
-          "length-2 vector parameter; LBFGS is not supported yet.")
+    print("\nSAM and Lookahead wrap any optimizer above but the wrappers and lbfgs (--set sam.base_optimizer=adam).")
+    print("Not here: torch.optim's Muon (2-D matrices only) and SparseAdam (sparse gradients) do not apply to a "
+          "length-2 vector parameter.")
     return 0
 
 
@@ -184,6 +187,8 @@ def _race_arguments(parser: argparse.ArgumentParser) -> None:
                       "CosineAnnealingLR, or none")
     what.add_argument("--schedule-param", metavar="KEY=VALUE", type=_assignment, action="append", default=[],
                       help="a schedule parameter, e.g. step_size=100 (repeatable)")
+    what.add_argument("--constant-lr", metavar="A,B,...", help="optimizers that keep a constant ρ under the schedule, "
+                      "e.g. schedulefree_sgd against sgd with --schedule CosineAnnealingLR")
     what.add_argument("--noise", type=_finite, metavar="σ", help="Gaussian gradient noise σ ≥ 0 (default 0)")
     what.add_argument("--seed", type=_count, metavar="N", help="the noise's and minibatches' seed (default 0)")
     what.add_argument("--batch-size", type=_count, metavar="N", help="minibatch size on surfaces with training data "
@@ -384,6 +389,13 @@ def _optimizer_settings(args: argparse.Namespace, base: Any, surface: str, names
             raise ValueError(f"{option}: {name!r} is not among the selected optimizers ({', '.join(chosen)})")
         return [name] if name is not None else list(chosen)
 
+    for key, text in args.set:  # a wrapper's base first: it decides which keywords the others may set
+        name, _, keyword = key.partition(".")
+        if keyword == "base_optimizer" and name in chosen and "base_optimizer" in chosen[name]:
+            try:
+                chosen[name] = race.with_base(name, chosen[name], text.strip(), surface)
+            except ValueError as error:
+                raise ValueError(f"--set {key}={text!r}: {error}") from None
     for name, value in args.lr:
         for each in target("--lr", name):
             chosen[each]["lr"] = value
@@ -398,6 +410,8 @@ def _optimizer_settings(args: argparse.Namespace, base: Any, surface: str, names
         if not dot:
             raise ValueError(f"--set: {key!r} is not NAME.KEY (e.g. adam.eps=1e-6)")
         (each,) = target("--set", name)
+        if keyword == "base_optimizer" and keyword in chosen[each]:
+            continue  # set above
         if keyword not in chosen[each]:
             raise ValueError(f"--set: {each} takes no keyword {keyword!r} (valid: {', '.join(chosen[each])})")
         try:
@@ -466,6 +480,12 @@ def race_config(args: argparse.Namespace) -> Any:
                 config = replace(config, schedule=schedules.from_config({**given, "name": name}).config())
             except (TypeError, ValueError) as error:
                 raise ValueError(f"--schedule {name}: {error}") from None
+    if args.constant_lr is not None:
+        if not config.schedule:
+            raise ValueError("--constant-lr needs --schedule NAME (without a schedule every ρ is constant)")
+        config = replace(config, constant_lr=tuple(name for name in args.constant_lr.split(",") if name))
+    else:
+        config = replace(config, constant_lr=tuple(n for n in config.constant_lr if n in config.optimizers))
     _check_budget(config, args)
     return config.validate()
 

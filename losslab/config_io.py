@@ -5,6 +5,7 @@ The file::
     {"schema_version": 1, "losslab_version": "0.1.0",
      "config": {"surface": "quadratic", "surface_params": {...}, "optimizers": {"adam": {"lr": 0.05, ...}, ...},
                 "steps": 500, "start": [-1.8, 0.8], "schedule": null | {"name": "StepLR", ...},
+                "constant_lr": ["schedulefree_sgd"] (optional: optimizers that keep a constant ρ under the schedule),
                 "noise": 0.0, "seed": 0, "batch_size": null | 32},
      "trajectories": {"adam": {"points": [[x, y], ...], "losses": [...], "lrs": [...], "diverged_at": -1,
                                "diverged_reason": ""}, ...}}
@@ -24,7 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import optimizers
-from optimizers import catalogue
+from optimizers import catalogue, hyperparams
 
 from . import __version__
 from .race import RaceConfig
@@ -32,7 +33,8 @@ from .race import RaceConfig
 SCHEMA_VERSION = 1
 MAX_JSON_BYTES = 16_000_000  # 8 optimizers × 5001 steps with every number: ≈ 4 MB
 MAX_INTEGER = 2**63 - 1  # an integer field (steps, seed, batch_size, a network's widths) fits an int64
-CONFIG_KEYS = ("surface", "surface_params", "optimizers", "steps", "start", "schedule", "noise", "seed", "batch_size")
+CONFIG_KEYS = ("surface", "surface_params", "optimizers", "steps", "start", "schedule", "constant_lr", "noise", "seed",
+               "batch_size")
 
 
 def _jsonable(value: Any) -> Any:
@@ -53,6 +55,7 @@ def config_dict(config: RaceConfig) -> dict[str, Any]:
         "steps": int(config.steps),
         "start": [float(v) for v in config.start_point()],
         "schedule": _jsonable(dict(config.schedule)) if config.schedule else None,
+        "constant_lr": list(config.constant_lr),
         "noise": float(config.noise),
         "seed": int(config.seed),
         "batch_size": None if config.batch_size is None else int(config.batch_size),
@@ -105,15 +108,22 @@ def _mapping(field: str, value: Any) -> dict:
     return value
 
 
-def _hyper_value(field: str, value: Any, name: str, key: str) -> Any:
-    """Optimizer ``name``'s hyper-parameter ``key``: true/false, a number, or for a pair (betas, etas, ...) two
-    numbers, null where torch's default is None (Adafactor's ε₁); a race has one value per keyword."""
-    if isinstance(value, bool):
+def _hyper_value(field: str, value: Any, name: str, key: str, base: Any = None) -> Any:
+    """Optimizer ``name``'s hyper-parameter ``key`` (a wrapper's over ``base``): true/false, a number, a choice's
+    text (null for None), or for a pair (betas, etas, ...) two numbers, null where torch's default is None
+    (Adafactor's ε₁); a race has one value per keyword. The library checks ranges and choices."""
+    try:
+        default = optimizers.defaults(name, base).get(key)
+        choice = hyperparams.entry(name, key, base).kind == "choice"
+    except ValueError:  # an unknown optimizer, base or keyword: the library names it
+        default, choice = None, False
+    if isinstance(value, bool) or (choice and (value is None or isinstance(value, str))):
         return value
-    default = optimizers.defaults(name).get(key) if name in optimizers.names() else None
+    if value is None and default is None and key in optimizers.defaults(name, base):  # LBFGS's max_eval
+        return None
     if isinstance(default, tuple):
         if not isinstance(value, list) or len(value) != len(default):
-            symbols = ", ".join(catalogue.spec(part).symbol for part in catalogue.spec(key, name).parts)
+            symbols = ", ".join(catalogue.spec(part).symbol for part in hyperparams.entry(name, key, base).parts)
             raise _fail(field, value, f"must be two numbers [{symbols}]")
         return tuple(None if v is None and fallback is None else _number(field, v)
                      for v, fallback in zip(value, default))
@@ -160,7 +170,8 @@ def config_from_dict(data: Any) -> RaceConfig:
               for key, value in _mapping("surface_params", data.get("surface_params", {})).items()}
     chosen = {}
     for name, hyper in _mapping("optimizers", data.get("optimizers", {})).items():
-        chosen[name] = {key: _hyper_value(f"optimizers.{name}.{key}", value, name, key)
+        base = hyper.get("base_optimizer") if isinstance(hyper, dict) else None
+        chosen[name] = {key: _hyper_value(f"optimizers.{name}.{key}", value, name, key, base)
                         for key, value in _mapping(f"optimizers.{name}", hyper).items()}
     start = data.get("start")
     if start is not None:
@@ -172,8 +183,12 @@ def config_from_dict(data: Any) -> RaceConfig:
         schedule = {key: _schedule_value(f"schedule.{key}", value)
                     for key, value in _mapping("schedule", schedule).items()}
     batch_size = data.get("batch_size")
+    constant_lr = data.get("constant_lr", [])
+    if not isinstance(constant_lr, list) or not all(isinstance(name, str) for name in constant_lr):
+        raise _fail("constant_lr", constant_lr, "must be a list of optimizer names")
     config = RaceConfig(surface=surface, surface_params=params, optimizers=chosen,
                         steps=_integer("steps", data.get("steps", RaceConfig.steps)), start=start, schedule=schedule,
+                        constant_lr=tuple(constant_lr),
                         noise=_number("noise", data.get("noise", 0.0)), seed=_integer("seed", data.get("seed", 0)),
                         batch_size=None if batch_size is None else _integer("batch_size", batch_size) or None)
     if config.seed < 0:

@@ -11,6 +11,10 @@ lowest final loss among the rows that did not diverge, ties broken by fewer step
 for its path, and ``plots.gallery`` draws the small multiples. Every other hyper-parameter is the race's default
 on the surface (``race.optimizer_defaults``).
 
+Every optimizer gets the same budget of gradient evaluations, ``steps``: one per step for most, so ``steps`` steps;
+SAM's step takes two, so half as many; an LBFGS step up to ``max_eval`` (25), so ⌊steps/25⌋ steps
+(:meth:`GalleryConfig.steps_of`). Its panel says so.
+
 An optimizer that diverged at every ρ has no path and its panel says so. An optimizer that fails (one being
 written while the gallery runs) is skipped with its reason (``Gallery.skipped``), never fatal unless every one
 fails. The compute budget (``losslab.budget``) is checked on the whole gallery before any work.
@@ -18,6 +22,7 @@ fails. The compute budget (``losslab.budget``) is checked on the whole gallery b
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -42,6 +47,7 @@ MIN_STEPS, MAX_STEPS = 1, maps.MAX_STEPS
 MIN_POINTS, MAX_POINTS = maps.MIN_CELLS, maps.MAX_CURVE_POINTS
 LR_RANGE = tuple(float(v) for v in catalogue.spec("lr").ui)  # the ρ sliders' range: every best ρ opens on Explore
 FORMATS = (*exports.FIGURE_FORMATS, "csv")  # the figure, and the table as CSV
+FUSED_SETUP_S = 1.0  # numba's import and the first loads of the tuning's cached fused kernels, once per process
 
 
 @dataclass(frozen=True)
@@ -67,10 +73,17 @@ class GalleryConfig:
     def landscape(self) -> Any:
         return landscapes.get(self.surface, **self.params())
 
-    def map_config(self) -> maps.MapConfig:
-        """The learning-rate curves' configuration (``maps.lr_curves``): this surface, start and steps, ρ over
-        LR_RANGE."""
-        return maps.MapConfig(surface=self.surface, surface_params=self.params(), steps=int(self.steps),
+    def steps_of(self, name: str) -> int:
+        """Optimizer ``name``'s steps: ``steps`` gradient evaluations' worth, the most its steps take (1 a step;
+        SAM's 2; LBFGS's ``max_eval``), at least one step."""
+        hyper = race.optimizer_defaults(name, self.surface)
+        return max(1, int(self.steps) // compute_budget.evaluations_per_step(name, hyper))
+
+    def map_config(self, name: str | None = None) -> maps.MapConfig:
+        """The learning-rate curves' configuration (``maps.lr_curves``): this surface, start and steps (optimizer
+        ``name``'s, :meth:`steps_of`), ρ over LR_RANGE."""
+        steps = int(self.steps) if name is None else self.steps_of(name)
+        return maps.MapConfig(surface=self.surface, surface_params=self.params(), steps=steps,
                               start=self.start, lr_range=LR_RANGE, cells=maps.MIN_CELLS)
 
     def validate(self) -> GalleryConfig:
@@ -104,30 +117,52 @@ def _check_int(name: str, value: Any, low: int, high: int) -> None:
 def race_config(config: GalleryConfig, name: str, lr: float) -> race.RaceConfig:
     """The race of optimizer ``name`` at ρ = ``lr`` on the gallery's surface (what its panel draws, and what
     opens on Explore)."""
-    return maps.race_config(config.map_config(), lr, None, optimizer=name)
+    return maps.race_config(config.map_config(name), lr, None, optimizer=name)
 
 
 def cost(config: GalleryConfig) -> compute_budget.Cost:
     """The gallery's estimate (``losslab.budget``): the surface, one sweep of ``points`` rows per optimizer, one
     race per optimizer, and the landscape drawn once.
 
-    Every sweep is estimated at the numpy kernel's cost (``budget.curves_cost`` would take the fused numba kernel's
-    for sweeps of 256 rows or more, which only the rules with a fused family get: most optimizers' would be
-    underestimated ~10×; the others' are cheap either way)."""
+    Every sweep is estimated at the numpy kernel's cost, an upper bound: the fused numba kernel takes ~1/40 of it
+    where it runs (``budget.curves_cost`` counts it for sweeps of 256 rows or more only; a smaller sweep takes it
+    where numba has it ready, :func:`_fused_tuning`, and the rules that evaluate f several times a step have none)."""
     names, params = config.names(), config.params()
     work = compute_budget.surface_work(config.surface, params)
     if work is None:  # invalid parameters: validate() refuses them
         return compute_budget.Cost()
-    points, steps = int(config.points), max(int(config.steps), 0)
-    knobs = (f"points ({points})", f"steps ({steps})", f"optimizers ({len(names)})")
-    unfused = work._replace(kind="other") if work.kind == "formula" else work  # the numpy kernel's estimate
-    single = compute_budget.sweep_cost(unfused, points, steps, False, knobs)
-    paths = race.RaceConfig(surface=config.surface, surface_params=params, optimizers={name: {} for name in names},
-                            steps=steps)
+    races = compute_budget.Cost()
+    for name in names:
+        paths = race.RaceConfig(surface=config.surface, surface_params=params, optimizers={name: {}},
+                                steps=config.steps_of(name))
+        races += compute_budget.race_cost(paths, built=True)
     return (compute_budget.build_cost(config.surface, params)
-            + compute_budget.Cost(tuple((seconds * len(names), parts) for seconds, parts in single.parts))
-            + compute_budget.race_cost(paths, built=True)
+            + _tuning_cost(config, work)
+            + races
             + compute_budget.grid_cost(config.surface, params, gallery_plots.PANEL_RESOLUTION, chosen=False))
+
+
+def _tuning_cost(config: GalleryConfig, work: compute_budget.Work) -> compute_budget.Cost:
+    """The tuning's sweeps, one of ``points`` rows per optimizer over its steps (:meth:`GalleryConfig.steps_of`), at
+    the numpy kernel's cost (with an LBFGS step's inner iterations)."""
+    names, points = config.names(), int(config.points)
+    knobs = (f"points ({points})", f"steps ({max(int(config.steps), 0)})", f"optimizers ({len(names)})")
+    unfused = work._replace(kind="other") if work.kind == "formula" else work  # the numpy kernel's estimate
+    total = compute_budget.Cost()
+    for name in names:
+        total += compute_budget.sweep_cost(unfused, points, config.steps_of(name), False, knobs, optimizer=name)
+    return total
+
+
+def _fused_tuning(config: GalleryConfig) -> None:
+    """Import the fused kernels (``optimizers.fast``: numba) where the tuning's numpy estimate exceeds what that import
+    and the first loads of cached kernels cost (``FUSED_SETUP_S``, once per process; the default gallery's tuning:
+    ~2 s). Its sweeps of ``points`` rows, below ``engine.FAST_PATH_MIN_ROWS``, then run in the fused kernel wherever
+    numba has it compiled or cached on disk (a 64-row, 1000-step sweep: ~0.001 s against ~0.04 s), and in the numpy
+    kernel elsewhere: a gallery never waits for a compile (~3 s a kernel)."""
+    work = compute_budget.surface_work(config.surface, config.params())
+    if work is not None and work.kind == "formula" and _tuning_cost(config, work).seconds > FUSED_SETUP_S:
+        importlib.import_module("optimizers.fast")
 
 
 class Result(NamedTuple):
@@ -177,12 +212,12 @@ def gallery(config: GalleryConfig, budget: float | None = None) -> Gallery:
     config.validate()
     compute_budget.check(cost(config), budget, "This gallery")
     surface = config.landscape()
-    curves_config = config.map_config()
+    _fused_tuning(config)
     results: dict[str, Result] = {}
     skipped: dict[str, str] = {}
     for name in config.names():
         try:
-            curve = maps.lr_curves(curves_config, [name], int(config.points), budget=math.inf)[name]
+            curve = maps.lr_curves(config.map_config(name), [name], int(config.points), budget=math.inf)[name]
             trajectory = None
             if curve.best >= 0:
                 ran = race_config(config, name, float(curve.lr[curve.best]))
@@ -200,9 +235,14 @@ def gallery(config: GalleryConfig, budget: float | None = None) -> Gallery:
 # --- what it shows --------------------------------------------------------------------------------------------
 
 
-def panel_title(result: Result) -> str:
-    return f"{result.optimizer} · ρ={result.lr:.3g}" if result.lr is not None else \
-        f"{result.optimizer} · diverged at every ρ"
+def panel_title(result: Result, config: GalleryConfig) -> str:
+    """``name · ρ=…`` (with its steps where a step takes several gradient evaluations: ``lbfgs · ρ=1 · 40 steps``),
+    or that it diverged at every ρ."""
+    if result.lr is None:
+        return f"{result.optimizer} · diverged at every ρ"
+    name = result.optimizer
+    steps = "" if optimizers.RULES[name].evaluations == 1 else f" · {config.steps_of(name)} steps"
+    return f"{name} · ρ={result.lr:.3g}{steps}"
 
 
 def panel_caption(result: Result, config: GalleryConfig) -> str:
@@ -217,13 +257,13 @@ def figure(shown: Gallery, layer: Any = None) -> Any:
     config = shown.config
     surface = config.landscape()
     panels = [gallery_plots.Panel(
-        panel_title(result), panel_caption(result, config),
+        panel_title(result, config), panel_caption(result, config),
         None if result.trajectory is None else result.trajectory.points[0],
         -1 if result.trajectory is None else int(result.trajectory.diverged_at[0]))
         for result in shown.results.values()]
     start = config.start if config.start is not None else surface.default_start
-    title = (f"{surface_title(surface)} · {config.steps} steps · each optimizer at its best ρ of {config.points} "
-             f"in [{LR_RANGE[0]:g}, {LR_RANGE[1]:g}]")
+    title = (f"{surface_title(surface)} · {config.steps} steps (∇f evaluations) · each optimizer at its best ρ of "
+             f"{config.points} in [{LR_RANGE[0]:g}, {LR_RANGE[1]:g}]")
     return gallery_plots.gallery_figure(surface, panels, start, title=title, layer=layer)
 
 
@@ -234,10 +274,11 @@ def rows(shown: Gallery) -> list[dict[str, Any]]:
     for name, result in shown.results.items():
         note = "" if result.lr is not None else "diverged at every ρ"
         table.append({"optimizer": name, "best_lr": result.lr, "final_loss": result.final_loss,
-                      "steps_to_tol": result.steps_to_tol, "diverged_lrs": result.diverged, "note": note})
+                      "steps_to_tol": result.steps_to_tol, "diverged_lrs": result.diverged, "note": note,
+                      "steps": shown.config.steps_of(name)})
     for name, why in shown.skipped.items():
         table.append({"optimizer": name, "best_lr": None, "final_loss": None, "steps_to_tol": None,
-                      "diverged_lrs": None, "note": f"skipped: {why}"})
+                      "diverged_lrs": None, "note": f"skipped: {why}", "steps": shown.config.steps_of(name)})
     return table
 
 

@@ -89,7 +89,7 @@ def fitted(config: race.RaceConfig, slider: LiveSlider, seconds: float) -> LiveS
     ``MIN_POSITIONS``: a log grid keeps a window around the current value, a linear grid a coarser step; the current
     value stays a position."""
     fit = len(slider.values)
-    while fit > MIN_POSITIONS and budget.family_cost(config, fit).seconds > seconds:
+    while fit > MIN_POSITIONS and budget.family_cost(config, slider.optimizer, fit).seconds > seconds:
         fit = max(MIN_POSITIONS, fit * 2 // 3)
     if fit == len(slider.values):
         return slider
@@ -145,7 +145,7 @@ def sliders(config: race.RaceConfig, seconds: float = LIVE_SECONDS) -> list[Live
     optimizers and steps: a grid is not thinned below ``MIN_POSITIONS``) gets ρ's sliders alone, then ρ's of as
     many of its first optimizers as fit, or none."""
     def fits(found: list[LiveSlider]) -> bool:
-        return budget.live_cost(config, [len(slider.values) for slider in found]).seconds <= seconds
+        return budget.live_cost(config, [(slider.optimizer, len(slider.values)) for slider in found]).seconds <= seconds
 
     for keys in (2, 1):
         found = _candidates(config, keys, seconds)

@@ -113,7 +113,7 @@ class MapConfig:
         """The optimizer's keywords: race defaults for this surface, then ``hyper`` (for the map's optimizer)."""
         name = optimizer or self.optimizer
         own = self.hyper if name == self.optimizer else {}
-        return {**race.optimizer_defaults(name, self.surface), **own}
+        return {**race.optimizer_defaults(name, self.surface, own.get("base_optimizer")), **own}
 
     def lrs(self, count: int | None = None) -> np.ndarray:
         return AXES["lr"].values(self.lr_span(), count or self.cells)
@@ -542,7 +542,11 @@ def from_query(query: Mapping[str, str]) -> tuple[MapConfig, dict[str, Any], lis
         messages.append(f"Ignored the URL's {surface} parameters ({error}); using the defaults.")
         config = dataclasses.replace(config, surface_params=surface_defaults(surface))
 
-    defaults = race.optimizer_defaults(optimizer, surface)
+    try:  # a wrapper's base (SAM's, Lookahead's) decides its other keywords
+        defaults = race.optimizer_defaults(optimizer, surface, query.get(f"{optimizer}.base_optimizer"))
+    except ValueError as error:
+        refuse(f"{optimizer}.base_optimizer", error)
+        defaults = race.optimizer_defaults(optimizer, surface)
     hyper_keys = {f"{optimizer}.{key}": (key, fallback) for key, fallback in defaults.items()}
     values = {}  # query key -> its value, read
     for key in [*hyper_keys, *_SCALARS]:

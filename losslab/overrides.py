@@ -46,9 +46,17 @@ def flag(text: str) -> bool:
 
 def like(text: str, default: Any) -> Any:
     """The text as the type of ``default``: a flag, a tuple of as many numbers (``None`` where the default has None:
-    Adafactor's ``eps``), an integer or a number."""
+    Adafactor's ``eps``), an integer or a number; for a choice (a text default, or None: LBFGS's ``line_search_fn``
+    and ``max_eval``) ``none`` is None, a number a number, and any other text itself, which the library checks."""
     if isinstance(default, bool):
         return flag(text)
+    if isinstance(default, str) or default is None:
+        if text.strip().lower() == "none":
+            return None
+        try:
+            return number(text)
+        except ValueError:
+            return text.strip()
     if isinstance(default, (tuple, list)):
         texts = text.split(",")
         if len(texts) != len(default):

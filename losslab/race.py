@@ -24,13 +24,13 @@ from .budget import race_cost, view_cost
 
 MAX_RACE_STEPS = 5_000  # a browser tab's run: 8 optimizers × 5001 points stay small
 MAX_BATCH = 2_048  # a race's minibatch (every data set has fewer training examples)
-MAX_QUERY_VALUE = 200  # characters; longer URL values are refused unread
+MAX_QUERY_VALUE = 400  # characters (every optimizer's name in `opt`: 250); longer URL values are refused unread
 MAX_QUERY_KEY = 60  # characters of a URL parameter's name (the longest real one has under 40)
 DEFAULT_SURFACE = "quadratic"
 DEFAULT_SURFACE_PARAMS = {"condition": 50.0, "angle": 30.0}
 DEFAULT_OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam")
-RACE_KEYS = ("surface", "opt", "steps", "start", "schedule", "noise", "seed", "batch")  # a surface parameter of one of
-# these names (the network's seed) is written to the URL as "surface.<name>"
+RACE_KEYS = ("surface", "opt", "steps", "start", "schedule", "constant_lr", "noise", "seed", "batch")
+# a surface parameter of one of these names (the network's seed) is written to the URL as "surface.<name>"
 
 
 def surface_defaults(surface: str) -> dict[str, Any]:
@@ -40,10 +40,18 @@ def surface_defaults(surface: str) -> dict[str, Any]:
     return dict(DEFAULT_SURFACE_PARAMS) if surface == DEFAULT_SURFACE else {}
 
 
-def optimizer_defaults(name: str, surface: str = DEFAULT_SURFACE) -> dict[str, Any]:
-    """An optimizer's keywords with torch.optim's defaults, except a learning rate that suits a race on ``surface``
-    (``optimizers.catalogue.race_lr``)."""
-    return {**optimizers.defaults(name), "lr": catalogue.race_lr(name, surface)}
+def optimizer_defaults(name: str, surface: str = DEFAULT_SURFACE, base_optimizer: str | None = None) -> dict[str, Any]:
+    """An optimizer's keywords with its reference's defaults (a wrapper's with its base's, ``base_optimizer`` or its
+    default), except a learning rate that suits a race on ``surface`` (``optimizers.catalogue.race_lr``)."""
+    return {**optimizers.defaults(name, base_optimizer), "lr": catalogue.race_lr(name, surface, base_optimizer)}
+
+
+def with_base(name: str, hyper: Mapping[str, Any], base_optimizer: str, surface: str = DEFAULT_SURFACE) -> dict:
+    """A wrapper's settings ``hyper`` over another base optimizer: the new base's defaults (and its race ρ), with the
+    values of ``hyper``'s keywords that the new base takes too (the wrapper's own, λ, ε, ...), ρ excepted."""
+    fresh = optimizer_defaults(name, surface, base_optimizer)
+    kept = {key: value for key, value in hyper.items() if key in fresh and key not in ("lr", "base_optimizer")}
+    return {**fresh, **kept}
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,8 @@ class RaceConfig:
     steps: int = 500
     start: tuple[float, float] | None = None  # None: the surface's default start
     schedule: dict[str, Any] | None = None  # schedules config, e.g. {"name": "StepLR", "step_size": 50}
+    constant_lr: tuple[str, ...] = ()  # the optimizers that keep their constant ρ under the schedule (schedule-free
+    # SGD against SGD under a cosine schedule)
     noise: float = 0.0
     seed: int = 0  # the gradient noise's and the minibatches' stream
     batch_size: int | None = None  # minibatch size on surfaces with training data (network, logistic2); None: all
@@ -73,15 +83,22 @@ class RaceConfig:
 
     def only(self, name: str) -> RaceConfig:
         """The same race with optimizer ``name`` alone (a per-optimizer cache key)."""
-        return replace(self, optimizers={name: self.optimizers[name]})
+        return replace(self, optimizers={name: self.optimizers[name]},
+                       constant_lr=tuple(n for n in self.constant_lr if n == name))
 
     def engine_arguments(self, name: str, surface: Any = None) -> dict[str, Any]:
         """The keywords of ``optimizers.run`` for optimizer ``name`` in this race."""
-        return dict(start=self.start_point(surface), steps=self.steps, schedule=self.schedule_object(),
+        return dict(start=self.start_point(surface), steps=self.steps, schedule=self.schedule_object(name),
                     noise=self.noise, seed=self.seed, batch_size=self.batch_size, **self.optimizers[name])
 
-    def schedule_object(self) -> Any:
-        return schedules.from_config(self.schedule) if self.schedule else None
+    def schedule_of(self, name: str) -> dict[str, Any] | None:
+        """The schedule config optimizer ``name`` runs under: the race's, or None where it keeps its constant ρ."""
+        return None if name in self.constant_lr else self.schedule
+
+    def schedule_object(self, name: str | None = None) -> Any:
+        """The race's schedule (``name``: the one that optimizer runs under)."""
+        schedule = self.schedule if name is None else self.schedule_of(name)
+        return schedules.from_config(schedule) if schedule else None
 
     def validate(self) -> RaceConfig:
         """Raise ``ValueError`` naming the first bad setting (runs every check of the library, no work)."""
@@ -95,6 +112,10 @@ class RaceConfig:
             raise ValueError(f"Invalid steps value: {self.steps!r} (must be an integer in [0, {MAX_RACE_STEPS}])")
         for name in self.optimizers:
             optimizers.run(surface, name, **{**self.engine_arguments(name, surface), "steps": 0})
+        stray = [name for name in self.constant_lr if name not in self.optimizers]
+        if stray or isinstance(self.constant_lr, str):
+            raise ValueError(f"Invalid constant_lr value: {list(self.constant_lr)!r} (must name selected optimizers: "
+                             f"{', '.join(self.optimizers)})")
         self.check_schedule()
         return self
 
@@ -108,7 +129,8 @@ class RaceConfig:
 
         schedule = self.schedule_object()
         for name, hyper in self.optimizers.items():
-            check_schedule(schedule, hyper.get("lr", optimizers.defaults(name)["lr"]), int(self.steps))
+            if name not in self.constant_lr:
+                check_schedule(schedule, hyper.get("lr", optimizers.defaults(name)["lr"]), int(self.steps))
 
 
 def run_one(config: RaceConfig, name: str, surface: Any = None, budget: float | None = None) -> optimizers.Trajectory:
@@ -155,7 +177,9 @@ def to_query(config: RaceConfig) -> dict[str, str]:
         query[surface_key(key)] = specs[key].format(value) if key in specs else _format_number(value)
     query["opt"] = ",".join(config.optimizers)
     for name, hyper in config.optimizers.items():
-        defaults = optimizer_defaults(name, config.surface)
+        defaults = optimizer_defaults(name, config.surface, hyper.get("base_optimizer"))
+        if "base_optimizer" in defaults:  # a wrapper's base: written where it is not the wrapper's default one
+            defaults["base_optimizer"] = optimizers.RULES[name].defaults["base_optimizer"]
         for key, value in hyper.items():
             if value != defaults.get(key):
                 query[f"{name}.{key}"] = encode(value)
@@ -167,6 +191,8 @@ def to_query(config: RaceConfig) -> dict[str, str]:
         for key, value in config.schedule.items():
             if key != "name":
                 query[f"schedule.{key}"] = encode(value)
+        if config.constant_lr:
+            query["constant_lr"] = ",".join(config.constant_lr)
     if config.noise or config.batch_size:
         query["seed"] = str(config.seed)
     if config.noise:
@@ -273,6 +299,11 @@ def from_query(query: Mapping[str, str]) -> tuple[RaceConfig, list[str]]:
     chosen_optimizers = {}
     for name in names:
         defaults = optimizer_defaults(name, surface)
+        if f"{name}.base_optimizer" in query:  # a wrapper's base first: it decides the other keywords
+            try:
+                defaults = optimizer_defaults(name, surface, query[f"{name}.base_optimizer"])
+            except ValueError as error:
+                refuse(f"{name}.base_optimizer", error)
         hyper = dict(defaults)
         for key, fallback in defaults.items():
             query_key = f"{name}.{key}"
@@ -309,6 +340,11 @@ def from_query(query: Mapping[str, str]) -> tuple[RaceConfig, list[str]]:
             config = replace(config, schedule=schedules.from_config(schedule).config()).validate()
         except (ValueError, TypeError, KeyError) as error:
             refuse("schedule", ValueError(str(error)))
+    if config.schedule and query.get("constant_lr"):
+        try:
+            config = replace(config, constant_lr=tuple(n for n in query["constant_lr"].split(",") if n)).validate()
+        except ValueError as error:
+            refuse("constant_lr", error)
     return config, messages
 
 

@@ -18,11 +18,12 @@ def names() -> list[str]:
     return list(RULES)
 
 
-def defaults(name: str) -> dict:
-    """The keyword arguments optimizer ``name`` takes, with torch.optim's defaults."""
-    from .hyperparams import rule
+def defaults(name: str, base_optimizer: str | None = None) -> dict:
+    """The keyword arguments optimizer ``name`` takes, with its reference's defaults (a wrapper's, SAM's or
+    Lookahead's, with those of its base: ``base_optimizer``, else its default base)."""
+    from .hyperparams import defaults as keywords
 
-    return dict(rule(name).defaults)
+    return keywords(name, base_optimizer)
 
 
 __all__ = ["RULES", "Summary", "Surface", "Trajectory", "defaults", "names", "run", "schedules", "sweep"]

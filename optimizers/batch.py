@@ -42,6 +42,9 @@ class Trajectory:
     lrs: np.ndarray  # (B, steps): ρₖ used for the step from iterate k to k + 1
     diverged_at: np.ndarray  # (B,) int, -1 where the row never diverged
     diverged_reason: np.ndarray  # (B,) str: "" | "non-finite" | "blow-up"
+    averaged: np.ndarray | None = None  # (B, steps + 1, 2): the averaged iterate (schedule-free's x), else None
+    evaluations: np.ndarray | None = None  # (B, steps + 1) int: gradient evaluations to reach iterate k, for the
+    # rules that take several per step (SAM: 2k; LBFGS: torch's func_evals); None: k, one per step
 
     @property
     def diverged(self) -> np.ndarray:
@@ -112,6 +115,8 @@ class Backend:
         """A hyper-parameter as the kernels take it: a number, or a (B, 1) array."""
         if isinstance(value, (bool, np.bool_)):
             return bool(value)
+        if value is None or isinstance(value, str):  # a choice (LBFGS's line search, a wrapper's base)
+            return value
         if value.ndim == 0:
             return float(value)
         return self.array(np.broadcast_to(value, (rows,))[:, None])
@@ -218,6 +223,11 @@ def prepare(
     if schedule is not None:
         rows = _schedule_rows(schedule, hp["lr"], rows)
     hyperparams.check_batch(rows, steps, keep_trajectories=keep_trajectories)
+    if rule.exact and (np.any(sigma > 0) or batch_size):
+        what = "noise" if np.any(sigma > 0) else "batch_size"
+        raise ValueError(f"Invalid {what} value: {noise if what == 'noise' else batch_size!r} ({optimizer} takes exact "
+                         "gradients only: its line search compares values of one f, which noise or minibatches "
+                         "would change between evaluations)")
     if batch_size is not None:
         if not hasattr(surface, "minibatch_grad"):
             raise ValueError(

@@ -34,11 +34,14 @@ from .rules import RULES
 NONNEGATIVE = Range(0.0)
 UNIT_OPEN = Range(0.0, 1.0, high_open=True)  # [0, 1)
 UNIT_CLOSED = Range(0.0, 1.0)  # [0, 1]
+BASES = tuple(name for name, rule in RULES.items() if not (rule.wraps or rule.closure))
+# what SAM and Lookahead may wrap: every optimizer but the wrappers and LBFGS (whose steps search lines themselves)
 UNIT_SLIDER = (0.0, 0.999)  # α, β₁, τ sliders: 1 itself is refused and 0.9999 is rarely wanted
 
 
 class Hyper(NamedTuple):
-    """One hyper-parameter keyword (``kind``: "number", "flag", or "pair" for ``betas``)."""
+    """One hyper-parameter keyword (``kind``: "number", "flag", "pair" for ``betas``, or "choice" among ``choices``,
+    one for every row)."""
 
     key: str
     kind: str
@@ -50,6 +53,7 @@ class Hyper(NamedTuple):
     ui: tuple[float, float] | None = None  # what a slider holds; None: a number input over ``valid`` (or a toggle)
     log: bool = False  # whether a slider spaces its values on a log scale
     parts: tuple[str, ...] = ()  # a pair's halves (``betas``: beta1, beta2)
+    choices: tuple[Any, ...] = ()  # a choice's options (``base_optimizer``, ``line_search_fn``, ...)
 
 
 HYPERPARAMETERS: dict[str, Hyper] = {h.key: h for h in (
@@ -144,6 +148,42 @@ HYPERPARAMETERS: dict[str, Hyper] = {h.key: h for h in (
           Range()),
     Hyper("safeguard_warmup", "flag", "", "", "safeguard warm-up",
           "Prodigy: σ accumulates (d/d₀)·d·g, without the learning rate"),
+    # LBFGS (torch.optim's; the sizes bounded here, so that one step's work is)
+    Hyper("max_iter", "number", "I", "I", "I  iterations per step (max_iter)",
+          "LBFGS: at most I quasi-Newton iterations within one step (one optimizer.step(closure))",
+          Range(1, 1000, integer=True)),
+    Hyper("max_eval", "number", "E", "E", "E  evaluations per step (max_eval)",
+          "LBFGS: at most E evaluations of f and ∇f within one step (None: ⌊5I/4⌋)", Range(1, 1250, integer=True)),
+    Hyper("tolerance_grad", "number", "ε_g", r"\epsilon_g", "ε_g  gradient tolerance",
+          "LBFGS stops a step once max |g| ≤ ε_g", NONNEGATIVE),
+    Hyper("tolerance_change", "number", "ε_Δ", r"\epsilon_\Delta", "ε_Δ  change tolerance",
+          "LBFGS stops a step once its move, or its change of f, is ≤ ε_Δ", NONNEGATIVE),
+    Hyper("history_size", "number", "m", "m", "m  history size",
+          "LBFGS keeps the last m pairs (s, y) of moves and gradient changes", Range(1, 1000, integer=True)),
+    Hyper("line_search_fn", "choice", "", "", "line search", "LBFGS's line search: None (a fixed step ρ after the "
+          "first) or 'strong_wolfe' (cubic interpolation to the strong Wolfe conditions)",
+          choices=(None, "strong_wolfe")),
+    # SAM and Lookahead (pytorch_optimizer's), which wrap a base optimizer
+    Hyper("base_optimizer", "choice", "base", r"\text{base}", "base optimizer",
+          "the optimizer SAM or Lookahead wraps; its own keywords are taken too", choices=BASES),
+    Hyper("adaptive", "flag", "", "", "adaptive (ASAM)", "ASAM: the perturbation scaled by θ⊙θ, its norm by |θ|"),
+    Hyper("perturb_eps", "number", "ε_r", r"\epsilon_r", "ε_r  perturbation ε",
+          "SAM's ε in r·g/(‖g‖ + ε_r)", NONNEGATIVE),
+    Hyper("k", "number", "κ", r"\kappa", "κ  sync period (k)",
+          "Lookahead's κ (its k): every κ base steps θ moves by φ towards its slow weights",
+          Range(1, 10**6, integer=True)),
+    Hyper("pullback_momentum", "choice", "", "", "pullback momentum",
+          "Lookahead at a sync: the base's momentum buffer kept ('none'), zeroed ('reset') or pulled back like θ "
+          "('pullback')", choices=("none", "reset", "pullback")),
+    # schedule-free SGD and AdamW (pytorch_optimizer's)
+    Hyper("r", "number", "q", "q", "q  step-weight power (r)",
+          "schedule-free: step t's weight in the average x is t^q·ρ_max^p", Range()),
+    Hyper("weight_lr_power", "number", "p", "p", "p  ρ_max weight power (weight_lr_power)",
+          "schedule-free: step t's weight in the average x is t^q·ρ_max^p", Range()),
+    Hyper("warmup_steps", "number", "T_w", "T_w", "T_w  warm-up steps",
+          "schedule-free: ρ ramps up as ρ·t/T_w for t < T_w", Range(0, 10**6, integer=True)),
+    Hyper("decoupling_c", "number", "c_w", "c_w", "c_w  averaging decoupling (decoupling_c)",
+          "schedule-free AdamW: the average's weight c_t becomes min(1, c_t(1 − β₁)c_w) where c_w > 0", NONNEGATIVE),
 )}
 
 # Keywords that torch.optim gives another meaning in one optimizer: that optimizer's own entry (``spec(key, name)``).
@@ -152,6 +192,15 @@ OWN: dict[str, dict[str, Hyper]] = {
                             "ASGD's power ω (torch's alpha): ηₜ₊₁ = ρ/(1 + λ_a ρ t)^ω", Range(), (0.0, 1.0))},
     "adafactor": {"eps": Hyper("eps", "pair", "ε", r"\epsilon", "ε₁, ε₂", "Adafactor's (ε₁, ε₂); ε₁ may be None",
                                parts=("eps1", "eps2"))},
+    "sam": {"rho": Hyper("rho", "number", "r", "r", "r  neighbourhood radius (rho)",
+                         "SAM's radius r (its rho, not the learning rate ρ): the gradient is taken at θ + r·g/‖g‖",
+                         NONNEGATIVE, (0.0, 0.5))},
+    "lookahead": {"alpha": Hyper("alpha", "number", "φ", r"\phi", "φ  slow-weight step (alpha)",
+                                 "Lookahead's φ (its alpha): at a sync θ ← θ_slow + φ(θ − θ_slow)", UNIT_CLOSED,
+                                 (0.0, 1.0))},
+    "schedulefree_sgd": {"momentum": Hyper("momentum", "number", "β", r"\beta", "β  interpolation (momentum)",
+                                           "schedule-free's β: gradients are taken at y = (1 − β)z + βx",
+                                           Range(0.0, 1.0, low_open=True, high_open=True), UNIT_SLIDER)},
     "ademamix": {"alpha": Hyper("alpha", "number", "ζ", r"\zeta", "ζ  slow-momentum weight (alpha)",
                                 "AdEMAMix's weight ζ of the slow momentum s₂ (pytorch_optimizer's alpha)", NONNEGATIVE,
                                 (0.0, 20.0))},
@@ -164,10 +213,11 @@ UI_RANGES = {key: h.ui for key, h in HYPERPARAMETERS.items() if h.ui is not None
 # The optimizer picker's groups: plain and momentum gradient steps, per-coordinate adaptive steps (torch.optim's), and
 # the modern methods people compare against Adam (pytorch-optimizer's). Every optimizer is in exactly one (a test).
 GROUPS: dict[str, tuple[str, ...]] = {
-    "classic": ("sgd", "momentum", "nesterov", "asgd", "rprop"),
+    "classic": ("sgd", "momentum", "nesterov", "asgd", "rprop", "lbfgs"),
     "adaptive": ("rmsprop", "adagrad", "adadelta", "adam", "adam_nobc", "adamw", "adamax", "nadam", "radam",
                  "adafactor"),
-    "modern": ("lion", "adabelief", "yogi", "adan", "madgrad", "lamb", "adabound", "ademamix", "prodigy"),
+    "modern": ("lion", "adabelief", "yogi", "adan", "madgrad", "lamb", "adabound", "ademamix", "prodigy",
+               "schedulefree_sgd", "schedulefree_adamw", "sam", "lookahead"),
 }
 
 
@@ -192,7 +242,10 @@ LEGEND: dict[str, tuple[str, ...]] = {"momentum": ("momentum",), "nesterov": ("m
                                       "asgd": ("lambd", "alpha"), "adafactor": ("beta2_decay",), "lion": ("betas",),
                                       "adabelief": ("betas",), "yogi": ("betas",), "adan": ("betas", "beta3"),
                                       "madgrad": ("momentum",), "lamb": ("betas",), "adabound": ("betas", "final_lr"),
-                                      "ademamix": ("betas", "alpha"), "prodigy": ("betas",)}
+                                      "ademamix": ("betas", "alpha"), "prodigy": ("betas",),
+                                      "schedulefree_sgd": ("momentum",), "schedulefree_adamw": ("betas",),
+                                      "sam": ("rho", "base_optimizer"), "lookahead": ("alpha", "k", "base_optimizer"),
+                                      "lbfgs": ("line_search_fn",)}
 
 # --- the learning rate a race starts from -----------------------------------------------------------------------
 # DEFAULT_LR suits the default race (the quadratic with condition 50). From the default starts of the surfaces in
@@ -205,16 +258,19 @@ LEGEND: dict[str, tuple[str, ...]] = {"momentum": ("momentum",), "nesterov": ("m
 DEFAULT_LR = {"sgd": 0.035, "momentum": 0.01, "nesterov": 0.01, "rmsprop": 0.02, "adam": 0.05, "adam_nobc": 0.05,
               "adagrad": 0.3, "adamw": 0.05, "adamax": 0.05, "nadam": 0.05, "radam": 0.05, "adadelta": 1.5,
               "rprop": 0.01, "asgd": 0.01, "adafactor": 0.05, "lion": 0.02, "adabelief": 0.05, "yogi": 0.05,
-              "adan": 0.05, "madgrad": 0.05, "lamb": 0.05, "adabound": 0.05, "ademamix": 0.05, "prodigy": 1.0}
+              "adan": 0.05, "madgrad": 0.05, "lamb": 0.05, "adabound": 0.05, "ademamix": 0.05, "prodigy": 1.0,
+              "schedulefree_sgd": 0.035, "schedulefree_adamw": 0.05, "lbfgs": 1.0}  # SAM, Lookahead: their base's
 SURFACE_LR = {
-    "rosenbrock": {"sgd": 0.001, "momentum": 0.001, "nesterov": 0.0005, "radam": 0.005, "asgd": 0.001},
-    "beale": {"sgd": 0.015, "momentum": 0.003, "nesterov": 0.003, "radam": 0.01},
-    "six_hump_camel": {"radam": 0.03},
+    "rosenbrock": {"sgd": 0.001, "momentum": 0.001, "nesterov": 0.0005, "radam": 0.005, "asgd": 0.001,
+                   "schedulefree_sgd": 0.002},
+    "beale": {"sgd": 0.015, "momentum": 0.003, "nesterov": 0.003, "radam": 0.01, "schedulefree_sgd": 0.015},
+    "six_hump_camel": {"radam": 0.03, "sam": 0.03, "lbfgs": 0.7},  # SAM over its default base, sgd
     "styblinski_tang": {"radam": 0.03},
     "himmelblau": {"sgd": 0.01, "momentum": 0.007, "nesterov": 0.005},
-    "saddle": {"prodigy": 0.007},  # unbounded below: Prodigy's d (its distance to the minimum) grows without end
+    "saddle": {"prodigy": 0.007, "lbfgs": 0.007},  # unbounded below: Prodigy's d (its distance to the minimum) grows
+    # without end, and LBFGS's curvature pairs make its steps ever longer
     "network": {"sgd": 0.1, "momentum": 0.005, "nesterov": 0.005, "rmsprop": 0.03, "adam": 0.05, "adagrad": 0.3,
-                "adamw": 0.05},
+                "adamw": 0.05, "lbfgs": 0.7},
 }
 
 
@@ -227,9 +283,16 @@ def spec(key: str, optimizer: str | None = None) -> Hyper:
         raise ValueError(f"Unknown hyper-parameter {key!r} (valid: {', '.join(HYPERPARAMETERS)})") from None
 
 
-def race_lr(optimizer: str, surface: str | None = None) -> float:
-    """The learning rate ρ a race of ``optimizer`` on ``surface`` starts from (torch's default where none is set)."""
-    fallback = DEFAULT_LR.get(optimizer, RULES[optimizer].defaults["lr"])
+def race_lr(optimizer: str, surface: str | None = None, base_optimizer: str | None = None) -> float:
+    """The learning rate ρ a race of ``optimizer`` on ``surface`` starts from (torch's default where none is set); a
+    wrapper's (SAM's, Lookahead's) is its base's (``base_optimizer`` or its default base), or its own entry in
+    ``SURFACE_LR`` over its default base."""
+    rule = RULES[optimizer]
+    if rule.wraps:
+        base = base_optimizer or rule.defaults["base_optimizer"]
+        own = SURFACE_LR.get(surface or "", {}).get(optimizer) if base == rule.defaults["base_optimizer"] else None
+        return own or race_lr(base, surface)
+    fallback = DEFAULT_LR.get(optimizer, rule.defaults["lr"])
     return SURFACE_LR.get(surface or "", {}).get(optimizer, fallback)
 
 
@@ -239,6 +302,8 @@ def format_value(value: Any) -> str:
         return "(" + ", ".join(format_value(v) for v in value) + ")"
     if isinstance(value, (bool, np.bool_)):
         return str(bool(value))
+    if value is None or isinstance(value, str):  # a choice
+        return str(value)
     array = np.asarray(value, dtype=float)
     return "per-row" if array.ndim else f"{float(array):.3g}"
 
@@ -246,8 +311,15 @@ def format_value(value: Any) -> str:
 def legend_values(optimizer: str, hyperparameters: Mapping[str, Any]) -> str:
     """What a legend shows after an optimizer's name: ρ and its ``LEGEND`` settings, e.g. ``ρ=0.01, α=0.9``."""
     shown = ("lr", *LEGEND.get(optimizer, ()))
-    return ", ".join(f"{spec(key, optimizer).symbol}={format_value(hyperparameters[key])}"
-                     for key in shown if key in hyperparameters)
+    return ", ".join(_legend_entry(spec(key, optimizer), hyperparameters[key]) for key in shown
+                     if key in hyperparameters and hyperparameters[key] is not None)
+
+
+def _legend_entry(entry: Hyper, value: Any) -> str:
+    """``symbol=value``, or a choice by its value alone (``strong_wolfe``) or as ``base=sgd``."""
+    if entry.kind == "choice" and not entry.symbol:
+        return format_value(value)
+    return f"{entry.symbol}={format_value(value)}"
 
 
 def legend_label(optimizer: str, hyperparameters: Mapping[str, Any]) -> str:

@@ -15,6 +15,7 @@ frozen; no returned array holds NaN or inf, and nothing warns or raises.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -24,14 +25,27 @@ from . import hyperparams, noise
 from .batch import BLOW_UP_FACTOR, REASONS, Batch, Summary, Trajectory, prepare
 from .surface import Surface
 
-FAST_PATH_MIN_ROWS = 256  # smaller sweeps skip numba's import (~0.5 s) and first compile (~2 s per kernel)
-FUSED_STEPS = ("sgd_step", "rmsprop_step", "adam_step", "adagrad_step")  # the kernels of rules.py with a fused
-# numba family (optimizers.fast.FAMILIES, which imports numba; tests/test_fast.py checks that the two agree)
+FAST_PATH_MIN_ROWS = 256  # smaller sweeps skip numba's import (~0.5 s) and first compile (~2 s per kernel), unless
+# both are paid already (_fused_ready)
+FUSED_STEPS = (  # the kernels of rules.py with a fused numba family (optimizers.fast.FAMILIES, which imports numba;
+    # tests/test_fast.py checks that the two agree)
+    "sgd_step", "rmsprop_step", "adam_step", "adagrad_step", "adamax_step", "nadam_step", "radam_step", "adadelta_step",
+    "rprop_step", "asgd_step", "adafactor_step", "lion_step", "adabelief_step", "yogi_step", "adan_step",
+    "madgrad_step", "lamb_step", "adabound_step", "ademamix_step", "prodigy_step",
+)
 
 
 def fused(optimizer: str) -> bool:
     """Whether a large numpy sweep of ``optimizer`` can run the fused kernel of :mod:`optimizers.fast`."""
     return hyperparams.rule(optimizer).step.__name__ in FUSED_STEPS
+
+
+def _fused_ready(batch: Batch) -> bool:
+    """Whether a sweep below FAST_PATH_MIN_ROWS takes the fused kernel anyway: where this process has imported numba
+    (:mod:`optimizers.fast`) and the kernel needs no compiling (``fast.ready``: compiled, or in numba's disk cache),
+    it costs nothing more (a 64-row, 1000-step sweep: ~0.001 s against ~0.04 s in the numpy kernel)."""
+    fast = sys.modules.get(f"{__package__}.fast")
+    return fast is not None and fast.ready(batch)
 
 
 class Step(NamedTuple):
@@ -50,6 +64,19 @@ class Step(NamedTuple):
     reason: Any  # (B,) int: each row's index into REASONS ("", "non-finite", "blow-up")
 
 
+class Closure:
+    """f and ∇f of step k at any points (B, 2): what ``optimizer.step(closure)`` re-evaluates within one step (SAM's
+    perturbed gradient, LBFGS's iterations and line search). Each evaluation sees the step's minibatch and gradient
+    noise draw, as one closure sees one batch. ``loss`` is f(θₖ), where the step starts."""
+
+    def __init__(self, stepper: Stepper, step: int, loss: Any):
+        self.stepper, self.step, self.loss = stepper, step, loss
+
+    def __call__(self, points: Any) -> tuple[Any, Any]:
+        loss, grad = self.stepper.value_and_grad(points)
+        return loss, self.stepper.fed_gradient(points, grad, self.step)
+
+
 class Stepper:
     """Steps every row of a batch with the reference kernels, applying the divergence rule.
 
@@ -66,19 +93,25 @@ class Stepper:
         self.sigma = be.kernel_value(batch.sigma, batch.rows)
         self.noisy = bool(np.any(batch.sigma > 0))
 
-    def _value_and_grad(self, theta: Any) -> tuple[Any, Any]:
+    def value_and_grad(self, theta: Any) -> tuple[Any, Any]:
+        """f(θ) (B,) and the full-batch ∇f(θ) (B, 2)."""
         surface = self.batch.surface
         if hasattr(surface, "value_and_grad"):
             return surface.value_and_grad(theta)
         return surface.value(theta), surface.grad(theta)
 
-    def _gradient(self, theta: Any, grad: Any, step: int) -> Any:
+    def fed_gradient(self, theta: Any, grad: Any, step: int) -> Any:
+        """What a rule is fed at θ in step ``step``: ``grad`` (∇f(θ)), or a minibatch gradient, plus σξ."""
         batch = self.batch
         if batch.batch_size is not None:
             grad = batch.surface.minibatch_grad(theta, batch.batch_size, noise.MinibatchDraw(self.keys, step))
         if self.noisy:
             grad = grad + self.sigma * batch.backend.array(noise.gaussian(self.keys, step))
         return grad
+
+    def closure(self, step: int, loss: Any) -> Closure:
+        """Step ``step``'s closure at f(θₖ) = ``loss``, for the rules that evaluate elsewhere too (``Rule.closure``)."""
+        return Closure(self, step, loss)
 
     def _lr(self, step: int) -> tuple[np.ndarray, Any]:
         """ρₖ per row (B,), and as the kernels take it."""
@@ -93,7 +126,7 @@ class Stepper:
         xp = be.xp
         theta = be.array(batch.start)
         state = batch.rule.init(xp, theta, self.hp)
-        loss, grad = self._value_and_grad(theta)
+        loss, grad = self.value_and_grad(theta)
         if not bool(xp.isfinite(loss).all()):
             bad = int(np.flatnonzero(~np.isfinite(be.to_numpy(loss)))[0])
             raise ValueError(f"Invalid start value: {batch.start[bad].tolist()} (the loss there is not finite)")
@@ -105,9 +138,10 @@ class Stepper:
         for k in range(batch.steps):
             lr, kernel_lr = self._lr(k)
             previous, previous_loss = theta, loss
-            fed = self._gradient(theta, grad, k)
-            theta, state = batch.rule.step(xp, theta, fed, state, self.hp, kernel_lr, k)
-            loss, grad = self._value_and_grad(theta)
+            fed = self.fed_gradient(theta, grad, k)
+            more = (self.closure(k, loss),) if batch.rule.closure else ()
+            theta, state = batch.rule.step(xp, theta, fed, state, self.hp, kernel_lr, k, *more)
+            loss, grad = self.value_and_grad(theta)
             finite = xp.isfinite(theta).all(-1) & xp.isfinite(loss)
             blown = finite & (loss > limit) & alive
             fresh = alive & ~finite
@@ -164,12 +198,21 @@ def run(
         points = xp.empty((*shape, 2), dtype=be.dtype, device=be.device)
         losses = xp.empty(shape, dtype=be.dtype, device=be.device)
     lrs = []
+    rule, stepper = batch.rule, Stepper(batch)
+    averaged = np.empty((*shape, 2), np.float64) if rule.averaged else None
+    evaluations = np.zeros(shape, np.int64) if rule.closure else None
     with np.errstate(all="ignore"):
-        for step in Stepper(batch):
+        for step in stepper:
             points[:, step.k] = step.theta
             losses[:, step.k] = step.loss
             if step.k:
                 lrs.append(step.lr)
+            if averaged is not None:
+                x = be.to_numpy(rule.averaged(xp, step.theta, step.state, stepper.hp)).astype(np.float64)
+                averaged[:, step.k] = x if step.k == 0 else _frozen(step, be, x, averaged[:, step.k - 1])
+            if evaluations is not None and step.k:
+                done = _evaluations(rule, step, be)
+                evaluations[:, step.k] = _frozen(step, be, done, evaluations[:, step.k - 1])
     diverged_at, reason = _divergence(step, be)
     return Trajectory(
         optimizer=optimizer,
@@ -179,7 +222,25 @@ def run(
         lrs=np.stack(lrs, axis=1) if lrs else np.empty((batch.rows, 0)),
         diverged_at=diverged_at,
         diverged_reason=reason,
+        averaged=averaged,
+        evaluations=evaluations,
     )
+
+
+def _frozen(step: Step, be: Any, value: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """``value`` at step k per row, but ``previous`` where the row diverged before k or the value is not finite (a
+    diverged row's state is not): what ``run`` keeps of the averaged iterate and the evaluation count."""
+    diverged_at = be.to_numpy(step.diverged_at)
+    frozen = ((diverged_at >= 0) & (diverged_at < step.k)).reshape((-1,) + (1,) * (value.ndim - 1))
+    return np.where(frozen | ~np.isfinite(value), previous, value)
+
+
+def _evaluations(rule: Any, step: Step, be: Any) -> np.ndarray:
+    """Gradient evaluations (B,) up to iterate k: the state's count (LBFGS's ``func_evals``), else
+    k × ``rule.evaluations``."""
+    if rule.evaluations:
+        return np.full(len(be.to_numpy(step.loss)), step.k * rule.evaluations, np.int64)
+    return be.to_numpy(step.state.func_evals).reshape(-1).astype(np.int64)
 
 
 def sweep(
@@ -213,8 +274,8 @@ def sweep(
     be = batch.backend
     xp = be.xp
     target = (getattr(surface, "minimum_value", None) or 0.0) + tol_value
-    if be.name == "numpy" and batch.rows >= FAST_PATH_MIN_ROWS and batch.batch_size is None:
-        from . import fast  # imports numba: only for sweeps large enough to use it
+    if be.name == "numpy" and batch.batch_size is None and (batch.rows >= FAST_PATH_MIN_ROWS or _fused_ready(batch)):
+        from . import fast  # imports numba: only for sweeps large enough to use it, or where it is imported already
 
         summary = fast.sweep(batch, target, tol_value)  # None where the fused kernel does not apply
         if summary is not None:

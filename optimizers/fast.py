@@ -2,17 +2,24 @@
 
 The plain numpy kernels (:mod:`optimizers.rules` stepped by ``engine.Stepper``) stay the readable
 reference; this module computes the same numbers faster and is tested equal to them
-(``tests/test_fast.py``). ``engine.sweep`` calls :func:`sweep` for numpy sweeps of at least
-``engine.FAST_PATH_MIN_ROWS`` rows without minibatches; it returns None (the reference runs)
-where it does not apply: no ``numba_formula``/``p`` on the surface, an optimizer of an unknown
-family, a formula numba cannot compile, or inside :func:`disabled`.
+(``tests/test_fast.py``). ``engine.sweep`` calls :func:`sweep` for numpy sweeps without
+minibatches of at least ``engine.FAST_PATH_MIN_ROWS`` rows, or of any size once this module is
+imported where the kernel needs no compiling (:func:`ready`); it returns None (the reference
+runs) where it does not apply: no ``numba_formula``/``p`` on the surface, an optimizer without a
+family (:data:`FAMILIES`: every rule of rules.py that takes one gradient a step), a formula numba
+cannot compile, or inside :func:`disabled`.
 
 What makes it fast (W = 4 optimizers × 4096 rows × 1000 steps: ~0.08 s against ~2 s for the
-reference kernel, one thread):
+reference kernel, one thread; 0.01-0.05 s per optimizer):
 
 - **Fused.** A row's whole step (noise, update rule, the surface's formula, the divergence rule,
   best loss and steps to tolerance) is computed in registers; numpy makes ~40 passes over (B, 2)
-  temporaries per step.
+  temporaries per step. A rule is a function of one coordinate, or of a row's two coordinates
+  where it couples them (Adafactor's RMS, LAMB's trust ratio, Prodigy's d, Adan's clipping),
+  inlined into the driver.
+- **What depends on the step alone is computed once per step, in Python.** Bias corrections,
+  rectifiers, NAdam's μ product, ASGD's η (:class:`Factors`), with the reference's own expressions
+  and types, once per distinct combination of the hyper-parameters they read.
 - **Steps outer, rows inner, in chunks.** Each chunk of :data:`CHUNK` rows is copied into a
   (fields × CHUNK) block that stays in cache for all the steps; the loops over its rows have no
   data-dependent branches, so LLVM vectorizes them (4 float64 rows per AVX2 instruction). The
@@ -25,14 +32,15 @@ reference kernel, one thread):
   qualname (and this file's timestamp), so each (formula, family, dtype) compiles once per
   machine (~2 s) and later processes load it (~0.02 s).
 
-Results: the order of operations is that of :mod:`optimizers.rules` (itself torch.optim's), so
-float64 results equal the reference bit for bit, except where an elementary function (``cos``,
-``exp``) differs by an ulp between numpy and libm and a chaotic row amplifies it. float32 rows
+Results: the order of operations is that of :mod:`optimizers.rules` (itself torch.optim's and
+pytorch_optimizer's), so float64 results equal the reference bit for bit, except where an
+elementary function (``cos``, ``exp``, MADGRAD's ∛S) differs by an ulp between numpy and libm
+and a chaotic row amplifies it. float32 rows
 are computed in float64 and rounded to float32 where the reference stores an array (iterate,
 loss, states), so they agree to float32 precision rather than bit for bit. Flags (``nesterov``,
 ``amsgrad``, ...) are runtime arguments that pick operands, so fewer variants compile.
 
-Schedules, gradient noise and per-row Adam betas make per-step, per-row inputs: they are computed
+Schedules, gradient noise and per-row factors make per-step, per-row inputs: they are computed
 in Python with the reference's own expressions, :data:`BLOCK` steps at a time, so memory stays
 O(B). Rows are split over threads (numba's count, ``numba.set_num_threads``) by a Python thread
 pool handing out chunks of rows: the kernel releases the GIL and a busy core simply takes fewer
@@ -54,8 +62,11 @@ from typing import Any, NamedTuple
 
 import numba
 import numpy as np
+from llvmlite import ir
 from numba import njit
+from numba import types as nb
 from numba.core.errors import NumbaError
+from numba.extending import intrinsic
 
 from . import noise, rules
 from .batch import BLOW_UP_FACTOR, REASONS, Batch, Summary
@@ -65,16 +76,22 @@ PAD = 8  # block row stride CHUNK + PAD: a multiple of 4 KiB makes loads wait on
 # fields at the same page offset ("4K aliasing", measured twice slower)
 BLOCK = 64  # steps per kernel call when schedules, noise or per-row betas need per-step inputs, or
 BLOCK_BYTES = 32 * 2**20  # fewer for very large batches: at most this many bytes of those inputs at a time
+ASGD_STEPS = 8  # steps of ASGD's η computed at once: their rows stay in cache
 _JIT = {"error_model": "numpy", "nogil": True}  # numpy float semantics: 1/0 is inf, never an exception
 _RULE_JIT = {"error_model": "numpy", "inline": "always"}  # inlined into the driver's loop, so it vectorizes
 
 
-# --- one optimizer step on one coordinate -----------------------------------------------
-# Each rule maps (θ, g, k, ρ, per-step factors, state, hyper-parameters, flags) of one
-# coordinate of one row to (θ', state'), in the order of operations of rules.py. States are
-# 3-tuples, hyper-parameters 4-tuples of scalars (unused slots hold 0), flags a pair of bools.
-# A runtime flag makes LLVM compute both sides, so flags select operands and the expensive
-# operations (sqrt, division) appear once.
+# --- one optimizer step ------------------------------------------------------------------
+# A coordinate rule maps (θ, g, k, ρ, per-step factors, state, hyper-parameters, flags) of one
+# coordinate of one row to (θ', state'); a row rule, for the rules that couple a row's two
+# coordinates (norms, dot products, a per-row distance estimate), maps (θx, θy, gx, gy, k, ρ,
+# factors, state_x, state_y, row state, hyper-parameters, flags) to (θx', θy', state_x', state_y',
+# row state'). Both follow the order of operations of rules.py. States are 4-tuples per coordinate
+# and a 2-tuple per row, hyper-parameters a 6-tuple, factors a 5-tuple (unused slots hold 0),
+# flags a tuple of bools. A runtime flag makes LLVM compute both sides, so flags select operands
+# and the expensive operations (sqrt, division) appear once.
+
+SQRT2 = 2**0.5  # the reference's 2**0.5 (RMS over a row's two coordinates)
 
 
 @njit(**_RULE_JIT)
@@ -86,8 +103,76 @@ def _lerp(start, end, weight):
 
 @njit(**_RULE_JIT)
 def _maximum(a, b):
-    """np.maximum on scalars: a NaN wins."""
+    """np.maximum on scalars (np.clip(a, b, None)): a NaN wins."""
     return a if (a >= b) | (a != a) else b
+
+
+@njit(**_RULE_JIT)
+def _minimum(a, b):
+    """np.minimum on scalars (np.clip(a, None, b)): a NaN wins."""
+    return a if (a <= b) | (a != a) else b
+
+
+@njit(**_RULE_JIT)
+def _clip(x, low, high):
+    """np.clip(x, low, high) on scalars: min(max(x, low), high), NaN propagating (numpy's _NPY_CLIP)."""
+    x = x if (x != x) | (x > low) else low
+    return x if (x != x) | (x < high) else high
+
+
+@njit(**_RULE_JIT)
+def _sign(x):
+    """np.sign on a scalar: ±1, 0 for ±0, NaN for NaN."""
+    sign = 1.0 if x > 0.0 else 0.0
+    sign = -1.0 if x < 0.0 else sign
+    return x if x != x else sign
+
+
+@njit(**_RULE_JIT)
+def _f32(x):
+    """x rounded to float32 and back (rules._float32: the reference keeps some scalars in float32)."""
+    return np.float64(np.float32(x))
+
+
+@njit(**_RULE_JIT)
+def _moments(exp_avg, exp_avg_sq, g, beta1, beta2):
+    """rules._moments: Adam's s ← lerp(s, g, 1 − β₁), r ← β₂r + ((1 − β₂)g)g."""
+    return _lerp(exp_avg, g, 1.0 - beta1), exp_avg_sq * beta2 + ((1.0 - beta2) * g) * g
+
+
+@njit(**_RULE_JIT)
+def _weight_decay(p, g, lr, weight_decay, decoupled, fixed):
+    """rules._weight_decay: θ ← θ(1 − ρλ) (fixed: θ(1 − λ)) where decoupled, else g ← g + λθ."""
+    if decoupled:
+        return p * (1.0 - (1.0 if fixed else lr) * weight_decay), g
+    return p, g + weight_decay * p
+
+
+@njit(**_RULE_JIT)
+def _decayed_moments(p, g, lr, state, hp, decoupled):
+    """NAdam's and RAdam's first lines (hp: β₁, β₂, ε, λ): rules._weight_decay, then rules._moments."""
+    p, g = _weight_decay(p, g, lr, hp[3], decoupled, False)
+    exp_avg, exp_avg_sq = _moments(state[0], state[1], g, hp[0], hp[1])
+    return p, g, exp_avg, exp_avg_sq
+
+
+@njit(**_RULE_JIT)
+def _clip_factor(g_x, g_y, max_grad_norm, eps):
+    """rules._clip_factor: min(1, G/(‖g‖ + ε)) in float32 as the reference computes it, 1 where G = 0."""
+    norm = _f32(math.sqrt(g_x * g_x + g_y * g_y))
+    norm = _f32(math.sqrt(_f32(norm * norm)))
+    norm = _f32(norm + _f32(eps))
+    factor = _f32(_f32(1.0 / norm) * _f32(max_grad_norm))
+    return 1.0 if max_grad_norm == 0.0 else _minimum(factor, 1.0)
+
+
+@njit(**_RULE_JIT)
+def _trust_ratio(weight_norm, update_norm, eps):
+    """rules._trust_ratio: ‖θ‖/(‖u‖ + ε), 1 where either norm is 0."""
+    return weight_norm / (update_norm + eps) if (weight_norm != 0.0) & (update_norm != 0.0) else 1.0
+
+
+# torch.optim's
 
 
 @njit(**_RULE_JIT)
@@ -100,14 +185,14 @@ def sgd_rule(p, g, k, lr, factors, state, hp, flags):
     if use_buffer:
         buf = g if k == 0 else buf * momentum + (1.0 - dampening) * g
         g = g + momentum * buf if nesterov else buf
-    return p + (-lr) * g, (buf, 0.0, 0.0)
+    return p + (-lr) * g, (buf, 0.0, 0.0, 0.0)
 
 
 @njit(**_RULE_JIT)
 def rmsprop_rule(p, g, k, lr, factors, state, hp, flags):
     """rules.rmsprop_step: r ← αr + (1 − α)g², centered ḡ ← lerp(ḡ, g, 1 − α), θ ← θ − ρg/(√r̃ + ε)."""
-    square_avg, grad_avg, buf = state
-    alpha, eps, weight_decay, momentum = hp
+    square_avg, grad_avg, buf = state[0], state[1], state[2]
+    alpha, eps, weight_decay, momentum = hp[0], hp[1], hp[2], hp[3]
     centered, use_buffer = flags  # use_buffer: momentum is not the scalar 0
     g = g + weight_decay * p
     square_avg = square_avg * alpha + ((1.0 - alpha) * g) * g
@@ -119,26 +204,25 @@ def rmsprop_rule(p, g, k, lr, factors, state, hp, flags):
         p = p + (-lr) * buf
     else:
         p = p + quotient
-    return p, (square_avg, grad_avg, buf)
+    return p, (square_avg, grad_avg, buf, 0.0)
 
 
 @njit(**_RULE_JIT)
 def adam_rule(p, g, k, lr, factors, state, hp, flags):
-    """rules.adam_step; factors = (1 − β₁ᵗ, √(1 − β₂ᵗ)) as the reference computes them (see _factors)."""
-    exp_avg, exp_avg_sq, max_exp_avg_sq = state
-    beta1, beta2, eps, weight_decay = hp
+    """rules.adam_step; factors: 1 − β₁ᵗ, √(1 − β₂ᵗ) as the reference computes them (_adam_factors)."""
+    exp_avg, exp_avg_sq, max_exp_avg_sq = state[0], state[1], state[2]
+    beta1, beta2, eps, weight_decay = hp[0], hp[1], hp[2], hp[3]
     amsgrad, decoupled = flags
-    bias_correction1, bias_correction2_sqrt = factors
+    bias_correction1, bias_correction2_sqrt = factors[0], factors[1]
     if decoupled:
         p = p * (1.0 - lr * weight_decay)
     else:
         g = g + weight_decay * p
-    exp_avg = _lerp(exp_avg, g, 1.0 - beta1)
-    exp_avg_sq = exp_avg_sq * beta2 + ((1.0 - beta2) * g) * g
+    exp_avg, exp_avg_sq = _moments(exp_avg, exp_avg_sq, g, beta1, beta2)
     step_size = lr / bias_correction1
     max_exp_avg_sq = _maximum(max_exp_avg_sq, exp_avg_sq) if amsgrad else max_exp_avg_sq
     denom = math.sqrt(max_exp_avg_sq if amsgrad else exp_avg_sq) / bias_correction2_sqrt + eps
-    return p + ((-step_size) * exp_avg) / denom, (exp_avg, exp_avg_sq, max_exp_avg_sq)
+    return p + ((-step_size) * exp_avg) / denom, (exp_avg, exp_avg_sq, max_exp_avg_sq, 0.0)
 
 
 @njit(**_RULE_JIT)
@@ -150,30 +234,772 @@ def adagrad_rule(p, g, k, lr, factors, state, hp, flags):
     clr = lr / (1.0 + k * lr_decay)
     total = total + g * g
     std = math.sqrt(total) + eps
-    return p + ((-clr) * g) / std, (total, 0.0, 0.0)
+    return p + ((-clr) * g) / std, (total, 0.0, 0.0, 0.0)
+
+
+@njit(**_RULE_JIT)
+def adamax_rule(p, g, k, lr, factors, state, hp, flags):
+    """rules.adamax_step: s ← lerp(s, g, 1 − β₁), u ← max(β₂u, |g| + ε), θ ← θ − ρ/(1 − β₁ᵗ) · s/u."""
+    exp_avg, exp_inf = state[0], state[1]
+    beta1, beta2, eps, weight_decay = hp[0], hp[1], hp[2], hp[3]
+    g = g + weight_decay * p
+    exp_avg = _lerp(exp_avg, g, 1.0 - beta1)
+    exp_inf = _maximum(exp_inf * beta2, abs(g) + eps)
+    clr = lr / factors[0]
+    return p + ((-clr) * exp_avg) / exp_inf, (exp_avg, exp_inf, 0.0, 0.0)
+
+
+@njit(**_RULE_JIT)
+def nadam_rule(p, g, k, lr, factors, state, hp, flags):
+    """rules.nadam_step; factors: 1 − μₜ, 1 − Πₜ, μₜ₊₁, 1 − Πₜμₜ₊₁, 1 − β₂ᵗ (_nadam_factors: Π in float32)."""
+    p, g, exp_avg, exp_avg_sq = _decayed_moments(p, g, lr, state, hp, flags[0])
+    denom = math.sqrt(exp_avg_sq / factors[4]) + hp[2]  # ε
+    p = p + ((((-lr) * factors[0]) / factors[1]) * g) / denom
+    p = p + ((((-lr) * factors[2]) / factors[3]) * exp_avg) / denom
+    return p, (exp_avg, exp_avg_sq, 0.0, 0.0)
+
+
+@njit(**_RULE_JIT)
+def radam_rule(p, g, k, lr, factors, state, hp, flags):
+    """rules.radam_step; factors: 1 − β₁ᵗ, √(1 − β₂ᵗ), the rectifier γₜ, and whether ℓₜ > 5 (_radam_factors)."""
+    p, g, exp_avg, exp_avg_sq = _decayed_moments(p, g, lr, state, hp, flags[0])
+    plain = (exp_avg / factors[0]) * lr
+    adaptive_lr = factors[1] / (math.sqrt(exp_avg_sq) + hp[2])  # ε
+    update = (plain * adaptive_lr) * factors[2]
+    return p + (-1.0) * (update if factors[3] != 0.0 else plain), (exp_avg, exp_avg_sq, 0.0, 0.0)
+
+
+@njit(**_RULE_JIT)
+def adadelta_rule(p, g, k, lr, factors, state, hp, flags):
+    """rules.adadelta_step: r ← ρ_d r + (1 − ρ_d)g², Δ = √(u + ε)/√(r + ε)·g, u ← ρ_d u + (1 − ρ_d)Δ², θ ← θ − ρΔ."""
+    square_avg, acc_delta = state[0], state[1]
+    rho, eps, weight_decay = hp[0], hp[1], hp[2]
+    g = g + weight_decay * p
+    square_avg = square_avg * rho + ((1.0 - rho) * g) * g
+    std = math.sqrt(square_avg + eps)
+    delta = (math.sqrt(acc_delta + eps) / std) * g
+    acc_delta = acc_delta * rho + ((1.0 - rho) * delta) * delta
+    return p + (-lr) * delta, (square_avg, acc_delta, 0.0, 0.0)
+
+
+@njit(**_RULE_JIT)
+def rprop_rule(p, g, k, lr, factors, state, hp, flags):
+    """rules.rprop_step: Δ ← clip(η±Δ by the sign of g·g_prev, Δ_min, Δ_max) (Δ₀ = ρ), θ ← θ − sign(g)Δ."""
+    prev, step_size = state[0], state[1]
+    etaminus, etaplus, step_size_min, step_size_max = hp[0], hp[1], hp[2], hp[3]
+    step_size = lr if k == 0 else step_size
+    sign = _sign(g * prev)
+    factor = etaplus if sign > 0.0 else (etaminus if sign < 0.0 else 1.0)
+    step_size = _clip(step_size * factor, step_size_min, step_size_max)
+    g = 0.0 if sign < 0.0 else g
+    return p + (-_sign(g)) * step_size, (g, step_size, 0.0, 0.0)
+
+
+@njit(**_RULE_JIT)
+def asgd_rule(p, g, k, lr, factors, state, hp, flags):
+    """rules.asgd_step's θ ← θ(1 − λ_a ηₜ) − ηₜ(g + λθ); factors: ηₜ (_asgd_factors). Its average θ̄ is not computed:
+    nothing a sweep returns depends on it."""
+    lambd, weight_decay = hp[0], hp[1]
+    eta = factors[0]
+    g = g + weight_decay * p
+    return p * (1.0 - eta * lambd) + (-eta) * g, (0.0, 0.0, 0.0, 0.0)
+
+
+@njit(**_RULE_JIT)
+def adafactor_rule(p_x, p_y, g_x, g_y, k, lr, factors, state_x, state_y, state_row, hp, flags):
+    """rules.adafactor_step (a row rule: RMS(θ) and RMS(u) over the row); factors: t^c, 1/√t (_adafactor_factors)."""
+    eps2, d, weight_decay, floor = hp[0], hp[1], hp[2], hp[3]
+    weight, inverse_sqrt_t = factors[0], factors[1]
+    rms = math.sqrt(p_x * p_x + p_y * p_y) / SQRT2
+    alpha = _maximum(rms, eps2) * _minimum(lr, inverse_sqrt_t)
+    decay = 1.0 - lr * weight_decay
+    p_x, p_y = p_x * decay, p_y * decay
+    variance_x = _lerp(state_x[0], g_x * g_x, weight)
+    variance_y = _lerp(state_y[0], g_y * g_y, weight)
+    update_x = (1.0 / math.sqrt(_maximum(variance_x, floor))) * g_x
+    update_y = (1.0 / math.sqrt(_maximum(variance_y, floor))) * g_y
+    denom = _maximum(math.sqrt(update_x * update_x + update_y * update_y) / (SQRT2 * d), 1.0)
+    step = -alpha / denom
+    return (p_x + step * update_x, p_y + step * update_y, (variance_x, 0.0, 0.0, 0.0), (variance_y, 0.0, 0.0, 0.0),
+            state_row)
+
+
+# pytorch_optimizer's
+
+
+@njit(**_RULE_JIT)
+def lion_rule(p, g, k, lr, factors, state, hp, flags):
+    """rules.lion_step: u = sign(lerp(m, g, 1 − β₁)), m ← lerp(m, g, 1 − β₂), θ ← θ − ρu."""
+    exp_avg = state[0]
+    beta1, beta2, weight_decay = hp[0], hp[1], hp[2]
+    p, g = _weight_decay(p, g, lr, weight_decay, flags[0], flags[1])
+    update = _sign(_lerp(exp_avg, g, 1.0 - beta1))
+    exp_avg = _lerp(exp_avg, g, 1.0 - beta2)
+    return p + (-lr) * update, (exp_avg, 0.0, 0.0, 0.0)
+
+
+@njit(**_RULE_JIT)
+def adabelief_rule(p, g, k, lr, factors, state, hp, flags):
+    """rules.adabelief_step; factors: 1 − β₁ᵗ, √(1 − β₂ᵗ), the rectifier rₜ and whether ℓₜ ≥ 5 (_adabelief_factors)."""
+    exp_avg, exp_avg_var, max_exp_avg_var = state[0], state[1], state[2]
+    beta1, beta2, eps, weight_decay = hp[0], hp[1], hp[2], hp[3]
+    decoupled, fixed, ams_bound, rectify, degenerated_to_sgd = flags
+    bias_correction1, bias_correction2_sqrt, rect, adaptive = factors[0], factors[1], factors[2], factors[3] != 0.0
+    p, g = _weight_decay(p, g, lr, weight_decay, decoupled, fixed)
+    exp_avg = _lerp(exp_avg, g, 1.0 - beta1)
+    residual = g - exp_avg
+    exp_avg_var = exp_avg_var * beta2 + ((1.0 - beta2) * residual) * residual + eps
+    max_exp_avg_var = _maximum(max_exp_avg_var, exp_avg_var) if ams_bound else max_exp_avg_var
+    denom = math.sqrt(max_exp_avg_var if ams_bound else exp_avg_var)
+    state = (exp_avg, exp_avg_var, max_exp_avg_var, 0.0)
+    if not rectify:
+        return p + (((-lr) / bias_correction1) * exp_avg) / (denom / bias_correction2_sqrt + eps), state
+    step_size = (lr * rect) / bias_correction1
+    adaptive_step = p + ((-step_size) * exp_avg) / (denom + eps)
+    sgd_step = p + exp_avg * (-step_size) if degenerated_to_sgd else p
+    return adaptive_step if adaptive else sgd_step, state
+
+
+@njit(**_RULE_JIT)
+def yogi_rule(p, g, k, lr, factors, state, hp, flags):
+    """rules.yogi_step: r ← r − (1 − β₂)·sign(r − g²)·g²; factors: 1 − β₁ᵗ, √(1 − β₂ᵗ) (_debias_factors)."""
+    exp_avg, exp_avg_sq = state[0], state[1]
+    beta1, beta2, eps, weight_decay = hp[0], hp[1], hp[2], hp[3]
+    p, g = _weight_decay(p, g, lr, weight_decay, flags[0], flags[1])
+    exp_avg = _lerp(exp_avg, g, 1.0 - beta1)
+    grad_p2 = g * g
+    exp_avg_sq = exp_avg_sq + ((-(1.0 - beta2)) * _sign(exp_avg_sq - grad_p2)) * grad_p2
+    denom = math.sqrt(exp_avg_sq) / factors[1] + eps
+    return p + (((-lr) / factors[0]) * exp_avg) / denom, (exp_avg, exp_avg_sq, 0.0, 0.0)
+
+
+@njit(**_RULE_JIT)
+def adan_rule(p_x, p_y, g_x, g_y, k, lr, factors, state_x, state_y, state_row, hp, flags):
+    """rules.adan_step (a row rule: its gradient-norm clipping); factors: 1 − β₁ᵗ, 1 − β₂ᵗ, √(1 − β₃ᵗ). Flags:
+    decoupled, clipped (G is not the scalar 0), shrunk (coupled and λ not the scalar 0: θ ← θ/(1 + ρλ))."""
+    decoupled, clipped, shrunk = flags
+    clip = _clip_factor(g_x, g_y, hp[5], hp[3]) if clipped else 1.0  # G, ε
+    p_x, state_x = _adan_coordinate(p_x, g_x * clip, k, lr, factors, state_x, hp, decoupled, shrunk)
+    p_y, state_y = _adan_coordinate(p_y, g_y * clip, k, lr, factors, state_y, hp, decoupled, shrunk)
+    return p_x, p_y, state_x, state_y, state_row
+
+
+@njit(**_RULE_JIT)
+def _adan_coordinate(p, g, k, lr, factors, state, hp, decoupled, shrunk):
+    exp_avg, exp_avg_sq, exp_avg_diff, previous_grad = state
+    beta1, beta2, beta3, eps, weight_decay = hp[0], hp[1], hp[2], hp[3], hp[4]
+    bias_correction1, bias_correction2, bias_correction3_sqrt = factors[0], factors[1], factors[2]
+    grad_diff = 0.0 if k == 0 else previous_grad + g
+    exp_avg = _lerp(exp_avg, g, 1.0 - beta1)
+    exp_avg_diff = _lerp(exp_avg_diff, grad_diff, 1.0 - beta2)
+    grad_diff = grad_diff * beta2 + g
+    exp_avg_sq = exp_avg_sq * beta3 + ((1.0 - beta3) * grad_diff) * grad_diff
+    denom = math.sqrt(exp_avg_sq) / bias_correction3_sqrt + eps
+    if decoupled:
+        p = p * (1.0 - lr * weight_decay)
+    p = p + (((-lr) / bias_correction1) * exp_avg) / denom
+    p = p + ((((-lr) * beta2) / bias_correction2) * exp_avg_diff) / denom
+    if shrunk:
+        p = p / (1.0 + lr * weight_decay)
+    return p, (exp_avg, exp_avg_sq, exp_avg_diff, -g)
+
+
+@intrinsic
+def _bits(typingctx, x):
+    """A float64's bits as an int64 (a bitcast: no instruction)."""
+    return nb.int64(nb.float64), lambda context, builder, signature, args: builder.bitcast(args[0], ir.IntType(64))
+
+
+@intrinsic
+def _from_bits(typingctx, bits):
+    """The float64 of these int64 bits."""
+    return nb.float64(nb.int64), lambda context, builder, signature, args: builder.bitcast(args[0], ir.DoubleType())
+
+
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """a·b + c rounded once (llvm.fma: one instruction where the CPU has FMA)."""
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        double = ir.DoubleType()
+        fma = builder.module.declare_intrinsic("llvm.fma", [double], ir.FunctionType(double, [double] * 3))
+        return builder.call(fma, args)
+
+    return nb.float64(nb.float64, nb.float64, nb.float64), codegen
+
+
+INVERSE_CUBE_ROOT_MAGIC = 0x553EF0FF289DD794  # bits(x^(-1/3)) ≈ this − bits(x)/3, within ~3%
+THIRD_SHORTFALL = 1.0 / (3.0 * 2.0**54)  # 1/3 − fl(1/3): x^fl(1/3) = ∛x · (1 − δ ln x) to far below an ulp
+LN2 = math.log(2.0)
+
+
+@njit(**_RULE_JIT)
+def _pow_third(x):
+    """x ** (1.0 / 3.0) (numpy's pow), as libm computes it in 99.5% of cases and within an ulp in all, in plain
+    arithmetic that vectorizes (libm's pow is a call per value, ~4× slower here).
+
+    x^(−1/3) from its bits and three Newton steps r ← r(4 − xr³)/3, y = xr²; one more Newton step of y with the
+    residual x − y³ computed exactly (FMA); then the shortfall of the exponent fl(1/3) below 1/3, −y·δ·ln x (ln x from
+    the bits, to ~0.06). Scaled by 2^±300 outside [2^−900, 2^900]; 0, ∞ and NaN as pow's (S ≥ 0 here).
+    """
+    tiny, huge = x < 2.0**-900, x > 2.0**900
+    scaled = x * 2.0**300 if tiny else (x * 2.0**-300 if huge else x)
+    bits = np.float64(_bits(scaled))
+    r = _from_bits(INVERSE_CUBE_ROOT_MAGIC - np.int64(bits * (1.0 / 3.0)))
+    for _ in range(3):
+        r = r * (4.0 - ((scaled * r) * r) * r) * (1.0 / 3.0)
+    y = (scaled * r) * r
+    square = y * y
+    residual = _fma(-square, y, scaled) - _fma(y, y, -square) * y
+    log = (bits * 2.0**-52 - 1023.0) * LN2 + (-300.0 * LN2 if tiny else (300.0 * LN2 if huge else 0.0))
+    y = y + (residual * (r * r) * (1.0 / 3.0) - y * (THIRD_SHORTFALL * log))
+    y = y * 2.0**-100 if tiny else (y * 2.0**100 if huge else y)
+    special = (x == 0.0) | (x == math.inf) | (x != x)
+    return x if special else (math.nan if x < 0.0 else y)
+
+
+@njit(**_RULE_JIT)
+def _cube_root_rms(grad_sum_sq, eps):
+    """rules._cube_root_rms: ∛S + ε, ∞ where that is 0."""
+    rms = _pow_third(grad_sum_sq) + eps
+    return math.inf if rms == 0.0 else rms
+
+
+@njit(**_RULE_JIT)
+def madgrad_rule(p, g, k, lr, factors, state, hp, flags):
+    """rules.madgrad_step; factors: √(k + 1). The state keeps ∛S + ε (slot 3) for the next step's θ₀ where α = 0."""
+    grad_sum_sq, s, x0, rms = state
+    momentum, eps, weight_decay = hp[0], hp[1], hp[2]
+    decoupled = flags[0]
+    lr = 0.0 if lr == 0.0 else lr + eps
+    step_scale = lr * factors[0]
+    g = g if decoupled else g + weight_decay * p
+    start = p + s / rms if momentum == 0.0 else x0
+    grad_sum_sq = grad_sum_sq + (step_scale * g) * g
+    s = s + step_scale * g
+    rms = _cube_root_rms(grad_sum_sq, eps)
+    z = start + (-1.0 * s) / rms
+    new = _lerp(p, z, 1.0 - momentum)
+    new = new + ((-lr) * weight_decay) * p if decoupled else new
+    return new, (grad_sum_sq, s, x0, rms)
+
+
+@njit(**_RULE_JIT)
+def lamb_rule(p_x, p_y, g_x, g_y, k, lr, factors, state_x, state_y, state_row, hp, flags):
+    """rules.lamb_step (a row rule: the trust ratio's norms, pre-norm's clipping); factors: 1 − β₁ᵗ, (unused), the
+    rectifier rₜ and whether ℓₜ ≥ 5 (_rectified_factors)."""
+    beta1, beta2, eps, weight_decay, max_grad_norm = hp[0], hp[1], hp[2], hp[3], hp[4]
+    pre_norm, decoupled, fixed, grad_averaging, rectify, degenerated_to_sgd, adam = flags
+    bias_correction1, rect, adaptive = factors[0], factors[2], factors[3] != 0.0
+    clip = _clip_factor(g_x, g_y, max_grad_norm, eps) if pre_norm else 1.0
+    g_x, g_y = g_x * clip, g_y * clip
+    if decoupled:
+        decay = 1.0 - (1.0 if fixed else lr) * weight_decay
+        p_x, p_y = p_x * decay, p_y * decay
+    first = 1.0 - beta1 if grad_averaging else 1.0
+    exp_avg_x = state_x[0] * beta1 + first * g_x
+    exp_avg_y = state_y[0] * beta1 + first * g_y
+    exp_avg_sq_x = state_x[1] * beta2 + ((1.0 - beta2) * g_x) * g_x
+    exp_avg_sq_y = state_y[1] * beta2 + ((1.0 - beta2) * g_y) * g_y
+    state_x, state_y = (exp_avg_x, exp_avg_sq_x, 0.0, 0.0), (exp_avg_y, exp_avg_sq_y, 0.0, 0.0)
+    weight_norm = _minimum(math.sqrt(p_x * p_x + p_y * p_y), 10.0)
+    if not rectify:
+        update_x = (1.0 / (math.sqrt(exp_avg_sq_x) + eps)) * exp_avg_x
+        update_y = (1.0 / (math.sqrt(exp_avg_sq_y) + eps)) * exp_avg_y
+        if not decoupled:
+            update_x, update_y = update_x + weight_decay * p_x, update_y + weight_decay * p_y
+        if not adam:
+            ratio = _trust_ratio(weight_norm, math.sqrt(update_x * update_x + update_y * update_y), eps)
+            update_x, update_y = update_x * ratio, update_y * ratio
+        step_size = (-lr) / bias_correction1
+        return p_x + step_size * update_x, p_y + step_size * update_y, state_x, state_y, state_row
+    step_size = (lr * rect) / bias_correction1
+    denom_x, denom_y = math.sqrt(exp_avg_sq_x) + eps, math.sqrt(exp_avg_sq_y) + eps
+    trust_ratio = 1.0
+    if not adam:
+        step_x = ((-step_size) * exp_avg_x) / denom_x if adaptive else exp_avg_x * (-step_size)
+        step_y = ((-step_size) * exp_avg_y) / denom_y if adaptive else exp_avg_y * (-step_size)
+        moved_x, moved_y = p_x + step_x, p_y + step_y
+        trust_ratio = _trust_ratio(weight_norm, math.sqrt(moved_x * moved_x + moved_y * moved_y), eps)
+    scaled = (-step_size) * trust_ratio
+    if adaptive:
+        p_x, p_y = p_x + (scaled * exp_avg_x) / denom_x, p_y + (scaled * exp_avg_y) / denom_y
+    elif degenerated_to_sgd:
+        p_x, p_y = p_x + exp_avg_x * scaled, p_y + exp_avg_y * scaled
+    return p_x, p_y, state_x, state_y, state_row
+
+
+@njit(**_RULE_JIT)
+def adabound_rule(p, g, k, lr, factors, state, hp, flags):
+    """rules.adabound_step; factors: 1 − β₁ᵗ, √(1 − β₂ᵗ). ρ₀ (the bounds' base rate) is state slot 3, the same for
+    both coordinates."""
+    exp_avg, exp_avg_sq, max_exp_avg_sq, base_lr = state
+    beta1, beta2, final_lr, gamma, eps, weight_decay = hp
+    decoupled, fixed, ams_bound = flags
+    t = k + 1
+    base_lr = lr if (base_lr == 0.0) & (lr > 0.0) else base_lr
+    final = (final_lr * lr) / (base_lr if base_lr > 0.0 else 1.0) if base_lr > 0.0 else 0.0
+    lower_bound = final * (1.0 - 1.0 / (gamma * t + 1.0))
+    upper_bound = final * (1.0 + 1.0 / (gamma * t))
+    step_size = (lr * factors[1]) / factors[0]
+    p, g = _weight_decay(p, g, lr, weight_decay, decoupled, fixed)
+    exp_avg, exp_avg_sq = _moments(exp_avg, exp_avg_sq, g, beta1, beta2)
+    max_exp_avg_sq = _maximum(max_exp_avg_sq, exp_avg_sq) if ams_bound else max_exp_avg_sq
+    denom = math.sqrt((max_exp_avg_sq if ams_bound else exp_avg_sq) + 1e-15) + eps
+    update = _clip(step_size / denom, lower_bound, upper_bound) * exp_avg
+    return p - update, (exp_avg, exp_avg_sq, max_exp_avg_sq, base_lr)
+
+
+@njit(**_RULE_JIT)
+def ademamix_rule(p, g, k, lr, factors, state, hp, flags):
+    """rules.ademamix_step: Adam's moments and a slow one s₂; factors: 1 − β₁ᵗ, √(1 − β₂ᵗ) (_debias_factors)."""
+    exp_avg, exp_avg_sq, exp_avg_slow = state[0], state[1], state[2]
+    beta1, beta2, beta3, alpha, eps, weight_decay = hp
+    p, g = _weight_decay(p, g, lr, weight_decay, flags[0], flags[1])
+    exp_avg, exp_avg_sq = _moments(exp_avg, exp_avg_sq, g, beta1, beta2)
+    exp_avg_slow = _lerp(exp_avg_slow, g, 1.0 - beta3)
+    denom = math.sqrt(exp_avg_sq) / factors[1] + eps
+    update = exp_avg / factors[0] + alpha * exp_avg_slow
+    return p + ((-lr) * update) / denom, (exp_avg, exp_avg_sq, exp_avg_slow, 0.0)
+
+
+@njit(**_RULE_JIT)
+def prodigy_rule(p_x, p_y, g_x, g_y, k, lr, factors, state_x, state_y, state_row, hp, flags):
+    """rules.prodigy_step (a row rule: d, and n's dot product and ‖σ‖₁ over the row, n and d̂ in float32); factors:
+    its bias correction (1 without it). Row state: d, n."""
+    beta1, beta2, d0, d_coef, eps, weight_decay = hp
+    decoupled, fixed, safeguard_warmup = flags
+    d, numerator = state_row
+    s_x, p0_x, exp_avg_x, exp_avg_sq_x = state_x
+    s_y, p0_y, exp_avg_y, exp_avg_sq_y = state_y
+    beta3 = math.sqrt(beta2)
+    d_lr = (d * lr) / factors[0]
+    numerator = _f32(numerator * _f32(beta3))
+    product_x, product_y = g_x * (p0_x - p_x), g_y * (p0_y - p_y)
+    numerator = _f32(numerator + _f32((d / d0) * d_lr) * _f32(product_x + product_y))
+    first, second = d * (1.0 - beta1), (d * d) * (1.0 - beta2)
+    exp_avg_x, exp_avg_y = exp_avg_x * beta1 + first * g_x, exp_avg_y * beta1 + first * g_y
+    exp_avg_sq_x = exp_avg_sq_x * beta2 + (second * g_x) * g_x
+    exp_avg_sq_y = exp_avg_sq_y * beta2 + (second * g_y) * g_y
+    weight = (d / d0) * (d if safeguard_warmup else d_lr)
+    s_x, s_y = s_x * beta3 + weight * g_x, s_y * beta3 + weight * g_y
+    denominator = _f32(abs(s_x) + abs(s_y))
+    moved = denominator != 0.0
+    d_hat = _f32(_f32(_f32(d_coef) * numerator) / (denominator if moved else 1.0))
+    new_d = d_hat if moved & (d_hat > d) else d
+    decay = 1.0 - (1.0 if fixed else d_lr) * weight_decay if decoupled else 1.0
+    stepped_x = p_x * decay + ((-d_lr) * exp_avg_x) / (math.sqrt(exp_avg_sq_x) + new_d * eps)
+    stepped_y = p_y * decay + ((-d_lr) * exp_avg_y) / (math.sqrt(exp_avg_sq_y) + new_d * eps)
+    return (stepped_x if moved else p_x, stepped_y if moved else p_y, (s_x, p0_x, exp_avg_x, exp_avg_sq_x),
+            (s_y, p0_y, exp_avg_y, exp_avg_sq_y), (new_d, numerator))
+
+
+X, Y, GX, GY, LOSS, BEST, LIMIT, LR, NX, NY, NEWX, NEWY = range(12)
+FIXED = 12  # iterate, gradient, loss, best loss, blow-up limit, lr, σ·ξ noise, the new iterate before the checks;
+# then per family: its hyper-parameters, states (per coordinate, then per row), per-step factors
+STATUS, TO_TOL = 0, 1  # int fields: -1 while alive, else 4·(step it diverged at) + reason code; steps_to_tol
+
+
+# --- the families: how each step function of rules.py maps onto the driver ------------------
+
+
+class Factors(NamedTuple):
+    """Per-step inputs that depend on the step and the hyper-parameters only, computed in Python with the reference's
+    own expressions and types: bias corrections, rectifiers, NAdam's μ product, ASGD's η."""
+
+    index: np.ndarray | None  # (B,) each row's column of ``block``'s arrays; None: one column for every row; empty:
+    # row i's is column i
+    block: Callable[[int, int], np.ndarray]  # (k0, steps) → (steps, count, columns) for steps k0 … k0 + steps − 1
 
 
 class Family(NamedTuple):
-    """How a step function of rules.py maps onto the driver: its scalar rule and which slots it uses."""
+    """How a step function of rules.py maps onto the driver: its rule and the slots it uses (at most the driver's
+    tuples: :data:`SLOTS`).
+
+    ``setup(batch, rows, family)`` writes the hyper-parameter slots and the initial states into the (fields, B)
+    ``rows`` and returns the flags; ``factors(batch, dtype)`` gives the per-step factors (None: none)."""
 
     name: str
     rule: Callable
-    n_state: int  # state slots per coordinate
-    uses_factors: bool  # per-step factors (Adam's bias corrections)
+    setup: Callable[[Batch, np.ndarray, Any], tuple[bool, ...]]
+    hyper: int  # hyper-parameter slots per row
+    state: int  # state slots per coordinate
+    row_state: int = 0  # state slots per row (a row rule's)
+    factors: Callable[[Batch, np.dtype], Factors] | None = None
+    n_factors: int = 0
+    row: bool = False  # the rule is a row rule (couples the row's coordinates), not a coordinate rule
+
+    # the fields of a block: the fixed ones (X … NEWY), then the slots of this family
+    @property
+    def h(self) -> int:
+        return FIXED
+
+    @property
+    def s(self) -> int:  # state slot j: fields s + 2j (x) and s + 2j + 1 (y)
+        return FIXED + self.hyper
+
+    @property
+    def r(self) -> int:
+        return self.s + 2 * self.state
+
+    @property
+    def f(self) -> int:
+        return self.r + self.row_state
+
+    @property
+    def fields(self) -> int:
+        return self.f + self.n_factors
 
 
-FAMILIES = {
-    rules.sgd_step: Family("sgd", sgd_rule, 1, False),
-    rules.rmsprop_step: Family("rmsprop", rmsprop_rule, 3, False),
-    rules.adam_step: Family("adam", adam_rule, 3, True),
-    rules.adagrad_step: Family("adagrad", adagrad_rule, 1, False),
+def _kernel_value(value: Any, dtype: np.dtype) -> Any:
+    """A hyper-parameter as the reference kernels see it: a Python float, or a (B,) array of dtype."""
+    return float(value) if np.ndim(value) == 0 else np.asarray(value, dtype=dtype)
+
+
+def _scalar_zero(value: Any) -> bool:
+    """The reference's ``isinstance(v, float) and v == 0``: one zero for every row (it then skips the term)."""
+    return np.ndim(value) == 0 and float(value) == 0.0
+
+
+def _decoupling(hp: dict) -> tuple[bool, bool]:
+    """rules._weight_decay's switches: (decoupled, fixed_decay)."""
+    return bool(hp.get("decoupled_weight_decay", hp.get("weight_decouple"))), bool(hp.get("fixed_decay"))
+
+
+def _slots(family: Family, rows: np.ndarray, hyper: list, states: dict[int, Any] | None = None,
+           row_states: dict[int, Any] | None = None) -> None:
+    """Write hyper-parameter slots and initial states (slot → a value for both coordinates, or (B, 2))."""
+    for j, value in enumerate(hyper):
+        rows[family.h + j] = value
+    for slot, value in (states or {}).items():
+        value = np.asarray(value)
+        rows[[family.s + 2 * slot, family.s + 2 * slot + 1]] = value.T if value.ndim == 2 else value
+    for slot, value in (row_states or {}).items():
+        rows[family.r + slot] = value
+
+
+def _distinct(batch: Batch, keys: tuple[str, ...], dtype: np.dtype) -> tuple[dict[str, Any], np.ndarray | None]:
+    """The hyper-parameters ``keys`` as the reference's kernels take them: a Python float where every row shares it,
+    else an array of their distinct combinations (a hyper-parameter map's meshgrid holds few), with each row's
+    combination (None where every key is shared). The factors are then the same elementwise operations on the same
+    values as the reference's, once per combination."""
+    values = {key: _kernel_value(batch.hp[key], dtype) for key in keys}
+    varying = [key for key in keys if not isinstance(values[key], float)]
+    if not varying:
+        return values, None
+    columns = np.stack([np.broadcast_to(values[key], (batch.rows,)) for key in varying], axis=1)
+    combinations, index = np.unique(columns, axis=0, return_inverse=True)
+    values.update({key: np.ascontiguousarray(combinations[:, j]) for j, key in enumerate(varying)})
+    return values, index.reshape(-1).astype(np.int64)
+
+
+def _step_factors(batch: Batch, dtype: np.dtype, keys: tuple[str, ...], count: int,
+                  compute: Callable[..., tuple], distinct: tuple | None = None) -> Factors:
+    """Factors ``compute(t, **values)`` per step t = k + 1 of the hyper-parameters ``keys`` (``distinct``: their
+    :func:`_distinct` where the caller has it)."""
+    values, index = distinct or _distinct(batch, keys, dtype)
+    columns = 1 if index is None else int(index.max()) + 1
+
+    def block(k0: int, steps: int) -> np.ndarray:
+        computed = [compute(t, **values) for t in range(k0 + 1, k0 + steps + 1)]
+        if index is None:  # Python floats
+            return np.array(computed, dtype).reshape(steps, count, 1)
+        out = np.empty((steps, count, columns), dtype)
+        for kk, factors in enumerate(computed):
+            for j, value in enumerate(factors):
+                out[kk, j] = value
+        return out
+
+    return Factors(index, block)
+
+
+def _as_float(condition: Any) -> Any:
+    """A rectifier's bool (or bool array) as a factor: 1.0 where it holds."""
+    return float(condition) if isinstance(condition, (bool, np.bool_)) else np.asarray(condition, np.float64)
+
+
+def _adam_factors(batch: Batch, dtype: np.dtype) -> Factors:
+    """rules.adam_step's 1 − β₁ᵗ and (1 − β₂ᵗ)^½ (1 and 1 without bias correction: adam_nobc)."""
+    if not batch.hp.get("bias_correction", True):
+        return _step_factors(batch, dtype, (), 2, lambda t: (1.0, 1.0))
+    return _step_factors(batch, dtype, ("beta1", "beta2"), 2,
+                         lambda t, beta1, beta2: (1 - beta1**t, (1 - beta2**t) ** 0.5))
+
+
+def _adamax_factors(batch: Batch, dtype: np.dtype) -> Factors:
+    """rules.adamax_step's 1 − β₁ᵗ."""
+    return _step_factors(batch, dtype, ("beta1",), 1, lambda t, beta1: (1 - beta1**t,))
+
+
+def _nadam_factors(batch: Batch, dtype: np.dtype) -> Factors:
+    """rules.nadam_step's 1 − μₜ, 1 − Πₜ, μₜ₊₁, 1 − Πₜμₜ₊₁ and 1 − β₂ᵗ: Πₜ, the product of the μ in float32, is carried
+    from step to step here (it depends on the step and β₁, ψ only)."""
+    distinct = _distinct(batch, ("beta1", "beta2", "momentum_decay"), dtype)
+    product: list[Any] = [1.0 if distinct[1] is None else np.ones(int(distinct[1].max()) + 1, dtype)]  # Π₀ = 1
+
+    def float32(value: Any) -> Any:  # rules._float32
+        if isinstance(product[0], float) and isinstance(value, float):
+            return float(np.float32(value))
+        return (value + np.zeros_like(product[0])).astype(np.float32).astype(dtype)
+
+    def factors(t: int, beta1: Any, beta2: Any, momentum_decay: Any) -> tuple:
+        psi = momentum_decay
+        bias_correction2 = 1 - beta2**t
+        mu = beta1 * (1.0 - 0.5 * (0.96 ** (t * psi)))
+        mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * psi)))
+        product[0] = float32(float32(mu) * product[0])
+        return 1.0 - mu, 1.0 - product[0], mu_next, 1.0 - product[0] * mu_next, bias_correction2
+
+    return _step_factors(batch, dtype, (), 5, factors, distinct)
+
+
+def _radam_factors(batch: Batch, dtype: np.dtype) -> Factors:
+    """rules.radam_step's 1 − β₁ᵗ, (1 − β₂ᵗ)^½, its rectifier γₜ and whether ℓₜ > 5 (the plain step where not)."""
+
+    def factors(t: int, beta1: Any, beta2: Any) -> tuple:
+        bias_correction1 = 1 - beta1**t
+        bias_correction2 = 1 - beta2**t
+        rho_inf = 2 / (1 - beta2) - 1
+        rho_t = rho_inf - 2 * t * (beta2**t) / bias_correction2
+        rectified = rho_t > 5.0
+        if isinstance(rho_t, float):
+            if not rectified:
+                return bias_correction1, 1.0, 1.0, 0.0
+        else:
+            rho_t, rho_inf = np.where(rectified, rho_t, 6.0), np.where(rectified, rho_inf, 7.0)
+        rect = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+        return bias_correction1, bias_correction2**0.5, rect, _as_float(rectified)
+
+    return _step_factors(batch, dtype, ("beta1", "beta2"), 4, factors)
+
+
+def _asgd_factors(batch: Batch, dtype: np.dtype) -> Factors:
+    """rules.asgd_step's ηₖ per row, float32 as the reference keeps it: η₀ = ρ₀, ηₖ = ρₖ₋₁/(1 + λ_a ρₖ₋₁ k)^ω (from the
+    ρ of the step before), with the reference's elementwise operations on a few steps' rows at a time (in cache)."""
+    lambd, alpha = _kernel_value(batch.hp["lambd"], dtype), _kernel_value(batch.hp["alpha"], dtype)
+    shared = batch.schedule is None and np.ndim(batch.hp["lr"]) == 0 and isinstance(lambd, float) \
+        and isinstance(alpha, float)
+    columns = 1 if shared else batch.rows
+
+    def kernel_lr(k: int) -> np.ndarray:  # ρₖ as the reference's kernels take it, (columns,)
+        lr = _kernel_value(batch.hp["lr"], dtype) if batch.schedule is None else batch.lr_at(k)
+        return np.broadcast_to(np.asarray(lr, dtype), (columns,))
+
+    constant = kernel_lr(0)[None, :]
+    scaled = lambd * constant  # λ_a ρ, as the reference's lambd * lr * t multiplies first
+
+    def block(k0: int, steps: int) -> np.ndarray:
+        out = np.empty((steps, 1, columns), np.float32)
+        if k0 == 0:
+            out[0, 0] = kernel_lr(0)  # η₀: the ρ of the first step, in float32
+        with np.errstate(all="ignore"):
+            for s0 in range(max(k0, 1), k0 + steps, ASGD_STEPS):
+                ks = np.arange(s0, min(s0 + ASGD_STEPS, k0 + steps))
+                lr, factor = constant, scaled
+                if batch.schedule is not None:
+                    lr = np.stack([kernel_lr(k - 1) for k in ks])
+                    factor = lambd * lr
+                base = factor * ks[:, None].astype(dtype)
+                np.add(1, base, out=base)
+                np.power(base, alpha, out=base)
+                np.divide(lr, base, out=base)
+                out[ks - k0, 0] = base  # rounded to float32
+        return out
+
+    return Factors(None if shared else np.empty(0, np.int64), block)
+
+
+def _adafactor_factors(batch: Batch, dtype: np.dtype) -> Factors:
+    """rules.adafactor_step's t^c (1 − β₂ₜ) and 1/√t."""
+    return _step_factors(batch, dtype, ("beta2_decay",), 2, lambda t, beta2_decay: (t**beta2_decay, 1 / t**0.5))
+
+
+def _debias_factors(batch: Batch, dtype: np.dtype) -> Factors:
+    """pytorch_optimizer's 1 − β₁ᵗ and √(1 − β₂ᵗ) (rules._debias, rules._sqrt)."""
+    return _step_factors(batch, dtype, ("beta1", "beta2"), 2,
+                         lambda t, beta1, beta2: (rules._debias(beta1, t), rules._sqrt(np, rules._debias(beta2, t))))
+
+
+def _rectified_factors(batch: Batch, dtype: np.dtype) -> Factors:
+    """AdaBelief's and LAMB's 1 − β₁ᵗ, √(1 − β₂ᵗ), the rectifier rₜ and whether ℓₜ ≥ 5 (rules._rectifier), with
+    ``rectify``."""
+    hp = batch.hp
+    rectify, degenerated = bool(hp["rectify"]), bool(hp["degenerated_to_sgd"])
+
+    def factors(t: int, beta1: Any, beta2: Any) -> tuple:
+        if not rectify:
+            return rules._debias(beta1, t), rules._sqrt(np, rules._debias(beta2, t)), 1.0, 1.0
+        rect, adaptive = rules._rectifier(np, beta2, t, degenerated)
+        return rules._debias(beta1, t), 1.0, rect, _as_float(adaptive)
+
+    return _step_factors(batch, dtype, ("beta1", "beta2"), 4, factors)
+
+
+def _adan_factors(batch: Batch, dtype: np.dtype) -> Factors:
+    """rules.adan_step's 1 − β₁ᵗ, 1 − β₂ᵗ and √(1 − β₃ᵗ)."""
+    return _step_factors(batch, dtype, ("beta1", "beta2", "beta3"), 3, lambda t, beta1, beta2, beta3: (
+        rules._debias(beta1, t), rules._debias(beta2, t), rules._sqrt(np, rules._debias(beta3, t))))
+
+
+def _madgrad_factors(batch: Batch, dtype: np.dtype) -> Factors:
+    """rules.madgrad_step's √(k + 1)."""
+    return _step_factors(batch, dtype, (), 1, lambda t: (t**0.5,))
+
+
+def _prodigy_factors(batch: Batch, dtype: np.dtype) -> Factors:
+    """rules.prodigy_step's bias correction (1 − β₁ᵗ)/√(1 − β₂ᵗ), or 1."""
+    if not batch.hp["bias_correction"]:
+        return _step_factors(batch, dtype, (), 1, lambda t: (1.0,))
+    return _step_factors(batch, dtype, ("beta1", "beta2"), 1, lambda t, beta1, beta2: (
+        rules._debias(beta1, t) / rules._sqrt(np, rules._debias(beta2, t)),))
+
+
+def _setup_sgd(batch: Batch, rows: np.ndarray, family: Family) -> tuple:
+    hp = batch.hp
+    _slots(family, rows, [hp["momentum"], hp["dampening"], hp["weight_decay"]])
+    return not _scalar_zero(hp["momentum"]), bool(hp["nesterov"])
+
+
+def _setup_rmsprop(batch: Batch, rows: np.ndarray, family: Family) -> tuple:
+    hp = batch.hp
+    _slots(family, rows, [hp["alpha"], hp["eps"], hp["weight_decay"], hp["momentum"]])
+    return bool(hp["centered"]), not _scalar_zero(hp["momentum"])
+
+
+def _setup_adam(batch: Batch, rows: np.ndarray, family: Family) -> tuple:
+    hp = batch.hp
+    _slots(family, rows, [hp["beta1"], hp["beta2"], hp["eps"], hp["weight_decay"]])
+    return bool(hp["amsgrad"]), bool(hp["decoupled_weight_decay"])
+
+
+def _setup_adagrad(batch: Batch, rows: np.ndarray, family: Family) -> tuple:
+    hp = batch.hp
+    _slots(family, rows, [hp["lr_decay"], hp["eps"], hp["weight_decay"]],
+           {0: _kernel_value(hp["initial_accumulator_value"], rows.dtype)})  # AdaGrad's sum: 0 + v
+    return (False,)
+
+
+def _setup_moments(batch: Batch, rows: np.ndarray, family: Family) -> tuple:
+    """β₁, β₂, ε, λ: Adamax, NAdam, RAdam, Yogi (whose moments start at r₀); flags: decoupled, fixed decay."""
+    hp = batch.hp
+    states = {0: hp["initial_accumulator"], 1: hp["initial_accumulator"]} if "initial_accumulator" in hp else None
+    _slots(family, rows, [hp["beta1"], hp["beta2"], hp["eps"], hp["weight_decay"]], states)
+    return _decoupling(hp)
+
+
+def _setup_adabelief(batch: Batch, rows: np.ndarray, family: Family) -> tuple:
+    hp = batch.hp
+    return (*_setup_moments(batch, rows, family), bool(hp["ams_bound"]), bool(hp["rectify"]),
+            bool(hp["degenerated_to_sgd"]))
+
+
+def _setup_adadelta(batch: Batch, rows: np.ndarray, family: Family) -> tuple:
+    _slots(family, rows, [batch.hp["rho"], batch.hp["eps"], batch.hp["weight_decay"]])
+    return (False,)
+
+
+def _setup_rprop(batch: Batch, rows: np.ndarray, family: Family) -> tuple:
+    hp = batch.hp
+    _slots(family, rows, [hp["etaminus"], hp["etaplus"], hp["step_size_min"], hp["step_size_max"]])
+    return (False,)
+
+
+def _setup_asgd(batch: Batch, rows: np.ndarray, family: Family) -> tuple:
+    _slots(family, rows, [batch.hp["lambd"], batch.hp["weight_decay"]])
+    return (False,)
+
+
+def _setup_adafactor(batch: Batch, rows: np.ndarray, family: Family) -> tuple:
+    hp = batch.hp
+    eps1 = hp.get("eps1")
+    eps1 = float(np.finfo(rows.dtype).eps) if eps1 is None else _kernel_value(eps1, rows.dtype)
+    _slots(family, rows, [hp["eps2"], hp["d"], hp["weight_decay"], eps1 * eps1])  # r's floor ε₁²
+    return (False,)
+
+
+def _setup_lion(batch: Batch, rows: np.ndarray, family: Family) -> tuple:
+    _slots(family, rows, [batch.hp["beta1"], batch.hp["beta2"], batch.hp["weight_decay"]])
+    return _decoupling(batch.hp)
+
+
+def _setup_adan(batch: Batch, rows: np.ndarray, family: Family) -> tuple:
+    hp = batch.hp
+    _slots(family, rows, [hp["beta1"], hp["beta2"], hp["beta3"], hp["eps"], hp["weight_decay"], hp["max_grad_norm"]])
+    decoupled = bool(hp["weight_decouple"])
+    return decoupled, not _scalar_zero(hp["max_grad_norm"]), not decoupled and not _scalar_zero(hp["weight_decay"])
+
+
+def _setup_madgrad(batch: Batch, rows: np.ndarray, family: Family) -> tuple:
+    hp = batch.hp
+    start = np.asarray(batch.start, rows.dtype)
+    eps = _kernel_value(hp["eps"], rows.dtype)
+    rms = rules._cube_root_rms(np, np.zeros(batch.rows, rows.dtype), eps)  # ∛0 + ε, ∞ where 0
+    _slots(family, rows, [hp["momentum"], hp["eps"], hp["weight_decay"]], {2: start, 3: rms})  # x0 = θ₀
+    return (bool(hp["weight_decouple"]),)
+
+
+def _setup_lamb(batch: Batch, rows: np.ndarray, family: Family) -> tuple:
+    hp = batch.hp
+    _slots(family, rows, [hp["beta1"], hp["beta2"], hp["eps"], hp["weight_decay"], hp["max_grad_norm"]])
+    decoupled, fixed = _decoupling(hp)
+    return (bool(hp["pre_norm"]), decoupled, fixed, bool(hp["grad_averaging"]), bool(hp["rectify"]),
+            bool(hp["degenerated_to_sgd"]), bool(hp["adam"]))
+
+
+def _setup_adabound(batch: Batch, rows: np.ndarray, family: Family) -> tuple:
+    hp = batch.hp
+    _slots(family, rows, [hp["beta1"], hp["beta2"], hp["final_lr"], hp["gamma"], hp["eps"], hp["weight_decay"]],
+           {3: hp["lr"]})  # ρ₀: the constructor's ρ
+    return (*_decoupling(hp), bool(hp["ams_bound"]))
+
+
+def _setup_ademamix(batch: Batch, rows: np.ndarray, family: Family) -> tuple:
+    hp = batch.hp
+    _slots(family, rows, [hp["beta1"], hp["beta2"], hp["beta3"], hp["alpha"], hp["eps"], hp["weight_decay"]])
+    return _decoupling(hp)
+
+
+def _setup_prodigy(batch: Batch, rows: np.ndarray, family: Family) -> tuple:
+    hp = batch.hp
+    _slots(family, rows, [hp["beta1"], hp["beta2"], hp["d0"], hp["d_coef"], hp["eps"], hp["weight_decay"]],
+           {1: np.asarray(batch.start, rows.dtype)}, {0: hp["d0"]})  # θ₀; d = d₀, n = 0
+    return (*_decoupling(hp), bool(hp["safeguard_warmup"]))
+
+
+FAMILIES: dict[Callable, Family] = {
+    rules.sgd_step: Family("sgd", sgd_rule, _setup_sgd, 3, 1),
+    rules.rmsprop_step: Family("rmsprop", rmsprop_rule, _setup_rmsprop, 4, 3),
+    rules.adam_step: Family("adam", adam_rule, _setup_adam, 4, 3, factors=_adam_factors, n_factors=2),
+    rules.adagrad_step: Family("adagrad", adagrad_rule, _setup_adagrad, 3, 1),
+    rules.adamax_step: Family("adamax", adamax_rule, _setup_moments, 4, 2, factors=_adamax_factors, n_factors=1),
+    rules.nadam_step: Family("nadam", nadam_rule, _setup_moments, 4, 2, factors=_nadam_factors, n_factors=5),
+    rules.radam_step: Family("radam", radam_rule, _setup_moments, 4, 2, factors=_radam_factors, n_factors=4),
+    rules.adadelta_step: Family("adadelta", adadelta_rule, _setup_adadelta, 3, 2),
+    rules.rprop_step: Family("rprop", rprop_rule, _setup_rprop, 4, 2),
+    rules.asgd_step: Family("asgd", asgd_rule, _setup_asgd, 2, 0, factors=_asgd_factors, n_factors=1),
+    rules.adafactor_step: Family("adafactor", adafactor_rule, _setup_adafactor, 4, 1, factors=_adafactor_factors,
+                                 n_factors=2, row=True),
+    rules.lion_step: Family("lion", lion_rule, _setup_lion, 3, 1),
+    rules.adabelief_step: Family("adabelief", adabelief_rule, _setup_adabelief, 4, 3, factors=_rectified_factors,
+                                 n_factors=4),
+    rules.yogi_step: Family("yogi", yogi_rule, _setup_moments, 4, 2, factors=_debias_factors, n_factors=2),
+    rules.adan_step: Family("adan", adan_rule, _setup_adan, 6, 4, factors=_adan_factors, n_factors=3, row=True),
+    rules.madgrad_step: Family("madgrad", madgrad_rule, _setup_madgrad, 3, 4, factors=_madgrad_factors, n_factors=1),
+    rules.lamb_step: Family("lamb", lamb_rule, _setup_lamb, 5, 2, factors=_rectified_factors, n_factors=4, row=True),
+    rules.adabound_step: Family("adabound", adabound_rule, _setup_adabound, 6, 4, factors=_debias_factors,
+                                n_factors=2),
+    rules.ademamix_step: Family("ademamix", ademamix_rule, _setup_ademamix, 6, 3, factors=_debias_factors,
+                                n_factors=2),
+    rules.prodigy_step: Family("prodigy", prodigy_rule, _setup_prodigy, 6, 4, 2, factors=_prodigy_factors,
+                               n_factors=1, row=True),
 }
 
 
 # --- the driver: a block of steps for a range of rows ------------------------------------
-# Per-row data travels as one (FIELDS, B) float array and one (2, B) int64 array; the driver
-# copies a chunk into a (FIELDS, CHUNK + PAD) block, whose row stride is a compile-time
-# constant. What LLVM needs to vectorize the loops over a block's rows, each found the hard way:
+# Per-row data travels as one (fields, B) float array and one (2, B) int64 array; the driver
+# copies a chunk into a (fields, CHUNK + PAD) block, whose row stride is a compile-time
+# constant, as are the family's field offsets (H, S, R, F) and slot counts. What LLVM needs to
+# vectorize the loops over a block's rows, each found the hard way:
 # - one base register plus constant offsets for every field (25 separate arrays made it spend
 #   most instructions reloading spilled pointers, and check every pair for overlap);
 # - unsigned loop indices (a signed index gets numpy's negative-index wraparound: no vectors);
@@ -184,18 +1010,17 @@ FAMILIES = {
 #   slow on AMD CPUs;
 # - two loops per step, not one: each is short enough for the CPU to overlap several
 #   iterations' long sqrt/div/formula latency chains (one long loop ran latency-bound).
+# A slot beyond the family's counts is read as 0 under a compile-time condition, so its load
+# is never emitted.
 
-X, Y, GX, GY, LOSS, BEST, LIMIT, LR, H0, H1, H2, H3 = range(12)
-S0X, S0Y, S1X, S1Y, S2X, S2Y, FA, FB, NX, NY, NEWX, NEWY = range(12, 24)
-FIELDS = 24  # iterate, gradient, loss, best loss, blow-up limit, lr, 4 hyper-parameters, 3 states per
-# coordinate, 2 per-step factors (Adam's bias corrections), σ·ξ noise, the new iterate before the checks
-STATUS, TO_TOL = 0, 1  # int fields: -1 while alive, else 4·(step it diverged at) + reason code; steps_to_tol
+SLOTS = {"hyper": 6, "state": 4, "row_state": 2, "n_factors": 5}  # the most a family may use: the driver's tuples
 
 # Globals of the compiled copies of _driver (see _kernel): compile-time constants for numba.
 FORMULA: Callable = None  # type: ignore[assignment]
 RULE: Callable = None  # type: ignore[assignment]
-N_STATE = 3
-USES_FACTORS = False
+ROW_RULE = False
+N_HYPER, N_STATE, N_ROW_STATE, N_FACTORS = SLOTS["hyper"], SLOTS["state"], SLOTS["row_state"], SLOTS["n_factors"]
+H, S, R, F, FIELDS = FIXED, FIXED + 6, FIXED + 14, FIXED + 16, FIXED + 21
 CAST: Callable = np.float64
 
 
@@ -207,21 +1032,23 @@ def _copy_columns(target, target_start, source, source_start, n):
             target[field, target_start + i] = source[field, source_start + i]
 
 
-def _driver(rows, ints, flags, lr, noise_xy, factor1, factor2, p, target, k0, steps, lo, hi, one):
-    """Advance rows [lo, hi) of ``rows`` (FIELDS, B) and ``ints`` (2, B) by ``steps`` steps from step ``k0``.
+def _driver(rows, ints, flags, lr, noise_xy, factors, index, p, target, k0, steps, lo, hi, one):
+    """Advance rows [lo, hi) of ``rows`` (fields, B) and ``ints`` (2, B) by ``steps`` steps from step ``k0``.
 
     The iterate, its loss and the gradient (taken at the unfrozen iterate, as engine.Stepper
     does) carry over between calls, with the states, best loss and int fields. Per-step inputs
     have a leading axis of length ``steps`` or 1 (constant): lr (·, B) (length 1: the LR field
     holds it), noise_xy (·, 2, B) (σ·ξ, as the reference adds it; (1, 2, 1) for no noise),
-    factor1/2 (·, B) per row or (·, 1) shared.
+    factors (steps, N_FACTORS, columns): one column for every row, or row i's column index[i] (index
+    empty: column i).
     """
     block = np.empty((FIELDS, CHUNK + PAD), rows.dtype)
     block_ints = np.empty((2, CHUNK + PAD), np.int64)
     int_zero = np.int64(one) - 1
     has_noise = noise_xy.shape[2] > 1
     per_step_lr = lr.shape[0] > 1
-    per_row_factors = factor1.shape[1] > 1
+    per_row_factors = factors.shape[2] > 1
+    dense_factors = index.shape[0] == 0
     for c0 in range(lo, hi, CHUNK):
         n = min(CHUNK, hi - c0)
         _copy_columns(block, 0, rows, c0, n)
@@ -234,30 +1061,60 @@ def _driver(rows, ints, flags, lr, noise_xy, factor1, factor2, p, target, k0, st
                 if has_noise:
                     block[NX, i] = noise_xy[kk, 0, c0 + i]
                     block[NY, i] = noise_xy[kk, 1, c0 + i]
-                if USES_FACTORS:
-                    block[FA, i] = factor1[kk, c0 + i] if per_row_factors else factor1[kk, 0]
-                    block[FB, i] = factor2[kk, c0 + i] if per_row_factors else factor2[kk, 0]
+            for j in range(N_FACTORS):
+                if not per_row_factors:
+                    shared = factors[kk, j, 0]
+                    for i in range(n):
+                        block[F + j, i] = shared
+                elif dense_factors:
+                    for i in range(n):
+                        block[F + j, i] = factors[kk, j, c0 + i]
+                else:
+                    for i in range(n):
+                        block[F + j, i] = factors[kk, j, index[c0 + i]]
             for i in range(np.uint64(n)):  # the update rule
                 g_x = block[GX, i]
                 g_y = block[GY, i]
                 if has_noise:
                     g_x = g_x + block[NX, i]
                     g_y = g_y + block[NY, i]
-                hp = (block[H0, i], block[H1, i], block[H2, i], block[H3, i])
-                factors = (block[FA, i], block[FB, i])
+                hp = (block[H, i] if N_HYPER > 0 else 0.0, block[H + 1, i] if N_HYPER > 1 else 0.0,
+                      block[H + 2, i] if N_HYPER > 2 else 0.0, block[H + 3, i] if N_HYPER > 3 else 0.0,
+                      block[H + 4, i] if N_HYPER > 4 else 0.0, block[H + 5, i] if N_HYPER > 5 else 0.0)
+                step_factors = (block[F, i] if N_FACTORS > 0 else 0.0, block[F + 1, i] if N_FACTORS > 1 else 0.0,
+                                block[F + 2, i] if N_FACTORS > 2 else 0.0, block[F + 3, i] if N_FACTORS > 3 else 0.0,
+                                block[F + 4, i] if N_FACTORS > 4 else 0.0)
                 rate = block[LR, i]
-                state_x = (block[S0X, i] * one, block[S1X, i] * one, block[S2X, i] * one)
-                state_y = (block[S0Y, i] * one, block[S1Y, i] * one, block[S2Y, i] * one)
-                new_x, state_x = RULE(block[X, i], g_x, k, rate, factors, state_x, hp, flags)
-                new_y, state_y = RULE(block[Y, i], g_y, k, rate, factors, state_y, hp, flags)
-                block[S0X, i] = state_x[0]
-                block[S0Y, i] = state_y[0]
+                state_x = (block[S, i] * one if N_STATE > 0 else 0.0, block[S + 2, i] * one if N_STATE > 1 else 0.0,
+                           block[S + 4, i] * one if N_STATE > 2 else 0.0, block[S + 6, i] * one if N_STATE > 3 else 0.0)
+                state_y = (block[S + 1, i] * one if N_STATE > 0 else 0.0,
+                           block[S + 3, i] * one if N_STATE > 1 else 0.0,
+                           block[S + 5, i] * one if N_STATE > 2 else 0.0, block[S + 7, i] * one if N_STATE > 3 else 0.0)
+                state_row = (block[R, i] * one if N_ROW_STATE > 0 else 0.0,
+                             block[R + 1, i] * one if N_ROW_STATE > 1 else 0.0)
+                if ROW_RULE:
+                    new_x, new_y, out_x, out_y, out_row = RULE(block[X, i], block[Y, i], g_x, g_y, k, rate,
+                                                               step_factors, state_x, state_y, state_row, hp, flags)
+                else:
+                    new_x, out_x = RULE(block[X, i], g_x, k, rate, step_factors, state_x, hp, flags)
+                    new_y, out_y = RULE(block[Y, i], g_y, k, rate, step_factors, state_y, hp, flags)
+                    out_row = state_row
+                if N_STATE > 0:
+                    block[S, i] = out_x[0]
+                    block[S + 1, i] = out_y[0]
                 if N_STATE > 1:
-                    block[S1X, i] = state_x[1]
-                    block[S1Y, i] = state_y[1]
+                    block[S + 2, i] = out_x[1]
+                    block[S + 3, i] = out_y[1]
                 if N_STATE > 2:
-                    block[S2X, i] = state_x[2]
-                    block[S2Y, i] = state_y[2]
+                    block[S + 4, i] = out_x[2]
+                    block[S + 5, i] = out_y[2]
+                if N_STATE > 3:
+                    block[S + 6, i] = out_x[3]
+                    block[S + 7, i] = out_y[3]
+                if N_ROW_STATE > 0:
+                    block[R, i] = out_row[0]
+                if N_ROW_STATE > 1:
+                    block[R + 1, i] = out_row[1]
                 block[NEWX, i] = CAST(new_x)
                 block[NEWY, i] = CAST(new_y)
             for i in range(np.uint64(n)):  # the surface, the divergence rule, the summaries
@@ -342,8 +1199,16 @@ def _kernel(family: Family, formula: Callable, dtype: np.dtype) -> tuple[str, An
                 **globals(),
                 "FORMULA": njit(inline="always", **_JIT)(source),  # numpy float semantics, inlined
                 "RULE": family.rule,
-                "N_STATE": family.n_state,
-                "USES_FACTORS": family.uses_factors,
+                "ROW_RULE": family.row,
+                "N_HYPER": family.hyper,
+                "N_STATE": family.state,
+                "N_ROW_STATE": family.row_state,
+                "N_FACTORS": family.n_factors,
+                "H": family.h,
+                "S": family.s,
+                "R": family.r,
+                "F": family.f,
+                "FIELDS": family.fields,
                 "CAST": np.float32 if dtype == np.float32 else np.float64,
             }
             function = types.FunctionType(_driver.__code__, namespace, name, _driver.__defaults__)
@@ -382,6 +1247,38 @@ def applies(batch: Batch) -> bool:
         return False
 
 
+def ready(batch: Batch) -> bool:
+    """Whether the fused kernel runs this batch without compiling: it applies and its kernel is compiled in this
+    process or in numba's disk cache for this machine (loaded in ~0.03 s). engine.sweep takes it then for sweeps of
+    any size, once this module (numba) is imported."""
+    if not applies(batch):
+        return False
+    name, kernel = _kernel(FAMILIES[batch.rule.step], batch.surface.numba_formula, batch.backend.dtype)
+    if name in _FAILED:
+        return False
+    if kernel.signatures:
+        return True
+    with _LOCK:
+        if name not in _ON_DISK:
+            _ON_DISK[name] = _cached_on_disk(kernel)
+        return _ON_DISK[name]
+
+
+_ON_DISK: dict[str, bool] = {}  # kernel name → whether numba's disk cache held it when first asked
+
+
+def _cached_on_disk(kernel: Any) -> bool:
+    """Whether numba's on-disk index holds an overload of ``kernel`` for this source, this bytecode and this CPU (what
+    ``load_overload`` would find; numba's own index, so a check that fails says no)."""
+    try:
+        cache = kernel._cache
+        codegen = kernel.targetctx.codegen()
+        _, magic, code = cache._index_key(None, codegen)
+        return any(key[1:] == (magic, code) for key in cache._cache_file._load_index())
+    except Exception:
+        return False
+
+
 # --- threads -----------------------------------------------------------------------------
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
@@ -395,59 +1292,6 @@ def _pool(threads: int) -> ThreadPoolExecutor:
 
 
 # --- the sweep ---------------------------------------------------------------------------
-
-
-def _kernel_value(value: Any, dtype: np.dtype) -> Any:
-    """A hyper-parameter as the reference kernels see it: a Python float, or a (B,) array of dtype."""
-    return float(value) if np.ndim(value) == 0 else np.asarray(value, dtype=dtype)
-
-
-def _fill(rows: np.ndarray, batch: Batch, family: Family) -> tuple[tuple[bool, bool], bool]:
-    """Write the family's hyper-parameters and initial states into ``rows``; returns (flags, per-row betas)."""
-    hp = batch.hp
-    scalar_zero = lambda name: np.ndim(hp[name]) == 0 and float(hp[name]) == 0.0  # noqa: E731
-    if family.name == "sgd":
-        slots = [hp["momentum"], hp["dampening"], hp["weight_decay"]]
-        flags = (not scalar_zero("momentum"), bool(hp["nesterov"]))
-    elif family.name == "rmsprop":
-        slots = [hp["alpha"], hp["eps"], hp["weight_decay"], hp["momentum"]]
-        flags = (bool(hp["centered"]), not scalar_zero("momentum"))
-    elif family.name == "adam":
-        slots = [hp["beta1"], hp["beta2"], hp["eps"], hp["weight_decay"]]
-        flags = (bool(hp["amsgrad"]), bool(hp["decoupled_weight_decay"]))
-    else:
-        slots = [hp["lr_decay"], hp["eps"], hp["weight_decay"]]
-        flags = (False, False)
-        rows[[S0X, S0Y]] = _kernel_value(hp["initial_accumulator_value"], rows.dtype)  # AdaGrad's sum: 0 + v
-    for field, value in zip((H0, H1, H2, H3), slots):
-        rows[field] = value
-    per_row_betas = family.uses_factors and np.ndim(hp["beta1"]) + np.ndim(hp["beta2"]) > 0
-    return flags, per_row_betas
-
-
-def _factors(batch: Batch, k0: int, steps: int, per_row: bool, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
-    """Adam's 1 − β₁ᵗ and (1 − β₂ᵗ)^½ for t = k0 + 1 ... k0 + steps, with rules.adam_step's expressions and types."""
-    if not batch.hp.get("bias_correction", True):  # adam_nobc: ŝ = s, r̂ = r
-        ones = np.ones((steps, 1), dtype)
-        return ones, ones
-    beta1, beta2 = _kernel_value(batch.hp["beta1"], dtype), _kernel_value(batch.hp["beta2"], dtype)
-    ts = range(k0 + 1, k0 + steps + 1)
-    if not per_row:  # Python floats, as the reference computes them for scalar betas
-        return (np.array([[1 - beta1**t] for t in ts], dtype), np.array([[(1 - beta2**t) ** 0.5] for t in ts], dtype))
-    shape = (batch.rows,)  # each beta keeps its own type: a Python float, or an array of dtype
-    first = _per_row(beta1, ts, shape, dtype, lambda power: 1 - power)
-    second = _per_row(beta2, ts, shape, dtype, lambda power: (1 - power) ** 0.5)
-    return first, second
-
-
-def _per_row(beta: Any, ts: range, shape: tuple[int], dtype: np.dtype, factor: Callable) -> np.ndarray:
-    """factor(βᵗ) for each t as a (steps, B) array. A per-row β is raised to each power once per distinct value
-    and gathered to its rows (a hyper-parameter map's meshgrid holds few distinct β₁): the same elementwise
-    operations on the same values as the reference's, ~100× fewer of them."""
-    if np.ndim(beta) == 0:
-        return np.stack([np.broadcast_to(factor(beta**t), shape) for t in ts]).astype(dtype, copy=False)
-    values, rows = np.unique(beta, return_inverse=True)
-    return np.stack([factor(values**t)[rows] for t in ts]).astype(dtype, copy=False)
 
 
 def sweep(batch: Batch, target: float, tol: float) -> Summary | None:
@@ -470,7 +1314,7 @@ def sweep(batch: Batch, target: float, tol: float) -> Summary | None:
     if not np.isfinite(f0).all():
         bad = int(np.flatnonzero(~np.isfinite(f0))[0])
         raise ValueError(f"Invalid start value: {batch.start[bad].tolist()} (the loss there is not finite)")
-    rows = np.zeros((FIELDS, count), dtype)
+    rows = np.zeros((family.fields, count), dtype)
     rows[[X, Y]] = start.T
     rows[[GX, GY]] = g0.T
     rows[LOSS] = rows[BEST] = f0
@@ -479,17 +1323,21 @@ def sweep(batch: Batch, target: float, tol: float) -> Summary | None:
     ints = np.empty((2, count), np.int64)
     ints[STATUS] = -1
     ints[TO_TOL] = np.where(f0 <= target, 0, -1)
-    flags, per_row_betas = _fill(rows, batch, family)
+    flags = family.setup(batch, rows, family)
+    factors = family.factors(batch, dtype) if family.factors else None
+    index = np.zeros(1, np.int64) if factors is None or factors.index is None else factors.index
 
     has_noise = bool(np.any(batch.sigma > 0))
     keys = batch.keys() if has_noise else None
     sigma = _kernel_value(batch.sigma, dtype)
     sigma = sigma if isinstance(sigma, float) else sigma[:, None]
-    per_step_values = (batch.schedule is not None) + 2 * has_noise + 2 * per_row_betas  # per row and step
+    per_row_factors = family.n_factors if factors is not None and factors.index is not None else 0
+    per_step_values = (batch.schedule is not None) + 2 * has_noise + per_row_factors  # per row and step
     block = max(batch.steps, 1)
     if per_step_values:
         block = max(1, min(BLOCK, BLOCK_BYTES // (per_step_values * count * dtype.itemsize)))
-    constant_lr, no_noise, shared = np.zeros((1, 1), dtype), np.zeros((1, 2, 1), dtype), np.ones((1, 1), dtype)
+    constant_lr, no_noise = np.zeros((1, 1), dtype), np.zeros((1, 2, 1), dtype)
+    no_factors = np.zeros((1, 0, 1), dtype)
     p = tuple(float(v) for v in surface.p)  # a tuple: unpacking it in the formula needs no length check
     threads = max(1, int(numba.get_num_threads()))
     per_task = CHUNK * max(1, -(-count // (CHUNK * threads * 4)))  # ~4 tasks a thread: a busy core takes fewer
@@ -505,8 +1353,8 @@ def sweep(batch: Batch, target: float, tol: float) -> Summary | None:
             noise_xy = np.empty((steps, 2, count), dtype)
             for kk in range(steps):
                 noise_xy[kk] = (sigma * np.asarray(noise.gaussian(keys, k0 + kk), dtype)).T
-        factors = _factors(batch, k0, steps, per_row_betas, dtype) if family.uses_factors else (shared, shared)
-        args = (rows, ints, flags, lr, noise_xy, *factors, p, dtype.type(target), k0, steps)
+        step_factors = no_factors if factors is None else factors.block(k0, steps)
+        args = (rows, ints, flags, lr, noise_xy, step_factors, index, p, dtype.type(target), k0, steps)
         try:
             if threads == 1 or len(tasks) == 1:
                 kernel(*args, 0, count, 1.0)

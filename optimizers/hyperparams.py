@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from validation import Range, check_number
+from validation import Range, check_choice, check_number
 
 from . import catalogue
-from .rules import RULES, Rule
+from .rules import BASE_PREFIX, RULES, Rule
 
 MAX_STEPS = 100_000
 MAX_SWEEP_ROWS = 1_000_000
@@ -62,47 +62,98 @@ def _split_pair(key: str, entry: catalogue.Hyper, value: Any, default: tuple) ->
             if part is not None or fallback is not None}
 
 
+def defaults(optimizer: str, base_optimizer: str | None = None) -> dict[str, Any]:
+    """The keywords ``optimizer`` takes, with their defaults (the reference constructor's). A wrapper (SAM,
+    Lookahead) takes its base optimizer's too (``base_optimizer``, else its default base), its own last: where names
+    clash, the wrapper's entry and default stand for the keyword."""
+    found = rule(optimizer)
+    if not found.wraps:
+        return dict(found.defaults)
+    base = check_base(base_optimizer or found.defaults["base_optimizer"])
+    return {**RULES[base].defaults, **found.defaults, "base_optimizer": base}
+
+
+def check_base(name: Any) -> str:
+    """A wrapper's base optimizer: one of ``catalogue.BASES`` (every optimizer but the wrappers and LBFGS)."""
+    return check_choice("base_optimizer", name, catalogue.BASES)
+
+
+def entry(optimizer: str, key: str, base_optimizer: str | None = None) -> catalogue.Hyper:
+    """The catalogue entry of keyword ``key`` as ``optimizer`` takes it: a wrapper's own keyword, or its base's."""
+    found = rule(optimizer)
+    if found.wraps and key not in found.defaults:
+        return catalogue.spec(key, base_optimizer or found.defaults["base_optimizer"])
+    return catalogue.spec(key, optimizer)
+
+
 def public(optimizer: str, hp: dict[str, Any]) -> dict[str, Any]:
     """:func:`resolve`'s hyper-parameters under the optimizer's keywords again: each pair from its halves (a half
-    left out as None)."""
-    values = dict(hp)
-    for key in rule(optimizer).defaults:
-        entry = catalogue.spec(key, optimizer)
-        if entry.kind == "pair":
-            values[key] = tuple(values.pop(half, None) for half in entry.parts)
+    left out as None); a wrapper's base keeps its clashing keywords' defaults to itself."""
+    values = {key: value for key, value in hp.items() if not key.startswith(BASE_PREFIX)}
+    for key in defaults(optimizer, hp.get("base_optimizer")):
+        found = entry(optimizer, key, hp.get("base_optimizer"))
+        if found.kind == "pair":
+            values[key] = tuple(values.pop(half, None) for half in found.parts)
     return values
+
+
+def _value(name: str, spec: catalogue.Hyper, value: Any, default: Any) -> dict[str, Any]:
+    """One keyword's value checked: a pair as its halves, a flag, a choice, or a number (None where the reference's
+    default is None: LBFGS's ``max_eval``)."""
+    if spec.kind == "pair":
+        return _split_pair(name, spec, value, default)
+    if spec.kind == "flag":
+        return {name: _check_flag(name, value)}
+    if spec.kind == "choice":
+        return {name: check_choice(name, value, spec.choices)}
+    if value is None and default is None:
+        return {name: None}
+    return {name: check_numeric(name, value, spec.valid)}
 
 
 def resolve(optimizer: str, keywords: dict[str, Any]) -> tuple[Rule, dict[str, Any]]:
     """Check keywords against the optimizer's own and validate each value.
 
-    Returns the rule and a flat dict of hyper-parameters: numbers as float64 arrays (0-d or
-    (B,)), flags as bools, pairs split into their halves (``betas`` into ``beta1``/``beta2``; :func:`public` joins
-    them again); defaults filled in.
+    Returns the rule and a flat dict of hyper-parameters: numbers as float64 arrays (0-d or (B,)), flags as bools,
+    choices as given, pairs split into their halves (``betas`` into ``beta1``/``beta2``; :func:`public` joins them
+    again); defaults filled in. A wrapper's values hold its base's too; where the base is built apart
+    (``Rule.wraps`` "instance", Lookahead) its defaults of the keywords the wrapper's own take are kept as
+    ``base.<name>``.
     """
     found = rule(optimizer)
-    unknown = sorted(set(keywords) - set(found.defaults))
+    base = keywords.get("base_optimizer") if found.wraps else None
+    accepted = defaults(optimizer, base)
+    unknown = sorted(set(keywords) - set(accepted))
     if unknown:
         raise ValueError(
-            f"Optimizer {optimizer!r} takes no keyword {unknown[0]!r} (valid: {', '.join(found.defaults)})"
+            f"Optimizer {optimizer!r} takes no keyword {unknown[0]!r} (valid: {', '.join(accepted)})"
         )
-    merged = {**found.defaults, **{k: v for k, v in keywords.items() if v is not None}, **found.fixed}
+    base = accepted.get("base_optimizer")
+    fixed = {**(RULES[base].fixed if base else {}), **found.fixed}
+    merged = {**accepted, **{k: v for k, v in keywords.items() if v is not None}, **fixed}
     values: dict[str, Any] = {}
     for name, value in merged.items():
-        entry = catalogue.spec(name, optimizer)
-        if entry.kind == "pair":
-            values.update(_split_pair(name, entry, value, found.defaults[name]))
-        elif entry.kind == "flag":
-            values[name] = _check_flag(name, value)
-        else:
-            values[name] = check_numeric(name, value, entry.valid)
+        values.update(_value(name, entry(optimizer, name, base), value, accepted.get(name)))
+    if found.wraps == "instance":  # the base's defaults of the keywords the wrapper's own take (Lookahead's alpha)
+        for name in set(RULES[base].defaults) & set(found.defaults):
+            own = {**RULES[base].defaults, **RULES[base].fixed}[name]
+            values.update({BASE_PREFIX + key: value
+                           for key, value in _value(name, catalogue.spec(name, base), own, own).items()})
+    _check_combinations(optimizer, values)
+    return found, values
+
+
+def _check_combinations(optimizer: str, values: dict[str, Any]) -> None:
+    """Settings valid one by one but not together."""
     if values.get("nesterov"):
         if np.any(values["momentum"] <= 0) or np.any(values["dampening"] != 0):
             raise ValueError(
                 "Invalid nesterov value: True (Nesterov momentum requires momentum > 0 and dampening = 0;"
                 f" got momentum={values['momentum'].tolist()}, dampening={values['dampening'].tolist()})"
             )
-    return found, values
+    if optimizer == "schedulefree_adamw" and np.any(values["beta1"] <= 0):
+        raise ValueError(f"Invalid betas[0] (β₁) value: {values['beta1'].tolist()} (schedule-free AdamW needs β₁ in "
+                         "(0, 1): its average is x = θ + (1 − 1/β₁)(z − θ))")
 
 
 def check_steps(steps: Any) -> int:

@@ -65,6 +65,18 @@ HINTS = {
                 "pushing along old gradients and overshoots where the valley turns.",
     "prodigy": "Prodigy learns its step size: d starts at d₀ and grows towards the distance covered from θ₀, so it "
                "creeps, then accelerates (ρ = 1 is its default; on the saddle d grows without end).",
+    "schedulefree_sgd": "Schedule-free SGD takes its gradients at θ, between z (plain SGD steps) and their average x, "
+                        "drawn dash-dotted: x settles at the minimum with a constant ρ, where SGD needs a decaying "
+                        "schedule. Race it against sgd with CosineAnnealingLR.",
+    "schedulefree_adamw": "Schedule-free AdamW: Adam's scaled gradient in schedule-free SGD's three sequences; its "
+                          "average x (dash-dotted) stops circling the minimum without a schedule.",
+    "sam": "SAM takes each step with the gradient at θ + r·g/‖g‖, a point uphill at distance r: in a minimum narrower "
+           "than r that gradient pushes it out, so it settles in wide minima. Each step costs two gradients.",
+    "lookahead": "Lookahead lets its base optimizer run κ steps ahead, then pulls θ back by a fraction 1 − φ towards "
+                 "where it was: the zig-zags of a too-large ρ are averaged out (watch the jumps every κ steps).",
+    "lbfgs": "LBFGS builds a curvature estimate from its last m moves, so one of its steps is a quasi-Newton step, "
+             "with up to I inner iterations and their evaluations: on a quadratic it lands on the minimum in a few "
+             "steps, where SGD takes hundreds.",
 }
 ALWAYS_SHOWN = ("lr", "alpha", "eps", "momentum")  # listed even when 0 (momentum not for sgd and rmsprop)
 MACHINE_EPSILON = r"\epsilon_{\text{machine}}"  # a pair's None half: Adafactor's ε₁ by default
@@ -110,8 +122,31 @@ def _pytorch_optimizer_lines(name: str, hyper: Mapping[str, Any], lines: list[st
     return through_gradient
 
 
+def _wrapped(name: str, hyper: Mapping[str, Any], noise: float) -> list[str]:
+    """A wrapper's update (SAM's, Lookahead's): its own equations around its base's, whose name stands in them."""
+    base = hyper.get("base_optimizer") or RULES[name].defaults["base_optimizer"]
+    gradient, *inner = equations(base, hyper, noise)
+    own = [line.replace(r"\operatorname{base}", rf"\text{{{base}}}") for line in RULES[name].equations]
+    if name == "sam":
+        if hyper.get("adaptive"):
+            own[0] = (r"e = r \frac{\theta \odot \theta \odot g}{\lVert \theta \odot g \rVert + \epsilon_r},"
+                      r"\quad \tilde g = \nabla f(\theta + e)")
+        return [gradient, own[0], r"\text{" + base + r" with } g \to \tilde g:", *inner]
+    return [gradient, r"\text{" + base + ":}", *inner, own[-1]]
+
+
+def entry(name: str, key: str, hyper: Mapping[str, Any]) -> Any:
+    """The catalogue entry of ``name``'s keyword ``key``: a wrapper's own, or its base's."""
+    rule = RULES[name]
+    if rule.wraps and key not in rule.defaults:
+        return spec(key, hyper.get("base_optimizer") or rule.defaults["base_optimizer"])
+    return spec(key, name)
+
+
 def equations(name: str, hyper: Mapping[str, Any], noise: float = 0.0) -> list[str]:
     """The update of optimizer ``name`` with these settings, one LaTeX equation per line, gradient first."""
+    if RULES[name].wraps:
+        return _wrapped(name, hyper, noise)
     lines = list(RULES[name].equations)
     if name in ("sgd", "momentum", "nesterov"):
         if hyper.get("nesterov"):
@@ -158,17 +193,17 @@ def values(name: str, hyper: Mapping[str, Any], schedule: Mapping[str, Any] | No
     lines = []
     for key, value in hyper.items():
         try:
-            entry = spec(key, name)
+            found = entry(name, key, hyper)
         except ValueError:
             continue
-        if entry.kind == "flag" or isinstance(value, bool):
+        if found.kind in ("flag", "choice") or isinstance(value, bool) or value is None:
             continue
-        if entry.kind == "pair":
+        if found.kind == "pair":
             lines += [f"{HYPERPARAMETERS[part].latex} = {MACHINE_EPSILON if v is None else latex_number(v)}"
-                      for part, v in zip(entry.parts, value)]
+                      for part, v in zip(found.parts, value)]
             continue
-        symbol = f"{lr}_0" if key == "lr" and schedule else entry.latex
-        plain_sgd = key == "momentum" and name in ("sgd", "rmsprop") and value == 0
+        symbol = f"{lr}_0" if key == "lr" and schedule else found.latex
+        plain_sgd = key == "momentum" and hyper.get("base_optimizer", name) in ("sgd", "rmsprop") and value == 0
         if (value != 0 or key in ALWAYS_SHOWN) and not plain_sgd:
             lines.append(f"{symbol} = {latex_number(value)}")
     if noise > 0:

@@ -19,6 +19,8 @@ import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from .lbfgs import lbfgs_init, lbfgs_step
+
 
 def _lerp(xp: Any, start: Any, end: Any, weight: Any) -> Any:
     """torch.lerp: start + w·(end − start) for |w| < ½, else end − (end − start)·(1 − w)."""
@@ -894,6 +896,177 @@ def prodigy_step(xp: Any, params: Any, grad: Any, state: ProdigyState, hp: dict,
     return xp.where(moved, stepped, params), ProdigyState(s, state.p0, exp_avg, exp_avg_sq, new_d, numerator)
 
 
+# --- several gradients per step, and wrappers: SAM, Lookahead (pytorch_optimizer's) ----------------------------------
+# A rule with ``closure`` takes one more argument, the step's closure (``engine.Closure``): f and ∇f at other points,
+# from the same minibatch and noise draw as the step's own gradient, as one ``optimizer.step(closure)`` sees one batch.
+# A rule that ``wraps`` steps its base optimizer (the keyword ``base_optimizer``) with the base's own kernels and
+# keywords. Where a wrapper's keyword has a base's name, SAM's ``rho`` is Adadelta's too (the reference builds the
+# base from SAM's parameter groups, which hold it), while Lookahead's ``alpha`` is not RMSprop's (the reference wraps
+# a base built apart, which keeps its default): ``Rule.wraps`` and ``hyperparams.resolve``.
+
+
+BASE_PREFIX = "base."  # a base optimizer's keyword whose name the wrapper's own keyword takes
+
+
+def _base(hp: dict) -> Rule:
+    return RULES[hp["base_optimizer"]]
+
+
+def _base_hp(hp: dict) -> dict:
+    """The hyper-parameters the base kernel reads: the wrapper's, with the base's own values where names clash
+    (``hyperparams.resolve`` keeps those as ``base.<name>``)."""
+    clashing = {key[len(BASE_PREFIX):]: value for key, value in hp.items() if key.startswith(BASE_PREFIX)}
+    return {**hp, **clashing} if clashing else hp
+
+
+def sam_init(xp: Any, params: Any, hp: dict) -> Any:
+    return _base(hp).init(xp, params, _base_hp(hp))
+
+
+def sam_step(xp: Any, params: Any, grad: Any, state: Any, hp: dict, lr: Any, k: int, closure: Any):
+    """SAM as pytorch_optimizer.SAM computes it: the base optimizer's step with the gradient taken at the worst point
+    of a ball of radius r (SAM's ``rho``; ρ stays the base's learning rate), to first order:
+
+    e = r·g / (‖g‖ + ε_r),  g̃ = ∇f(θ + e),  θ ← base step(θ, g̃).
+
+    ``adaptive`` (ASAM) scales the ball by the parameters: e = r·θ⊙θ⊙g / (‖θ⊙g‖ + ε_r). The norm is float32, as the
+    reference's ``get_global_gradient_norm`` computes it (whatever θ's dtype); r/(‖g‖ + ε_r) is torch's
+    ``reciprocal() * r``. Two gradient evaluations per step; both see the step's minibatch and noise draw (an SAM
+    step trains on one batch). The state is the base's.
+    """
+    like = grad[:, :1]
+    weighted = grad * abs(params) if hp["adaptive"] else grad
+    norm = _float32(xp, _norm(xp, weighted), like)
+    norm = _float32(xp, xp.sqrt(_float32(xp, norm * norm, like)), like)
+    norm = _float32(xp, norm + _float32(xp, hp["perturb_eps"], like), like)
+    scale = _float32(xp, _float32(xp, 1 / norm, like) * _float32(xp, hp["rho"], like), like)
+    perturbation = (params * params * grad if hp["adaptive"] else grad) * scale
+    _, perturbed_grad = closure(params + perturbation)
+    return _base(hp).step(xp, params, perturbed_grad, state, _base_hp(hp), lr, k)
+
+
+class LookaheadState(NamedTuple):
+    """The base optimizer's state; θ_slow, the slow weights; and the slow copy of the base's momentum buffer
+    (``pullback_momentum='pullback'``, else None)."""
+
+    base: Any
+    slow_params: Any
+    slow_momentum: Any
+
+
+def lookahead_init(xp: Any, params: Any, hp: dict) -> LookaheadState:
+    pullback = hp["pullback_momentum"] == "pullback"
+    return LookaheadState(_base(hp).init(xp, params, _base_hp(hp)), params, xp.zeros_like(params) if pullback else None)
+
+
+def lookahead_step(xp: Any, params: Any, grad: Any, state: LookaheadState, hp: dict, lr: Any, k: int):
+    """Lookahead as pytorch_optimizer.Lookahead computes it: the base optimizer steps the fast weights θ, and every κ
+    steps (its ``k``) they are pulled back towards the slow weights, which then follow:
+
+    θ ← θ_slow + φ(θ − θ_slow) (torch's ``lerp(θ, θ_slow, 1 − φ)``; φ is its ``alpha``),  θ_slow ← θ.
+
+    At a sync, ``pullback_momentum`` treats the base's momentum buffer (SGD's and RMSprop's; other bases have none,
+    and the reference's buffer would go unread): 'none' keeps it, 'reset' zeroes it, 'pullback' moves it like θ
+    towards a slow copy of it. The paper's outer step is the same: θ_slow + φ(θ − θ_slow).
+    """
+    base = _base(hp)
+    params, base_state = base.step(xp, params, grad, state.base, _base_hp(hp), lr, k)
+    sync = ((k + 1) % hp["k"]) == 0
+    if isinstance(sync, bool) and not sync:
+        return params, LookaheadState(base_state, state.slow_params, state.slow_momentum)
+    synced = _lerp(xp, params, state.slow_params, 1 - hp["alpha"])
+    params = _select(xp, sync, synced, params)
+    slow_params = _select(xp, sync, synced, state.slow_params)
+    slow_momentum = state.slow_momentum
+    buffer = getattr(base_state, "momentum_buffer", None)
+    if buffer is not None and hp["pullback_momentum"] != "none":
+        if hp["pullback_momentum"] == "reset":
+            moved = xp.zeros_like(buffer)
+        else:
+            moved = _lerp(xp, buffer, state.slow_momentum, 1 - hp["alpha"])
+            slow_momentum = _select(xp, sync, moved, state.slow_momentum)
+        base_state = base_state._replace(momentum_buffer=_select(xp, sync, moved, buffer))
+    return params, LookaheadState(base_state, slow_params, slow_momentum)
+
+
+# --- schedule-free SGD and AdamW (pytorch_optimizer's) ----------------------------------------------------------------
+
+
+class ScheduleFreeState(NamedTuple):
+    """z, the base sequence; r and r_max: AdamW's second moment (None for SGD); Σw, the weights summed so far, and
+    ρ_max, the largest (warmed-up) learning rate so far, both (B, 1)."""
+
+    z: Any
+    exp_avg_sq: Any
+    max_exp_avg_sq: Any
+    weight_sum: Any
+    lr_max: Any
+
+
+def schedulefree_init(xp: Any, params: Any, hp: dict) -> ScheduleFreeState:
+    adam = "beta2" in hp
+    zeros = xp.zeros_like(params)
+    column = xp.zeros_like(params[:, :1])
+    return ScheduleFreeState(params, zeros if adam else None, zeros if adam and hp["ams_bound"] else None, column,
+                             column - 1.0)
+
+
+def _schedulefree_beta(hp: dict) -> Any:
+    """β, the interpolation of y between z and x: SGD's ``momentum``, AdamW's β₁."""
+    return hp["beta1"] if "beta1" in hp else hp["momentum"]
+
+
+def schedulefree_step(xp: Any, params: Any, grad: Any, state: ScheduleFreeState, hp: dict, lr: Any, k: int):
+    """Schedule-free SGD and AdamW (Defazio et al. 2024) as pytorch_optimizer computes them, at step t = k + 1.
+
+    Three sequences: z takes plain (or Adam-scaled) gradient steps, x is the weighted average of the z's, and the
+    gradient is taken at y = (1 − β)z + βx, which is θ here (the reference's parameter in train mode; x is what its
+    ``eval()`` gives, :func:`schedulefree_averaged`). With ρₜ = ρ·min(1, t/T_w), ρ_max = max ρₜ so far, the weight
+    wₜ = t^q·ρ_max^p and cₜ = wₜ/Σw:
+
+    y ← lerp(y, z, cₜ) + ρₜ(β(1 − cₜ) − 1)·g,  z ← z − ρₜ g.
+
+    AdamW first divides g by √(r/(1 − β₂ᵗ) + 10⁻¹⁵) + ε with r ← β₂r + (1 − β₂)g⊙g (``ams_bound``: its running
+    maximum), and with c_w > 0 uses cₜ ← min(1, cₜ(1 − β₁)c_w). Weight decay λ is L2, g ← g + λy, added after that
+    scaling. The reference keeps y and z, not x; the paper's updates of x and y give the same y.
+    """
+    t = k + 1
+    warmup = hp["warmup_steps"]
+    lr = lr * _select(xp, t < warmup, t / _nonzero(warmup), 1.0)
+    lr_max = xp.maximum(state.lr_max, _filled(xp, lr, state.lr_max))
+    weight = (t ** hp["r"]) * (lr_max ** hp["weight_lr_power"])
+    weight_sum = state.weight_sum + weight
+    checkpoint = xp.where(weight_sum != 0, weight / xp.where(weight_sum != 0, weight_sum, 1.0), 0.0)
+    beta = _schedulefree_beta(hp)
+    exp_avg_sq, max_exp_avg_sq = state.exp_avg_sq, state.max_exp_avg_sq
+    if exp_avg_sq is not None:
+        beta2 = hp["beta2"]
+        checkpoint = _select(xp, hp["decoupling_c"] > 0,
+                             xp.clip(checkpoint * (1 - beta) * hp["decoupling_c"], None, 1.0), checkpoint)
+        exp_avg_sq = exp_avg_sq * beta2 + ((1 - beta2) * grad) * grad
+        corrected = exp_avg_sq / _debias(beta2, t)
+        if hp["ams_bound"]:
+            max_exp_avg_sq = xp.maximum(max_exp_avg_sq, corrected)
+            corrected = max_exp_avg_sq
+        grad = grad / (xp.sqrt(corrected + 1e-15) + hp["eps"])
+    grad = _decay_gradient(grad, params, hp["weight_decay"])
+    params = _lerp(xp, params, state.z, checkpoint) + grad * (lr * (beta * (1 - checkpoint) - 1))
+    z = state.z + grad * (-lr)
+    return params, ScheduleFreeState(z, exp_avg_sq, max_exp_avg_sq, weight_sum, lr_max)
+
+
+def _nonzero(value: Any) -> Any:
+    """``value`` with 0 read as 1 (a divisor in a branch that 0 never takes)."""
+    if isinstance(value, float):
+        return value or 1.0
+    return value + (value == 0)
+
+
+def schedulefree_averaged(xp: Any, params: Any, state: ScheduleFreeState, hp: dict) -> Any:
+    """x, the schedule-free average, from y and z: the reference's ``eval()``, y ← lerp(y, z, 1 − 1/β)."""
+    return _lerp(xp, params, state.z, 1 - 1 / _schedulefree_beta(hp))
+
+
 class Rule(NamedTuple):
     """An optimizer: its reference's class name ("" for ours), keyword defaults, kernel pair and its math."""
 
@@ -906,6 +1079,13 @@ class Rule(NamedTuple):
     summary: str
     fixed: dict[str, Any] = {}  # settings implied by the name, not keywords (AdamW's decoupling)
     reference: str = "torch.optim"  # the library the kernels reproduce: "torch.optim" or "pytorch_optimizer"
+    closure: bool = False  # ``step`` takes the step's closure too (f and ∇f elsewhere: SAM, LBFGS)
+    evaluations: int = 1  # gradient evaluations per step (0: counted by the state's ``func_evals``, LBFGS)
+    exact: bool = False  # refuses gradient noise and minibatches (LBFGS: its line search compares values of one f)
+    wraps: str = ""  # steps a base optimizer (keyword ``base_optimizer``) and takes the base's keywords too: "class"
+    # (SAM builds the base from its own parameter groups, so a keyword both take is one value for both) or
+    # "instance" (Lookahead wraps a base built apart: where names clash the base keeps its default)
+    averaged: Callable | None = None  # (xp, θ, state, hp) → the averaged iterate drawn beside θ (schedule-free's x)
 
 
 _SGD_DEFAULTS = {"lr": 1e-3, "momentum": 0.0, "dampening": 0.0, "weight_decay": 0.0, "nesterov": False}
@@ -1140,5 +1320,63 @@ RULES: dict[str, Rule] = {
          r"\theta \leftarrow \theta - d \rho \frac{s}{\sqrt{r} + d \epsilon}"),
         "Prodigy: Adam whose step size d·ρ is learned, d estimating the distance from θ₀ to the minimum",
         reference="pytorch_optimizer",
+    ),
+    "schedulefree_sgd": Rule(
+        "schedulefree_sgd", "ScheduleFreeSGD",
+        {"lr": 1.0, "momentum": 0.9, "weight_decay": 0.0, "r": 0.0, "weight_lr_power": 2.0, "warmup_steps": 0},
+        schedulefree_init, schedulefree_step,
+        (r"c_t = \frac{t^q \rho_{\max}^p}{\sum_{i \le t} i^q \rho_{\max,i}^p}",
+         r"\theta \leftarrow (1 - c_t)\, \theta + c_t z + \rho \left(\beta (1 - c_t) - 1\right) g,\quad"
+         r" z \leftarrow z - \rho g",
+         r"x = \theta + \left(1 - \tfrac{1}{\beta}\right)(z - \theta)"),
+        "schedule-free SGD: gradients at θ, between the SGD sequence z and its running average x (drawn "
+        "dash-dotted), so no decaying schedule is needed",
+        reference="pytorch_optimizer", averaged=schedulefree_averaged,
+    ),
+    "schedulefree_adamw": Rule(
+        "schedulefree_adamw", "ScheduleFreeAdamW",
+        {"lr": 2.5e-3, "betas": (0.9, 0.999), "weight_decay": 0.0, "r": 0.0, "weight_lr_power": 2.0,
+         "warmup_steps": 0, "decoupling_c": 0.0, "ams_bound": False, "eps": 1e-8},
+        schedulefree_init, schedulefree_step,
+        (r"r \leftarrow \beta_2 r + (1 - \beta_2)\, g \odot g,\quad"
+         r" u = \frac{g}{\sqrt{r / (1 - \beta_2^t)} + \epsilon}",
+         r"\theta \leftarrow (1 - c_t)\, \theta + c_t z + \rho \left(\beta_1 (1 - c_t) - 1\right) u,\quad"
+         r" z \leftarrow z - \rho u,\quad c_t = \frac{t^q \rho_{\max}^p}{\sum_{i \le t} i^q \rho_{\max,i}^p}",
+         r"x = \theta + \left(1 - \tfrac{1}{\beta_1}\right)(z - \theta)"),
+        "schedule-free AdamW: schedule-free SGD on Adam's scaled gradient; x, the average, is drawn dash-dotted",
+        reference="pytorch_optimizer", averaged=schedulefree_averaged,
+    ),
+    "sam": Rule(
+        "sam", "SAM", {"base_optimizer": "sgd", "rho": 0.05, "adaptive": False, "perturb_eps": 1e-12},
+        sam_init, sam_step,
+        (r"e = r \frac{g}{\lVert g \rVert + \epsilon_r},\quad \tilde g = \nabla f(\theta + e)",
+         r"\theta \leftarrow \operatorname{base}(\theta, \tilde g)"),
+        "SAM: the base optimizer's step with the gradient at the worst nearby point, θ + r·g/‖g‖, which steers "
+        "towards flat minima",
+        reference="pytorch_optimizer", closure=True, evaluations=2, wraps="class",
+    ),
+    "lookahead": Rule(
+        "lookahead", "Lookahead", {"base_optimizer": "adam", "k": 5, "alpha": 0.5, "pullback_momentum": "none"},
+        lookahead_init, lookahead_step,
+        (r"\theta \leftarrow \operatorname{base}(\theta, g)",
+         r"\text{every } \kappa \text{ steps: } \theta \leftarrow \theta_{\text{slow}} + \phi\,"
+         r"(\theta - \theta_{\text{slow}}),\quad \theta_{\text{slow}} \leftarrow \theta"),
+        "Lookahead: κ steps of the base optimizer, then a step of φ back towards the slow weights",
+        reference="pytorch_optimizer", wraps="instance",
+    ),
+    "lbfgs": Rule(
+        "lbfgs", "LBFGS",
+        {"lr": 1, "max_iter": 20, "max_eval": None, "tolerance_grad": 1e-7, "tolerance_change": 1e-9,
+         "history_size": 100, "line_search_fn": None},
+        lbfgs_init, lbfgs_step,
+        (r"s_i = \theta_{i+1} - \theta_i,\quad y_i = g_{i+1} - g_i\ \text{(the last } m \text{ pairs with }"
+         r" s_i^\top y_i > 10^{-10})",
+         r"d = -H g,\quad H \text{ from } H_0 = \frac{s^\top y}{y^\top y} I \text{ by the two-loop recursion}",
+         r"\theta \leftarrow \theta + t d,\quad t = \rho\ \text{(or a strong-Wolfe line search from } \rho)",
+         r"\text{up to } I \text{ iterations per step, until } \max |g| \le \epsilon_g"
+         r" \text{ or a change} \le \epsilon_\Delta"),
+        "L-BFGS: quasi-Newton steps d = −Hg, H built from the last m moves and gradient changes; up to I iterations "
+        "(optionally line-searched) per step",
+        closure=True, evaluations=0, exact=True,
     ),
 }

@@ -59,13 +59,25 @@ def step_view(surface: Surface, optimizer: str, step: int, start: Any = None, *,
         raise ValueError(f"Invalid step value: {step} (the run diverged at step {diverged_at}; inspect a step "
                          f"before it, at most {diverged_at - 1})")
     theta, loss = np.array(before.theta[0]), float(before.loss[0])
-    state = {name: np.array(value[0]) for name, value in after.state._asdict().items() if value is not None}
+    state = {name: np.array(value[0]) for name, value in _flat(after.state) if value is not None}
     lr_k = float(after.lr[0])
-    hp = {name: float(np.asarray(value).reshape(-1)[0]) if not isinstance(value, bool) else value
-          for name, value in batch.hp.items()}
-    effective, moments = _adaptive(optimizer, state, hp, lr_k, step + 1)
+    hp = {name: value if value is None or isinstance(value, (bool, str)) else float(np.asarray(value).reshape(-1)[0])
+          for name, value in batch.hp.items()}  # numbers as floats; flags and choices as they are
+    base = {name.removeprefix("base."): value for name, value in state.items()}  # a wrapped base's, as its own
+    effective, moments = _adaptive(optimizer, base, hp, lr_k, step + 1)
     return StepView(step, theta, loss, np.array(after.grad[0]), lr_k, np.array(after.theta[0]) - theta, state,
                     effective, moments, diverged_at == step + 1)
+
+
+def _flat(state: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """A state's fields by name, a wrapped base's state inside (Lookahead's) as ``base.<name>``."""
+    fields = []
+    for name, value in state._asdict().items():
+        if hasattr(value, "_asdict"):
+            fields += _flat(value, f"{prefix}{name}.")
+        else:
+            fields.append((prefix + name, value))
+    return fields
 
 
 def _adaptive(optimizer: str, state: dict[str, np.ndarray], hp: dict[str, Any], lr: float,

@@ -104,21 +104,30 @@ def curves_figure(surface: Any, trajectories: Mapping[str, Any]) -> go.Figure:
 
 
 def summary_rows(surface: Any, trajectories: Mapping[str, Any], tol: float = 1e-6) -> list[dict[str, Any]]:
-    """One row per optimizer: final and best loss, steps to reach f* + tol, where it diverged."""
+    """One row per optimizer: final and best loss, steps to reach f* + tol, where it diverged; and where a race holds
+    an optimizer that evaluates ∇f several times per step (SAM, LBFGS: a step is one ``optimizer.step(closure)``),
+    each one's gradient evaluations, in all and to reach f* + tol."""
     minimum = getattr(surface, "minimum_value", None)
     target = (minimum or 0.0) + tol
+    counted = any(getattr(t, "evaluations", None) is not None for t in trajectories.values())
     rows = []
     for name, trajectory in trajectories.items():
         losses = trajectory.losses[0]
         reached = np.flatnonzero(losses <= target)
         step = int(trajectory.diverged_at[0])
-        rows.append({
+        row = {
             "optimizer": legend_label(name, trajectory),
             "final loss": float(losses[-1]),
             "best loss": float(losses.min()),
             f"steps to f* + {tol:g}": int(reached[0]) if reached.size else None,
             "diverged at": f"step {step} ({trajectory.diverged_reason[0]})" if step >= 0 else "—",
-        })
+        }
+        if counted:
+            evaluations = getattr(trajectory, "evaluations", None)
+            evaluations = np.arange(len(losses)) if evaluations is None else evaluations[0]  # one per step
+            row["∇f evaluations"] = int(evaluations[-1])
+            row[f"… to f* + {tol:g}"] = int(evaluations[reached[0]]) if reached.size else None
+        rows.append(row)
     return rows
 
 

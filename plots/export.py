@@ -31,17 +31,24 @@ def _number(value: float) -> str:
 
 def trajectories_csv(trajectories: Mapping[str, Any]) -> str:
     """One row per optimizer × step k: θₖ = (x, y), f(θₖ), ρₖ (the learning rate of the step from θₖ to θₖ₊₁,
-    empty after the last iterate) and whether the run had diverged by step k."""
+    empty after the last iterate) and whether the run had diverged by step k; where a race holds them, the gradient
+    evaluations that reached θₖ (SAM, LBFGS) and the averaged iterate (schedule-free's x), empty for the others."""
+    counted = [name for name, t in trajectories.items() if getattr(t, "evaluations", None) is not None]
+    averaged = [name for name, t in trajectories.items() if getattr(t, "averaged", None) is not None]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow([*CSV_COLUMNS, *(["evaluations"] if counted else []), *(["avg_x", "avg_y"] if averaged else [])])
     for name, trajectory in trajectories.items():
         points, losses, lrs = trajectory.points[0], trajectory.losses[0], trajectory.lrs[0]
         diverged_at = int(trajectory.diverged_at[0])
         for k in range(len(points)):
-            writer.writerow((name, k, _number(points[k, 0]), _number(points[k, 1]), _number(losses[k]),
-                             _number(lrs[k]) if k < len(lrs) else "",
-                             "true" if 0 <= diverged_at <= k else "false"))
+            row = [name, k, _number(points[k, 0]), _number(points[k, 1]), _number(losses[k]),
+                   _number(lrs[k]) if k < len(lrs) else "", "true" if 0 <= diverged_at <= k else "false"]
+            if counted:
+                row.append(str(int(trajectory.evaluations[0, k])) if name in counted else "")
+            if averaged:
+                row += [_number(v) for v in trajectory.averaged[0, k]] if name in averaged else ["", ""]
+            writer.writerow(row)
     return buffer.getvalue()
 
 

@@ -112,13 +112,15 @@ def slider_spec(figure: dict, optimizer: str, key: str, symbol: str, label: str,
                 names: list[str], family: dict[str, Any]) -> dict[str, Any]:
     """One live slider as ``live_race.js`` takes it: where its optimizer's path, head and ✕ are in ``figure``
     (``plots.race_figure``'s trace order), and ``names``: the legend entry at each position."""
-    paths = [trace.get("legendgroup") for trace in figure["data"] if trace.get("mode") == "lines"
-             and trace.get("legendgroup")]
+    def path(trace: dict) -> bool:  # an optimizer's path θ (not schedule-free's average x, ``meta`` "average")
+        return trace.get("mode") == "lines" and bool(trace.get("legendgroup")) and trace.get("meta") != "average"
+
+    paths = [trace.get("legendgroup") for trace in figure["data"] if path(trace)]
     return {
         "optimizer": optimizer, "key": key, "symbol": symbol, "label": label, "names": names,
         "values": [float(v) for v in values], "index": int(index),
         "colour": trace_style(paths.index(optimizer)).colour,
-        "trace": _index(figure, lambda t: t.get("mode") == "lines" and t.get("legendgroup") == optimizer),
+        "trace": _index(figure, lambda t: path(t) and t.get("legendgroup") == optimizer),
         "heads": _index(figure, lambda t: t.get("name") == "positions θₖ"),
         "head": paths.index(optimizer),
         "trace_cross": _index(figure, lambda t: t.get("name") == f"{optimizer} diverged"),

@@ -142,8 +142,9 @@ def race_figure(
 ) -> go.Figure:
     """The race: the landscape with each optimizer's path, animated over at most ``frames`` frames.
 
-    ``trajectories`` maps a name to an ``optimizers.Trajectory`` (its first row is drawn). The
-    figure opens showing the whole race; Play replays it, the slider scrubs through steps.
+    ``trajectories`` maps a name to an ``optimizers.Trajectory`` (its first row is drawn, and its ``averaged``
+    iterate dash-dotted where it has one: schedule-free's x). The figure opens showing the whole race; Play replays it,
+    the slider scrubs through steps.
     """
     if not trajectories:
         raise ValueError("Invalid trajectories value: {} (give at least one trajectory)")
@@ -192,13 +193,27 @@ def race_figure(
             customdata=[] if where is None else [f"{name}: {trajectory.diverged_reason[0]} at step {step}"],
             hovertemplate="%{customdata}<extra></extra>",
         ))
+    averages = {name: clip_to_view(t.averaged[0], surface.bounds) for name, t in trajectories.items()
+                if getattr(t, "averaged", None) is not None}
+    animated += list(range(len(traces), len(traces) + len(averages)))
+    for style, name in zip(styles, trajectories):  # schedule-free's average x beside its θ, dash-dotted
+        if name in averages:
+            points = averages[name]
+            traces.append(_scatter(
+                x=points[:, 0], y=points[:, 1], mode="lines", legendgroup=name, name=f"{name}: average x",
+                meta="average", line=dict(color=style.colour, dash="longdashdot", width=1.5), opacity=0.85,
+                customdata=np.arange(len(points)),
+                hovertemplate=f"{name} average<br>step %{{customdata}}<br>x = (%{{x:.4g}}, %{{y:.4g}})<extra></extra>",
+            ))
     traces.append(_click_grid(surface.bounds))
 
-    cap = max(MIN_FRAME_PATH, MAX_FRAME_POINTS // (len(shown) * len(paths)))
+    drawn = [*paths.values(), *averages.values()]
+    cap = max(MIN_FRAME_PATH, MAX_FRAME_POINTS // (len(shown) * len(drawn)))
     frames = [
         dict(name=str(k), traces=animated, data=[
             *(_path_trace(p[: k + 1], cap if k < steps else len(p)) for p in paths.values()),
             _scatter(x=[p[k, 0] for p in paths.values()], y=[p[k, 1] for p in paths.values()]),
+            *(_path_trace(p[: k + 1], cap if k < steps else len(p)) for p in averages.values()),
         ])
         for k in shown
     ]

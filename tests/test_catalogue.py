@@ -14,20 +14,21 @@ from hypothesis import strategies as st
 import landscapes
 import optimizers
 from losslab import grids, maps, race
-from optimizers import catalogue, notation
+from optimizers import catalogue, hyperparams, notation
 from validation import Range, check_choice, check_integers, check_number
 
 NUMBERS = [key for key, entry in catalogue.HYPERPARAMETERS.items() if entry.kind == "number"]
 
 
 def keywords(name: str) -> dict:
-    rule = optimizers.RULES[name]
-    return {**rule.defaults, **rule.fixed}
+    """Every keyword of optimizer ``name`` (a wrapper's with its default base's) but its choices."""
+    keys = {**optimizers.defaults(name), **optimizers.RULES[name].fixed}
+    return {key: value for key, value in keys.items() if hyperparams.entry(name, key).kind != "choice"}
 
 
 def halves(key: str, value, name: str) -> list[tuple[str, object]]:
     """(catalogue key, value) of optimizer ``name``'s keyword: a pair (betas, etas, ...) as its two halves."""
-    entry = catalogue.spec(key, name)
+    entry = hyperparams.entry(name, key)
     return list(zip(entry.parts, value)) if entry.kind == "pair" else [(key, value)]
 
 
@@ -36,10 +37,13 @@ def halves(key: str, value, name: str) -> list[tuple[str, object]]:
 
 @pytest.mark.parametrize("name", optimizers.names())
 def test_every_keyword_of_every_optimizer_is_in_the_catalogue(name):
-    for key, default in keywords(name).items():
-        entry = catalogue.spec(key, name)
-        assert entry.kind == ("flag" if isinstance(default, bool) else "pair" if isinstance(default, tuple) else
-                              "number"), key
+    for key, default in optimizers.defaults(name).items():
+        entry = hyperparams.entry(name, key)
+        if entry.kind == "choice":
+            assert default in entry.choices and len(entry.choices) >= 2, key
+        else:
+            assert entry.kind == ("flag" if isinstance(default, bool) else "pair" if isinstance(default, tuple) else
+                                  "number"), key
         assert entry.label and entry.doc
 
 
@@ -49,7 +53,7 @@ def test_every_valid_range_contains_the_default_and_the_race_lr(name):
         if isinstance(default, bool):
             continue
         for part, value in halves(key, default, name):
-            assert value is None or catalogue.spec(part, name).valid.contains(value), (name, part, value)
+            assert value is None or hyperparams.entry(name, part).valid.contains(value), (name, part, value)
     lr = catalogue.race_lr(name)
     assert catalogue.spec("lr").valid.contains(lr)
     low, high = catalogue.spec("lr").ui
@@ -68,7 +72,7 @@ def test_the_ui_range_lies_inside_the_valid_range(key):
 
 @pytest.mark.parametrize("name", optimizers.names())
 def test_symbols_are_unique_per_optimizer(name):
-    entries = [catalogue.spec(part, name) for key, default in keywords(name).items() if not isinstance(default, bool)
+    entries = [hyperparams.entry(name, part) for key, default in keywords(name).items() if not isinstance(default, bool)
                for part, _ in halves(key, default, name)]
     symbols, latex = [entry.symbol for entry in entries], [entry.latex for entry in entries]
     assert all(symbols) and len(set(symbols)) == len(symbols), symbols
@@ -99,9 +103,12 @@ def test_slider_ranges_and_flag_labels_are_explores():
 
 def test_race_defaults_read_the_catalogue():
     for name in optimizers.names():
-        assert race.optimizer_defaults(name)["lr"] == catalogue.DEFAULT_LR[name]
+        own = optimizers.RULES[name].defaults.get("base_optimizer", name)  # a wrapper races at its base's ρ,
+        assert race.optimizer_defaults(name)["lr"] == catalogue.DEFAULT_LR[own]  # or its own where it has one
         for surface, rates in catalogue.SURFACE_LR.items():
-            assert race.optimizer_defaults(name, surface)["lr"] == rates.get(name, catalogue.DEFAULT_LR[name])
+            expected = rates.get(name) or rates.get(own, catalogue.DEFAULT_LR[own])
+            assert race.optimizer_defaults(name, surface)["lr"] == expected
+    assert race.optimizer_defaults("sam", "rosenbrock", "adam")["lr"] == catalogue.race_lr("adam", "rosenbrock")
     assert catalogue.race_lr("sgd", "network") == 0.1  # the Networks page's ρ, on Explore too
     assert set(catalogue.SURFACE_LR) <= set(landscapes.names())
     with pytest.raises(ValueError, match=r"Unknown hyper-parameter 'step_size' \(valid: lr, momentum"):

@@ -112,7 +112,7 @@ def test_a_saved_json_reproduces_the_race_bit_for_bit(tmp_path):
 @pytest.mark.parametrize(("args", "message"), [
     (["--lr", "-1"], r"Invalid lr value: -1.0 \(must be >= 0\)"),
     (["--lr", "adam=abc"], r"argument --lr: 'abc' is not a number"),
-    (["--optimizers", "sgd,lbfgs"], r"argument --optimizers: unknown optimizer 'lbfgs' \(valid: sgd, momentum"),
+    (["--optimizers", "sgd,muon"], r"argument --optimizers: unknown optimizer 'muon' \(valid: sgd, momentum"),
     (["--start=1"], r"argument --start: '1' is not two numbers"),
     (["--start=a,2"], r"argument --start: 'a' is not a number"),
     (["--steps", "1e9"], r"Invalid steps value: 1000000000"),

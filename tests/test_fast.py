@@ -1,17 +1,21 @@
 """The fused numba sweep kernel (optimizers.fast) equals the plain numpy reference kernel.
 
 Every optimizer on several surfaces, random per-row hyper-parameters and starts, with and
-without a schedule and gradient noise: ``sweep`` through the fast path against ``sweep`` with it
-disabled. Rows must agree exactly in diverged_at, diverged_reason and steps_to_tol, and to
-1e-9 relative in final/best loss and final point. A row that differs is skipped only if it is
-chaotic: the reference itself moves past that tolerance when its start, or every gradient, is
-moved by one ulp (tests/torch_reference.py's rule), or when the surface's elementary functions
-(cos, tanh, ...) are evaluated by libm, as the compiled kernel does, instead of numpy's own
-implementations, which may differ by an ulp. Skipped rows are counted and must stay a minority.
+without a schedule and gradient noise, and every fused rule under every combination of its
+flags: ``sweep`` through the fast path against ``sweep`` with it disabled. Rows must agree
+exactly in diverged_at, diverged_reason and steps_to_tol, and to 1e-9 relative in final/best
+loss and final point. A row that differs is skipped only if it is chaotic: the reference itself
+moves past that tolerance when its start, or every gradient, is moved by one ulp
+(tests/torch_reference.py's rule), or when the surface's elementary functions (cos, tanh, ...)
+are evaluated by libm, as the compiled kernel does, instead of numpy's own implementations,
+which may differ by an ulp (MADGRAD's ∛S too: the kernel's is libm's pow within an ulp, numpy's
+differs from libm's). Skipped rows are counted and must stay a minority.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import os
 import subprocess
 import sys
@@ -19,6 +23,7 @@ import textwrap
 import zlib
 from fractions import Fraction
 from pathlib import Path
+from unittest import mock
 
 import numba
 import numpy as np
@@ -26,16 +31,18 @@ import pytest
 
 import landscapes
 import optimizers
-from optimizers import engine, fast, schedules
+from optimizers import batch, engine, fast, rules, schedules
 from tests.test_optimizers_torch import random_hyperparameters, random_starts
 
 ROWS = 320  # above engine.FAST_PATH_MIN_ROWS
 STEPS = 200
 TOLERANCE = 1e-9
 VARIANTS = ("plain", "schedule+noise")
-# Every optimizer on two surfaces, a few on two more: each (surface, family) compiles a kernel (~2-3 s).
+FUSED = [name for name in optimizers.names() if engine.fused(name)]  # the others (SAM, LBFGS, ...) have no fused
+# family: their sweeps run the reference kernel
+# Every fused optimizer on two surfaces, a few on two more: each (surface, family) compiles a kernel (~2-3 s).
 CASES = [
-    *((optimizer, surface, variant) for surface in ("rosenbrock", "rastrigin") for optimizer in optimizers.names()
+    *((optimizer, surface, variant) for surface in ("rosenbrock", "rastrigin") for optimizer in FUSED
       for variant in VARIANTS),
     *((optimizer, "beale", variant) for optimizer in ("nesterov", "adamw") for variant in VARIANTS),
     *(("rmsprop", "cliff", variant) for variant in VARIANTS),  # tanh: numpy's and libm's differ by ulps here
@@ -106,14 +113,31 @@ def chaotic_rows(surface, optimizer, starts, ours_reference, **kwargs) -> np.nda
 
     The changes: the start moved up by one ulp, every gradient moved up by one ulp, and the surface
     evaluated with libm's elementary functions instead of numpy's (the kernels' only legitimate
-    difference).
+    difference), and so MADGRAD's ∛S.
     """
     perturbed = [
         reference(surface, optimizer, np.nextafter(starts, np.inf), **kwargs),
         reference(GradientNudged(surface), optimizer, starts, **kwargs),
         reference(LibmEvaluated(surface), optimizer, starts, **kwargs),
     ]
+    if optimizers.RULES[optimizer].step is rules.madgrad_step:
+        with mock.patch.object(rules, "_cube_root_rms", kernel_cube_root_rms):
+            perturbed.append(reference(surface, optimizer, starts, **kwargs))
     return np.any([differs(summary, ours_reference) for summary in perturbed], axis=0)
+
+
+@numba.njit
+def _kernel_cube_roots(values):
+    out = np.empty(values.size)
+    for i in range(values.size):
+        out[i] = fast._pow_third(values[i])
+    return out
+
+
+def kernel_cube_root_rms(xp, grad_sum_sq, eps):
+    """rules._cube_root_rms with the compiled kernel's ∛S (fast._pow_third: libm's pow within an ulp) for numpy's."""
+    rms = _kernel_cube_roots(np.ascontiguousarray(grad_sum_sq).ravel()).reshape(grad_sum_sq.shape) + eps
+    return xp.where(rms == 0, math.inf, rms)
 
 
 def case_kwargs(optimizer: str, variant: str, rng: np.random.Generator) -> dict:
@@ -160,7 +184,7 @@ def test_fast_sweep_equals_reference(optimizer, surface_name, variant):
     assert_agrees(surface, optimizer, starts, case_kwargs(optimizer, variant, rng))
 
 
-@pytest.mark.parametrize("optimizer", optimizers.names())
+@pytest.mark.parametrize("optimizer", FUSED)
 def test_scalar_hyperparameters_and_shared_start(optimizer):
     """The app's and the benchmark's case: only lr per row, defaults elsewhere (scalar flags, scalar betas)."""
     surface = landscapes.get("rosenbrock")
@@ -189,16 +213,80 @@ def test_chaotic_rows_stay_a_minority():
     assert TOTALS["chaotic"] <= 0.05 * TOTALS["rows"], TOTALS
 
 
+def flag_keywords(optimizer: str) -> list[str]:
+    return [key for key, default in optimizers.defaults(optimizer).items() if isinstance(default, bool)]
+
+
+@pytest.mark.parametrize("optimizer", [name for name in FUSED if flag_keywords(name)])
+def test_every_combination_of_flags(optimizer):
+    """Each fused rule under every combination of its flags (the random cases draw one per batch), with random
+    per-row hyper-parameters; a combination the library refuses (Nesterov without momentum) is skipped."""
+    surface = landscapes.get("rosenbrock")
+    keys = flag_keywords(optimizer)
+    rng = np.random.default_rng(zlib.crc32(f"flags/{optimizer}".encode()))
+    ran = 0
+    for combination in itertools.product((False, True), repeat=len(keys)):
+        starts = random_starts(surface, rng, ROWS)
+        kwargs = {**random_hyperparameters(optimizer, rng, ROWS), **dict(zip(keys, combination))}
+        try:
+            batch.prepare(surface, optimizer, starts, STEPS, hyperparameters=kwargs, keep_trajectories=False)
+        except ValueError:
+            continue
+        assert_agrees(surface, optimizer, starts, kwargs)
+        ran += 1
+    assert ran >= 2 ** (len(keys) - 1), ran
+
+
+@pytest.mark.parametrize("surface_name", ["rosenbrock", "rastrigin"])
+def test_madgrad_equals_the_reference_with_the_kernels_cube_root_bit_for_bit(surface_name):
+    """MADGRAD's only difference from the reference is ∛S (numpy's pow there, fast._pow_third here): with the same ∛S
+    the two agree bit for bit, in both weight-decay modes, with and without a schedule and noise. (Its rows with α = 0
+    recompute θ₀ from sums each step, a cancellation that turns an ulp of ∛S into ~1e-8: the chaotic rows above.)"""
+    surface = landscapes.get(surface_name)
+    rng = np.random.default_rng(zlib.crc32(f"madgrad-exact/{surface_name}".encode()))
+    for decoupled, variant in itertools.product((False, True), VARIANTS):
+        starts = random_starts(surface, rng, ROWS)
+        kwargs = {**case_kwargs("madgrad", variant, rng), "weight_decouple": decoupled}
+        ours = optimizers.sweep(surface, "madgrad", start=starts, steps=STEPS, **kwargs)
+        with mock.patch.object(rules, "_cube_root_rms", kernel_cube_root_rms):
+            theirs = reference(surface, "madgrad", starts, **kwargs)
+        for name in (*FLOATS, *EXACT):
+            np.testing.assert_array_equal(getattr(ours, name), getattr(theirs, name), err_msg=name)
+
+
+def test_the_cube_root_is_libms_pow_within_an_ulp():
+    """MADGRAD's ∛S (fast._pow_third, vectorizable) against x ** (1/3), numpy's and libm's: within an ulp everywhere,
+    equal to libm's in nearly every case, and 0, ∞, NaN as pow's."""
+    rng = np.random.default_rng(5)
+    x = np.concatenate([10 ** rng.uniform(-320, 308, 100_000), rng.uniform(0, 10, 100_000), [0.0, np.inf, np.nan]])
+    ours = np.array([fast._pow_third(v) for v in x])
+    libm = np.array([v ** (1 / 3) for v in x.tolist()])  # Python's float pow: libm's
+    special = ~np.isfinite(x) | (x == 0)
+    np.testing.assert_array_equal(ours[special], x[special])
+    ours, libm, x = ours[~special], libm[~special], x[~special]
+    for theirs in (libm, x ** (1 / 3)):
+        np.testing.assert_array_less(np.abs(ours - theirs), 1.01 * np.spacing(theirs))
+    assert (ours == libm).mean() > 0.99
+
+
 def test_float32_agrees_to_float32_precision():
-    """float32 rows are computed in float64 and rounded where the reference stores: close, not identical."""
+    """float32 rows are computed in float64 and rounded where the reference stores: close, not identical. Adafactor's
+    RMS normalizations and Prodigy's d, a ratio of sums, move float32 itself away from float64 (the reference's own
+    float32 rows: up to 1e-3 and 1e-1 after 200 steps here): there, the fused float32 rows are as close to float64."""
     surface = landscapes.get("quadratic", condition=20.0, angle=30.0)
     rng = np.random.default_rng(3)
     starts = random_starts(surface, rng, ROWS)
-    for optimizer in ("adam", "adamw"):  # one kernel to compile
-        kwargs = {"lr": 10 ** rng.uniform(-3, -1.5, ROWS), "dtype": "float32"}
-        ours = optimizers.sweep(surface, optimizer, start=starts, steps=STEPS, **kwargs)
-        theirs = reference(surface, optimizer, starts, **kwargs)
+    for optimizer in ("adam", "adamw", "nadam", "asgd", "adafactor", "adan", "prodigy"):  # float32 scalars: ASGD's η,
+        # NAdam's μ product, Adan's clipping, Prodigy's d; Adafactor's ε₁ (θ's machine epsilon)
+        kwargs = {"lr": 10 ** rng.uniform(-3, -1.5, ROWS)}
+        ours = optimizers.sweep(surface, optimizer, start=starts, steps=STEPS, dtype="float32", **kwargs)
+        theirs = reference(surface, optimizer, starts, dtype="float32", **kwargs)
         np.testing.assert_array_equal(ours.diverged_at, theirs.diverged_at)
+        if optimizer in ("adafactor", "prodigy"):
+            exact = reference(surface, optimizer, starts, **kwargs).final_point
+            errors = [np.abs(summary.final_point - exact).max() for summary in (ours, theirs)]
+            assert errors[0] <= 2 * errors[1] + 1e-5, errors
+            continue
         np.testing.assert_allclose(ours.final_point, theirs.final_point, rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(ours.best_loss, theirs.best_loss, rtol=1e-4, atol=1e-6)
 
@@ -235,7 +323,7 @@ def test_formula_numba_cannot_compile_falls_back_to_the_reference():
     assert any("unsupported_formula" in name for name in fast._FAILED)
 
 
-def test_fast_path_runs_large_numpy_sweeps_only(monkeypatch):
+def test_fast_path_runs_large_numpy_sweeps_and_small_ones_where_numba_has_the_kernel(monkeypatch):
     surface = landscapes.get("rosenbrock")
 
     def no_reference(*args, **kwargs):
@@ -244,14 +332,51 @@ def test_fast_path_runs_large_numpy_sweeps_only(monkeypatch):
     monkeypatch.setattr(engine, "Stepper", no_reference)
     summary = optimizers.sweep(surface, "adam", steps=5, lr=np.full(engine.FAST_PATH_MIN_ROWS, 1e-2))
     assert summary.final_loss.shape == (engine.FAST_PATH_MIN_ROWS,)
-    for kwargs in (
-        {"lr": np.full(engine.FAST_PATH_MIN_ROWS - 1, 1e-2)},  # too few rows
-        {"lr": np.full(ROWS, 1e-2), "backend": "torch"},
+    small = optimizers.sweep(surface, "adam", steps=5, lr=np.full(3, 1e-2))  # numba imported, the kernel compiled
+    assert small.final_loss.shape == (3,)
+    for on, kwargs in (
+        (surface, {"lr": np.full(ROWS, 1e-2), "backend": "torch"}),
+        (GradientNudged(surface), {"lr": np.full(ROWS, 1e-2)}),  # no numba formula
     ):
         with pytest.raises(AssertionError, match="the reference kernel ran"):
-            optimizers.sweep(surface, "adam", steps=5, **kwargs)
+            optimizers.sweep(on, "adam", steps=5, **kwargs)
     with fast.disabled(), pytest.raises(AssertionError, match="the reference kernel ran"):
         optimizers.sweep(surface, "adam", steps=5, lr=np.full(ROWS, 1e-2))
+    monkeypatch.setattr(fast, "ready", lambda batch: False)  # a kernel numba would have to compile first
+    with pytest.raises(AssertionError, match="the reference kernel ran"):
+        optimizers.sweep(surface, "adam", steps=5, lr=np.full(engine.FAST_PATH_MIN_ROWS - 1, 1e-2))
+
+
+SMALL_SWEEP_PROBE = textwrap.dedent(
+    """
+    import sys
+    import numpy as np, landscapes, optimizers
+    from optimizers import engine
+    stepped, original = [], engine.Stepper
+    engine.Stepper = lambda batch: stepped.append(batch.optimizer) or original(batch)
+    s = landscapes.get("rosenbrock")
+    optimizers.sweep(s, "adam", steps=3, lr=np.full(16, 0.1))  # numba not imported: the numpy kernel
+    imported = "numba" in sys.modules
+    from optimizers import fast
+    optimizers.sweep(s, "adam", steps=3, lr=np.full(16, 0.1))  # on disk: loaded, not compiled
+    optimizers.sweep(s, "lion", steps=3, lr=np.full(16, 0.1), start=(0.25, 0.5))  # never compiled: the numpy kernel
+    hits = sum(sum(k.stats.cache_hits.values()) for k in fast._KERNELS.values())
+    misses = sum(sum(k.stats.cache_misses.values()) for k in fast._KERNELS.values())
+    print(",".join(stepped), imported, hits, misses)
+    """
+)
+
+
+def test_a_small_sweep_takes_the_fused_kernel_only_where_numba_is_loaded_and_the_kernel_cached(tmp_path):
+    """Below engine.FAST_PATH_MIN_ROWS a sweep never imports numba nor waits for a compile: in a new process, the
+    numpy kernel; once numba is imported, the fused kernel where its disk cache holds it (one load, no compile)."""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+           "NUMBA_CACHE_DIR": str(tmp_path)}  # a cache of adam's kernel alone: compiled there first
+    subprocess.run([sys.executable, "-c", CACHE_PROBE], env=env, cwd=root, check=True, capture_output=True)
+    out = subprocess.run([sys.executable, "-c", SMALL_SWEEP_PROBE], env=env, cwd=root, capture_output=True, text=True,
+                         check=True).stdout.split()  # fmt: skip
+    assert out == ["adam,lion", "False", "1", "0"]
 
 
 def test_threads_give_identical_results():
@@ -304,6 +429,13 @@ def test_compiled_kernel_is_cached_across_processes():
     out = subprocess.run([sys.executable, "-c", CACHE_PROBE], env=env, cwd=root, capture_output=True, text=True,
                          check=True).stdout.split()  # fmt: skip
     assert (int(out[0]), int(out[1])) == (1, 0)  # one cache hit, no compilation
+
+
+def test_every_family_fits_the_driver():
+    """A family's slots fit the driver's fixed-size tuples."""
+    for family in fast.FAMILIES.values():
+        assert all(getattr(family, key) <= most for key, most in fast.SLOTS.items()), family.name
+        assert (family.factors is None) == (family.n_factors == 0), family.name
 
 
 def test_the_engine_knows_which_rules_are_fused_without_importing_numba():

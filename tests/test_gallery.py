@@ -142,6 +142,28 @@ def test_every_optimizer_by_default_and_a_start_at_the_minimum():
     assert shown.results["sgd"].final_loss == 0.0  # no gradient at the minimum: plain SGD stays there
 
 
+def test_the_tuning_runs_in_the_fused_kernel_where_numba_has_it_and_finds_the_same(monkeypatch):
+    """A large gallery imports numba (``gallery.FUSED_SETUP_S``: lowered here) and tunes in the fused kernels it has
+    compiled or cached, bit for bit the numpy kernel's sweeps; it never compiles one for its small sweeps."""
+    from optimizers import engine, fast
+
+    surface = landscapes.get(SMALL.surface)
+    for name in ("sgd", "adam"):  # their kernels compiled; momentum's is sgd's
+        optimizers.sweep(surface, name, steps=1, lr=np.full(engine.FAST_PATH_MIN_ROWS, 1e-3))
+    fused, compiles = [], []
+    monkeypatch.setattr(fast, "sweep", lambda batch, *args, original=fast.sweep: batch.steps and fused.append(
+        batch.optimizer) or original(batch, *args))  # steps 0: maps' check of the configuration
+    monkeypatch.setattr(fast, "ready", lambda batch, original=fast.ready: original(batch) or compiles.append(batch))
+    monkeypatch.setattr(gallery, "FUSED_SETUP_S", 0.0)
+    shown = gallery.gallery(SMALL)
+    assert fused == list(SMALL.optimizers) and not compiles
+    with fast.disabled():
+        reference = gallery.gallery(SMALL)
+    for name, result in shown.results.items():
+        np.testing.assert_array_equal(result.curve.cells.final_loss, reference.results[name].curve.cells.final_loss)
+        assert result.curve.best == reference.results[name].curve.best
+
+
 # --- validation and the budget -------------------------------------------------------------------------------
 
 
@@ -286,7 +308,7 @@ def test_the_cli_writes_the_figure_and_the_table(tmp_path, kaleido):
     (["--surface", "rosenbrock", "--optimizers", "sgd,nope", "--out", "g.png"], "unknown optimizer 'nope'"),
     (["--surface", "rosenbrock", "--out", "g.gif"], "a gallery exports to .png, .svg, .pdf, .html, .csv"),
     (["--surface", "rosenbrock", "--steps", "5000", "--out", "g.png"], "This gallery would take about"),
-    (["--surface", "rosenbrock", "--steps", "5000", "--points", "256", "--out", "g.png"], "reduce points (256)"),
+    (["--surface", "rosenbrock", "--steps", "5000", "--points", "256", "--out", "g.png"], "points (256)"),
 ])
 def test_cli_usage_errors_exit_2_with_one_line(tmp_path, args, message, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -327,3 +349,18 @@ def test_cli_help_lists_the_options_with_examples():
         assert option in done.stdout
     assert "gallery" in subprocess.run([sys.executable, "-m", "losslab", "--help"], capture_output=True, text=True,
                                        timeout=120).stdout
+
+
+def test_every_optimizer_gets_the_same_budget_of_gradient_evaluations():
+    """A gallery's steps are gradient evaluations: SAM (two a step) races half as many steps and LBFGS (up to
+    max_eval = 25 a step) a 25th; neither evaluates ∇f more often than the others, and their panels say so."""
+    config = gallery.GalleryConfig(surface="quadratic", steps=200, points=8, optimizers=("sgd", "sam", "lbfgs"))
+    assert [config.steps_of(name) for name in config.names()] == [200, 100, 8]
+    shown = gallery.gallery(config)
+    for name, result in shown.results.items():
+        assert result.trajectory.points.shape[1] == config.steps_of(name) + 1
+        evaluations = result.trajectory.evaluations
+        assert evaluations is None or evaluations[0, -1] <= config.steps
+    titles = [gallery.panel_title(result, config) for result in shown.results.values()]
+    assert titles[0].endswith(f"ρ={shown.results['sgd'].lr:.3g}") and titles[2].endswith(" · 8 steps")
+    assert [row["steps"] for row in gallery.rows(shown)] == [200, 100, 8]

@@ -137,7 +137,8 @@ def test_each_lesson_opens_on_explore_with_its_caption(explore, name):
     assert at.selectbox(key="surface").value == lesson.config.surface
     assert at.multiselect(key="opt").value == list(lesson.config.optimizers)
     spec = race_spec(at)
-    drawn = [t["legendgroup"] for t in spec["data"] if t.get("legendgroup") and t.get("mode") == "lines"]
+    drawn = [t["legendgroup"] for t in spec["data"] if t.get("legendgroup") and t.get("mode") == "lines"
+             and t.get("meta") != "average"]  # schedule-free's average x is drawn beside its θ
     assert drawn == list(lesson.config.optimizers)
 
 
@@ -188,3 +189,64 @@ def test_lion_moves_every_coordinate_by_rho_and_adams_steps_shrink():
     assert np.allclose(steps, rho, rtol=1e-9, atol=0)  # every coordinate, every step: exactly ρ
     assert adam.losses[0, -1] < lion.losses[0, -1]
     assert np.abs(np.diff(adam.points[0], axis=0))[-1].max() < rho / 10 < steps[-1].min()
+
+
+def test_schedule_free_x_is_near_the_minimum_halfway_where_cosine_sgd_still_rattles():
+    config = lessons.get("schedulefree-cosine").config
+    assert config.schedule["name"] == "CosineAnnealingLR" and config.constant_lr == ("schedulefree_sgd",)
+    surface, paths = race("schedulefree-cosine")
+    sgd, free = paths["sgd"], paths["schedulefree_sgd"]
+    assert np.all(free.lrs == config.optimizers["schedulefree_sgd"]["lr"])  # constant ρ under the race's schedule
+    assert sgd.lrs[0, -1] < 1e-3 * sgd.lrs[0, 0]  # cosine: down to about 0
+    x_loss = surface.value(free.averaged[0]) - surface.minimum_value
+    halfway, end = slice(230, 251), slice(-21, None)
+    sgd_loss = sgd.losses[0] - surface.minimum_value
+    assert round(float(sgd_loss[halfway].mean()), 2) == 0.06 and round(float(x_loss[halfway].mean()), 4) == 0.0003
+    assert x_loss[halfway].mean() < sgd_loss[halfway].mean() / 20  # the caption: x near the minimum halfway
+    assert x_loss[halfway].mean() < free.losses[0, halfway].mean()  # x, not θ, is the good point
+    assert round(float(sgd_loss[end].mean()), 4) == 0.0007 and round(float(x_loss[end].mean()), 3) == 0.001
+
+
+def sam_swing(name):
+    """The lesson's race, and SAM's last 50 iterates' largest distance from the well's minimum it is in."""
+    from landscapes.analytic import sharp_flat_local_minimum
+
+    surface, paths = race(name)
+    minimum = np.array(surface.minima[0] if name == "sam-sharp" else sharp_flat_local_minimum()[0])
+    return surface, paths, minimum, float(np.abs(paths["sam"].points[0, -50:] - minimum).max())
+
+
+def worst_within(surface, minimum, r):
+    angles = np.linspace(0, 2 * np.pi, 3601)
+    return float(surface.value(minimum + r * np.stack([np.cos(angles), np.sin(angles)], axis=-1)).max())
+
+
+def curvature(surface, point, h=1e-5):
+    """The Hessian's largest eigenvalue at ``point`` (central differences of the analytic gradient)."""
+    columns = [(surface.grad(point + h * e) - surface.grad(point - h * e)) / (2 * h) for e in np.eye(2)]
+    return float(np.linalg.eigvalsh(np.stack(columns, axis=1)).max())
+
+
+def test_sam_swings_in_the_sharp_minimum_where_gradient_descent_settles():
+    surface, paths, minimum, swing = sam_swing("sam-sharp")
+    config = lessons.get("sam-sharp").config
+    rho, r = config.optimizers["sam"]["lr"], config.optimizers["sam"]["rho"]
+    lam = curvature(surface, minimum)
+    assert round(lam, -1) == 100 and round(rho * lam * r / (2 - rho * lam), 2) == 0.05  # the caption's first order
+    assert np.allclose(paths["sgd"].points[0, -1], minimum, atol=1e-6)
+    assert round(swing, 2) == 0.03 and swing < rho * lam * r / (2 - rho * lam)  # softer than first order
+    assert np.all(np.round(paths["sam"].losses[0, -50:], 3) >= 0.075 - 0.001)
+    assert round(worst_within(surface, minimum, r), 3) == 0.153
+
+
+def test_sam_settles_in_the_flat_minimum_and_its_worst_loss_within_r_is_the_lower():
+    surface, paths, minimum, swing = sam_swing("sam-flat")
+    config = lessons.get("sam-flat").config
+    rho, r = config.optimizers["sam"]["lr"], config.optimizers["sam"]["rho"]
+    lam = curvature(surface, minimum)
+    assert round(lam, 1) == 1.9 and round(rho * lam * r / (2 - rho * lam), 4) == 0.0005
+    assert swing < 0.001 and round(float(paths["sam"].losses[0, -1]), 3) == 0.147
+    sharp = np.array(surface.minima[0])
+    assert surface.value(sharp) < surface.value(minimum)  # the sharp well is deeper ...
+    assert round(worst_within(surface, minimum, r), 3) == 0.150  # ... but worse within r
+    assert worst_within(surface, minimum, r) < worst_within(surface, sharp, r)

@@ -12,15 +12,17 @@ from hypothesis import strategies as st
 
 import landscapes
 import optimizers
+from optimizers import catalogue
 from tests.torch_reference import ALWAYS_COMPARED, CHAOS_MARGIN, compare_rows
 
 STEPS = 50
 ROWS = 6
-TORCH_OPTIM = [name for name in optimizers.names() if optimizers.RULES[name].reference == "torch.optim"]
+TORCH_OPTIM = [name for name in optimizers.names() if optimizers.RULES[name].reference == "torch.optim"
+               and not optimizers.RULES[name].closure]  # LBFGS: tests/test_lbfgs.py (its own hyper-parameters)
 # MADGRAD with α = 0 steps by θ + s/∛S − s/∛S' (its reference's order): numpy's and torch's x^(1/3) differ in the last
 # bit, which that cancellation amplifies past 1e-9 in rows the chaos rule skips (its torch backend is held to the
 # reference under that rule in tests/test_optimizers_modern.py)
-EXACT_BACKENDS = [name for name in optimizers.names() if name != "madgrad"]
+EXACT_BACKENDS = [name for name in optimizers.names() if name not in ("madgrad", "lbfgs")]  # LBFGS: test_lbfgs.py
 
 
 def random_hyperparameters(optimizer: str, rng: np.random.Generator, rows: int) -> dict:
@@ -94,9 +96,23 @@ def random_hyperparameters(optimizer: str, rng: np.random.Generator, rows: int) 
             "d": rng.uniform(1.0, 5.0, rows),
             "weight_decay": maybe(rng.uniform(0, 0.1, rows)),
         }
+    if optimizers.RULES[optimizer].wraps:  # SAM, Lookahead: over a random base, with the base's random keywords
+        base = str(rng.choice(catalogue.BASES))
+        return {**random_hyperparameters(base, rng, rows), **wrapper_hyperparameters(optimizer, rng, rows),
+                "base_optimizer": base}
     if optimizers.RULES[optimizer].reference == "pytorch_optimizer":
         return pytorch_optimizer_hyperparameters(optimizer, rng, rows)
     raise AssertionError(f"no sampler for {optimizer}")
+
+
+def wrapper_hyperparameters(optimizer: str, rng: np.random.Generator, rows: int) -> dict:
+    """A wrapper's own keywords, random per row in the reference's ranges (a choice and a flag per batch): SAM's
+    radius r (within Adadelta's ρ_d range too, which SAM's shares) and Lookahead's κ, φ and pullback."""
+    if optimizer == "sam":
+        return {"rho": rng.uniform(0, 0.3, rows), "adaptive": bool(rng.random() < 0.5),
+                "perturb_eps": 10 ** rng.uniform(-14, -6, rows)}
+    return {"k": rng.integers(1, 9, rows).astype(float), "alpha": rng.uniform(0, 1, rows),
+            "pullback_momentum": str(rng.choice(["none", "reset", "pullback"]))}
 
 
 def pytorch_optimizer_hyperparameters(optimizer: str, rng: np.random.Generator, rows: int) -> dict:
@@ -121,7 +137,14 @@ def pytorch_optimizer_hyperparameters(optimizer: str, rng: np.random.Generator, 
         "alpha": lambda: uniform(0, 20),
         "d0": lambda: log(-8, -2),
         "d_coef": lambda: uniform(0.1, 2),
+        "r": lambda: maybe(uniform(0, 2)),
+        "weight_lr_power": lambda: uniform(0, 3),
+        "warmup_steps": lambda: maybe(rng.integers(1, 20, rows).astype(float)),
+        "decoupling_c": lambda: maybe(uniform(0, 3)),
     }
+    if optimizer.startswith("schedulefree"):  # β in (0, 1): the average x = θ + (1 − 1/β)(z − θ)
+        samplers["momentum"] = lambda: uniform(0.05, 0.99)
+        samplers["betas"] = lambda: (uniform(0.05, 0.99), uniform(0.5, 0.9999))
     return {key: bool(rng.random() < 0.5) if isinstance(default, bool) else samplers[key]()
             for key, default in optimizers.defaults(optimizer).items()}
 

@@ -39,7 +39,7 @@ def test_surface_learning_rates_are_the_largest_grid_values_that_pass():
         if surface == "network":
             continue
         for name, lr in overrides.items():
-            assert lr in grid and lr < catalogue.DEFAULT_LR[name]
+            assert lr in grid and lr < catalogue.race_lr(name)
             larger = grid[grid.index(lr) + 1]
             hyper = {**race.optimizer_defaults(name, surface)}
             runs = [optimizers.run(landscapes.get(surface), name, steps=500, **{**hyper, "lr": larger * factor})
@@ -105,3 +105,22 @@ def test_a_too_long_url_key_is_refused_for_its_name_and_a_long_value_for_its_len
     assert "value" not in long_key
     (long_value,) = [m for m in messages if "'steps'" in m]
     assert f"its value has {race.MAX_QUERY_VALUE + 1} characters" in long_value
+
+
+def test_a_wrappers_base_and_the_constant_lr_optimizers_round_trip_through_the_url():
+    """SAM over Adam (Adam's keywords come with it) and a schedule that schedule-free SGD ignores: written to the URL
+    and read back; a base that is not an optimizer, or a constant-ρ name not in the race, is refused by name."""
+    sam = {**race.with_base("sam", race.optimizer_defaults("sam"), "adam"), "rho": 0.1, "betas": (0.8, 0.99)}
+    config = race.RaceConfig(optimizers={"sam": sam, "schedulefree_sgd": race.optimizer_defaults("schedulefree_sgd")},
+                             schedule={"name": "CosineAnnealingLR", "T_max": 500, "eta_min": 0.0},
+                             constant_lr=("schedulefree_sgd",)).validate()
+    query = race.to_query(config)
+    assert query["sam.base_optimizer"] == "adam" and query["constant_lr"] == "schedulefree_sgd"
+    loaded, messages = race.from_query(query)
+    assert not messages and loaded == config
+    trajectories = race.run_race(dataclasses.replace(config, steps=20))
+    assert (trajectories["schedulefree_sgd"].lrs == config.optimizers["schedulefree_sgd"]["lr"]).all()
+    assert trajectories["sam"].evaluations[0, -1] == 40
+    _, messages = race.from_query({**query, "sam.base_optimizer": "lbfgs", "constant_lr": "adam"})
+    assert any("sam.base_optimizer" in m and "one of sgd" in m for m in messages)
+    assert any("constant_lr" in m and "must name selected optimizers" in m for m in messages)

@@ -192,7 +192,7 @@ def test_scheduled_race_runs_the_optimizer_with_and_without_the_schedule():
     ({"cells": 129}, "cells"), ({"cells": 1}, "cells"), ({"seeds": 0}, "seeds"), ({"steps": 5001}, "steps"),
     ({"y": "beta1"}, "y"), ({"y": "condition"}, "y"), ({"lr_range": (1e-3, 1e-4)}, "lr_range"),
     ({"lr_range": (1e-6, 1e-3)}, "lr_range"), ({"y_range": (0.0, 1.5)}, "y_range"),
-    ({"optimizer": "lbfgs"}, "optimizer"),
+    ({"optimizer": "muon"}, "optimizer"),
     ({"cells": 128, "seeds": 16, "steps": 1000}, "map size"), ({"noise": -1.0}, "noise"),
 ])
 def test_bad_settings_raise_value_errors_naming_them(change, name):

@@ -208,3 +208,14 @@ def test_map_rows_as_csv_round_trip():
     for written, original in zip(read, rows):
         assert float(written["final_loss"]) == original["final_loss"]  # exact: shortest round-tripping floats
         assert written["diverged"] == ("true" if original["diverged"] else "false")
+
+
+def test_a_wrappers_base_is_picked_on_the_page_and_travels_in_the_url():
+    """SAM maps over the base its select box holds (the URL's ``sam.base_optimizer``), and the map is that base's."""
+    at = sweeps_page({"opt": "sam", "sam.base_optimizer": "adam", "steps": "100", "cells": "16", "y": "distance"})
+    assert_clean(at)
+    assert at.selectbox(key="sweeps.base").value == "adam"
+    assert at.query_params["sam.base_optimizer"] == "adam"
+    at.selectbox(key="sweeps.base").set_value("sgd").run()  # the default base: out of the URL
+    assert_clean(at)
+    assert "sam.base_optimizer" not in at.query_params

@@ -42,7 +42,7 @@ def row_kwargs(hyperparameters: dict[str, Any], row: int) -> dict[str, Any]:
     """Row ``row``'s torch.optim keyword arguments from a Trajectory's hyperparameters."""
 
     def pick(value: Any) -> Any:
-        if value is None or isinstance(value, bool):  # None: Adafactor's default ε₁
+        if value is None or isinstance(value, (bool, str)):  # None: Adafactor's default ε₁; a choice
             return value
         array = np.asarray(value)
         return float(array if array.ndim == 0 else array[row])
@@ -59,7 +59,7 @@ class AdamWithoutBiasCorrection(torch.optim.Optimizer):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad))
 
     @torch.no_grad()
-    def step(self):
+    def step(self, closure=None):
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
             for param in group["params"]:
@@ -83,11 +83,28 @@ OURS = {"adam_nobc": AdamWithoutBiasCorrection}  # optimizers torch.optim lacks:
 
 
 def reference_class(optimizer: str) -> type:
-    """The class our ``optimizer`` reproduces: torch.optim's, pytorch_optimizer's (``load_optimizer``) or ``OURS``."""
+    """The class our ``optimizer`` reproduces: torch.optim's, pytorch_optimizer's (by its class name, else
+    ``load_optimizer``) or ``OURS``."""
     rule = RULES[optimizer]
     if rule.reference == "pytorch_optimizer":
-        return pytorch_optimizer.load_optimizer(optimizer)
+        return getattr(pytorch_optimizer, rule.torch_name, None) or pytorch_optimizer.load_optimizer(optimizer)
     return getattr(torch.optim, rule.torch_name) if rule.torch_name else OURS[optimizer]
+
+
+def build_reference(optimizer: str, params: list, kwargs: dict[str, Any]) -> torch.optim.Optimizer:
+    """The reference optimizer over ``params`` with our keywords ``kwargs`` (the ones a name implies, AdamW's
+    decoupling, left out). SAM takes its base's class and the base's keywords beside its own; Lookahead wraps a base
+    built with the base's keywords (``Rule.wraps``)."""
+    rule = RULES[optimizer]
+    kwargs = {key: value for key, value in kwargs.items() if key not in rule.fixed}
+    if not rule.wraps:
+        return reference_class(optimizer)(params, **reference_kwargs(kwargs))
+    base = kwargs.pop("base_optimizer")
+    base_kwargs = {key: value for key, value in kwargs.items() if key not in RULES[base].fixed}
+    if rule.wraps == "class":
+        return reference_class(optimizer)(params, reference_class(base), **reference_kwargs(base_kwargs))
+    own = {key: kwargs.pop(key) for key in list(kwargs) if key in rule.defaults}
+    return reference_class(optimizer)(build_reference(base, params, kwargs), **own)
 
 
 def reference_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -117,18 +134,26 @@ def torch_trajectory(
     the optimizer's state (its moments, buffers), moved by one ulp ``towards`` ±∞ after every step."""
     rule = RULES[optimizer]
     param = torch.nn.Parameter(torch.tensor(start, dtype=torch.float64))
-    fixed = set(rule.fixed)  # implied by the class (AdamW), not a keyword torch takes
-    torch_kwargs = reference_kwargs({k: v for k, v in kwargs.items() if k not in fixed})
-    opt = reference_class(optimizer)([param], **torch_kwargs)
+    opt = build_reference(optimizer, [param], kwargs)
     scheduler = schedule_factory(opt) if schedule_factory is not None else None
     points = np.empty((steps + 1, 2))
     points[0] = start
     for k in range(steps):
-        grad = torch.from_numpy(surface.grad(param.detach().numpy()))  # the same gradient values as ours
-        if sigma:
-            grad = grad + sigma * torch.from_numpy(noise.gaussian(noise_key, k)[0])
-        param.grad = grad
-        opt.step()
+
+        def closure(step: int = k) -> torch.Tensor:
+            """f at θ, with ∇f (and step k's noise, as ours: one draw per step) assigned to θ's grad."""
+            theta = param.detach().numpy()
+            grad = torch.from_numpy(surface.grad(theta))  # the same gradient values as ours
+            if sigma:
+                grad = grad + sigma * torch.from_numpy(noise.gaussian(noise_key, step)[0])
+            param.grad = grad
+            return torch.as_tensor(float(surface.value(theta)))
+
+        closure()
+        if rule.closure:
+            opt.step(closure)
+        else:
+            opt.step()
         if scheduler is not None:
             scheduler.step()
         if nudge_every_step:

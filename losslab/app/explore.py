@@ -72,7 +72,7 @@ def _producers(config: race.RaceConfig, trajectories: dict[str, optimizers.Traje
 def _quadratic_rates(config: race.RaceConfig, name: str, trajectory: optimizers.Trajectory) -> dict[str, Any]:
     """On the quadratic, heavy ball's (or GD's) theoretical contraction per step next to the measured one."""
     hyper = config.optimizers[name]
-    if not theory.applies(config.surface, name, hyper) or config.schedule or config.noise:
+    if not theory.applies(config.surface, name, hyper) or config.schedule_of(name) or config.noise:
         return {}
     kappa = float(config.surface_params.get("condition", 10.0))
     rates = theory.contraction_rates(float(hyper["lr"]), float(hyper.get("momentum", 0.0)), [1.0, kappa])
@@ -219,7 +219,7 @@ def main() -> None:
                    "schedule.")
         for name, hyper in config.optimizers.items():
             st.markdown(f"**{name}** — {optimizers.RULES[name].summary}")
-            st.latex(update_rule(name, hyper, config.schedule, config.noise))
+            st.latex(update_rule(name, hyper, config.schedule_of(name), config.noise))
             st.caption(HINTS.get(name, ""))
 
 

@@ -19,10 +19,10 @@ from losslab import budget, live, race
 from losslab.app import race_cache
 from losslab.app.markdown import escape
 from losslab.grids import FINE, LOG_GRIDS, LR_GRID, log_grid, sci
-from optimizers import catalogue, schedules
+from optimizers import catalogue, hyperparams, schedules
 
 DEFAULT_CONFIG = race.RaceConfig()
-MAX_TEXT = 200  # characters of a typed surface parameter (a formula, a window): what a URL value holds
+MAX_TEXT = 200  # characters of a typed surface parameter (a formula, a window): a formula's own cap
 MAX_SEED = 2**53 - 1  # what a browser's number input holds exactly
 SCHEDULE_NAMES = [name for name in schedules.names() if name != "SequentialLR"]  # needs nested schedules
 SCHEDULE_UI_DEFAULTS = {  # values for the parameters torch requires (no default there)
@@ -64,14 +64,14 @@ def _default_start(surface: str, params: dict[str, float]) -> tuple[float, float
 
 def _set_optimizer_state(name: str, hyper: dict[str, Any]) -> None:
     for key, value in hyper.items():
-        spec = catalogue.spec(key, name)
+        spec = hyperparams.entry(name, key, hyper.get("base_optimizer"))
         if spec.kind == "pair":  # betas, etas, ...: a widget per half (None: Adafactor's default ε₁)
             for part, half in zip(spec.parts, value, strict=True):
                 state[f"{name}.{part}"] = None if half is None else float(half)
-        elif isinstance(value, bool):
+        elif isinstance(value, bool) or spec.kind == "choice" or value is None:
             state[f"{name}.{key}"] = value
         else:
-            state[f"{name}.{key}"] = float(value)
+            state[f"{name}.{key}"] = int(value) if spec.valid.integer else float(value)
 
 
 def apply(config: race.RaceConfig, flags: dict[str, bool]) -> None:
@@ -85,6 +85,7 @@ def apply(config: race.RaceConfig, flags: dict[str, bool]) -> None:
         _set_optimizer_state(name, hyper)
     state["steps"] = int(config.steps)
     state["schedule"] = config.schedule["name"] if config.schedule else "none"
+    state["constant_lr"] = list(config.constant_lr)
     if config.schedule and config.schedule["name"] in SCHEDULE_NAMES:
         name = config.schedule["name"]
         for key, value in {**_schedule_defaults(name), **config.schedule}.items():
@@ -139,11 +140,25 @@ def _slider(container: Any, label: str, key: str, low: float, high: float, defau
                             persist_state="page")
 
 
-def _number(container: Any, label: str, key: str, default: float | None, help: str | None = None) -> float | None:
-    """A number input (empty for a None default: Adafactor's ε₁, the machine epsilon)."""
+def _number(container: Any, label: str, key: str, default: float | None, valid: Any = None,
+            help: str | None = None) -> float | None:
+    """A number input over ``valid`` (a ``validation.Range``: whole numbers where it holds integers), empty for a None
+    default (Adafactor's ε₁, the machine epsilon; LBFGS's max_eval, ⌊5I/4⌋)."""
+    if valid is not None and valid.integer:
+        low, high = int(valid.low), int(valid.high) if math.isfinite(valid.high) else None
+        state.setdefault(key, None if default is None else int(default))
+        return container.number_input(label, min_value=low, max_value=high, step=1, key=key, help=help,
+                                      persist_state="page")
     state.setdefault(key, None if default is None else float(default))
     return container.number_input(label, min_value=0.0, step=1e-3, format="%g", key=key, help=help,
                                   persist_state="page")
+
+
+def _choice(container: Any, label: str, key: str, default: Any, options: tuple, help: str | None = None) -> Any:
+    """A select box over a choice's options (None shown as "none")."""
+    state.setdefault(key, default)
+    return container.selectbox(label, options, key=key, help=help, persist_state="page",
+                               format_func=lambda option: "none" if option is None else str(option))
 
 
 def flag(container: Any, label: str, key: str, default: bool, help: str | None = None) -> bool:
@@ -186,15 +201,16 @@ def _surface_widgets(sidebar: Any) -> tuple[str, dict[str, Any]]:
     return surface, params
 
 
-def _hyper_widget(container: Any, key: str, wkey: str, default: Any, optimizer: str | None = None) -> Any:
-    """One hyper-parameter's widget, as the catalogue declares it (``optimizer``'s own entry where it has one): a
-    toggle, a log select-slider over its grid, a linear slider over its slider range (as many decimals as its upper
-    end, at least 3), or a number input."""
-    spec = catalogue.spec(key, optimizer)
+def _hyper_widget(container: Any, spec: catalogue.Hyper, key: str, wkey: str, default: Any) -> Any:
+    """One hyper-parameter's widget, as the catalogue declares it (``spec``, the optimizer's own entry where it has
+    one): a toggle, a select box of choices, a log select-slider over its grid, a linear slider over its slider range
+    (as many decimals as its upper end, at least 3), or a number input."""
     if spec.kind == "flag":
         return flag(container, spec.label, wkey, default)
+    if spec.kind == "choice":
+        return _choice(container, spec.label, wkey, default, spec.choices, help=spec.doc)
     if spec.ui is None:
-        return _number(container, spec.label, wkey, default)
+        return _number(container, spec.label, wkey, default, spec.valid)
     if spec.log:
         return _log_select(container, spec.label, wkey, *spec.ui, default, grid=LOG_GRIDS[key])
     decimals = max(3, len(repr(float(spec.ui[1])).partition(".")[2]))  # β₂'s 0.9999 needs 4
@@ -202,17 +218,24 @@ def _hyper_widget(container: Any, key: str, wkey: str, default: Any, optimizer: 
 
 
 def _optimizer_widgets(container: Any, name: str, same_lr: bool, surface: str) -> dict[str, Any]:
+    """The widgets of optimizer ``name``'s keywords; a wrapper's (SAM's, Lookahead's) base optimizer first, then the
+    base's keywords and its own."""
+    base = None
+    if optimizers.RULES[name].wraps:
+        spec = catalogue.spec("base_optimizer")
+        base = _choice(container, spec.label, f"{name}.base_optimizer",
+                       optimizers.RULES[name].defaults["base_optimizer"], spec.choices, help=spec.doc)
     hyper: dict[str, Any] = {}
-    for key, default in race.optimizer_defaults(name, surface).items():
-        if key == "lr" and same_lr:
+    for key, default in race.optimizer_defaults(name, surface, base).items():
+        if (key == "lr" and same_lr) or key == "base_optimizer":
             continue
-        spec = catalogue.spec(key, name)
+        spec = hyperparams.entry(name, key, base)
         if spec.kind == "pair":
-            hyper[key] = tuple(_hyper_widget(container, part, f"{name}.{part}", value)
+            hyper[key] = tuple(_hyper_widget(container, catalogue.spec(part), part, f"{name}.{part}", value)
                                for part, value in zip(spec.parts, default, strict=True))
         else:
-            hyper[key] = _hyper_widget(container, key, f"{name}.{key}", default, name)
-    return hyper
+            hyper[key] = _hyper_widget(container, spec, key, f"{name}.{key}", default)
+    return {**hyper, "base_optimizer": base} if base else hyper
 
 
 def _schedule_widgets(sidebar: Any) -> dict[str, Any] | None:
@@ -245,6 +268,15 @@ def _schedule_widgets(sidebar: Any) -> dict[str, Any] | None:
             config[key] = sidebar.number_input(key, min_value=0.0, step=0.01, format="%g", key=wkey, help=doc,
                                                persist_state="page")
     return config
+
+
+def _constant_lr_widget(sidebar: Any, chosen: list[str]) -> tuple[str, ...]:
+    """The optimizers that keep their constant ρ under the schedule (schedule-free ones against a scheduled SGD)."""
+    state["constant_lr"] = [name for name in state.get("constant_lr", []) if name in chosen]
+    picked = sidebar.multiselect("keep a constant ρ (not scheduled)", chosen, key="constant_lr", persist_state="page",
+                                 help="these optimizers ignore the schedule: schedule-free SGD or AdamW against "
+                                      "SGD under a cosine schedule, say")
+    return tuple(name for name in chosen if name in picked)
 
 
 def on_live_change() -> None:
@@ -306,7 +338,7 @@ def sidebar_config() -> tuple[race.RaceConfig, dict[str, bool]]:
     surface, surface_params = _surface_widgets(sidebar)
     if state.get("_lr_surface", surface) != surface:  # a new surface brings its own default learning rates
         for name in optimizers.names():
-            state[f"{name}.lr"] = race.optimizer_defaults(name, surface)["lr"]
+            state[f"{name}.lr"] = race.optimizer_defaults(name, surface, state.get(f"{name}.base_optimizer"))["lr"]
         state.pop("lr_all", None)
     state["_lr_surface"] = surface
 
@@ -329,13 +361,15 @@ def sidebar_config() -> tuple[race.RaceConfig, dict[str, bool]]:
             hyper = _optimizer_widgets(st, name, same_lr, surface)
         if same_lr:
             hyper = {"lr": lr_all, **hyper}
-        chosen_hyper[name] = {key: hyper[key] for key in race.optimizer_defaults(name)}
+        chosen_hyper[name] = {key: hyper[key] for key in race.optimizer_defaults(name, base_optimizer=hyper.get(
+            "base_optimizer"))}
 
     sidebar.header("Run")
     state.setdefault("steps", DEFAULT_CONFIG.steps)
     state["steps"] = min(max(int(state["steps"]), 0), race.MAX_RACE_STEPS)
     steps = sidebar.slider("steps", 0, race.MAX_RACE_STEPS, step=10, key="steps", persist_state="page")
     schedule = _schedule_widgets(sidebar)
+    constant_lr = _constant_lr_widget(sidebar, chosen) if schedule else ()
     state.setdefault("noise", 0.0)
     noise = sidebar.number_input("gradient noise σ", min_value=0.0, step=0.1, format="%g", key="noise",
                                  persist_state="page", help="g = ∇f(θ) + σξ, ξ ~ N(0, I)")
@@ -346,7 +380,7 @@ def sidebar_config() -> tuple[race.RaceConfig, dict[str, bool]]:
     start = _start_widgets(sidebar, surface, surface_params)
 
     config = race.RaceConfig(surface=surface, surface_params=surface_params, optimizers=chosen_hyper,
-                             steps=int(steps), start=start, schedule=schedule, noise=float(noise), seed=int(seed),
-                             batch_size=batch or None)
+                             steps=int(steps), start=start, schedule=schedule, constant_lr=constant_lr,
+                             noise=float(noise), seed=int(seed), batch_size=batch or None)
     flags = {"same_lr": same_lr, **{key: bool(state.get(key, False)) for key in ("view3d", "field", "inspect")}}
     return config, flags

@@ -14,7 +14,7 @@ import streamlit as st
 from losslab import config_io, lessons, overrides, race
 from losslab.app.explore_sidebar import MAX_SEED, UI_FLAGS, apply, plain
 from losslab.app.url_state import UrlState
-from optimizers import catalogue
+from optimizers import catalogue, hyperparams
 
 URL = UrlState("explore.")
 state = st.session_state
@@ -66,12 +66,15 @@ def _fit_sliders(config: race.RaceConfig) -> tuple[race.RaceConfig, list[str]]:
     """Values the library accepts but the page's sliders cannot show (lr = 0, ε = 0, α = 0.9999) -> defaults."""
     messages, chosen = [], {}
     for name, hyper in config.optimizers.items():
-        defaults, fitted = race.optimizer_defaults(name, config.surface), dict(hyper)
+        base = hyper.get("base_optimizer")
+        defaults, fitted = race.optimizer_defaults(name, config.surface, base), dict(hyper)
         for key, value in hyper.items():
-            spec = catalogue.spec(key, name)
-            pairs = zip(spec.parts, value, strict=True) if spec.kind == "pair" else [(key, value)]
+            spec = hyperparams.entry(name, key, base)
+            if spec.kind == "choice":
+                continue
+            pairs = zip(map(catalogue.spec, spec.parts), value, strict=True) if spec.kind == "pair" else [(spec, value)]
             for slider, number in pairs:
-                low, high = catalogue.spec(slider, name).ui or (-math.inf, math.inf)
+                low, high = slider.ui or (-math.inf, math.inf)
                 if not isinstance(number, bool) and number is not None and not low <= number <= high:
                     messages.append(f"Ignored URL parameter {name}.{key}={plain(number)} (the page's slider holds "
                                     f"[{plain(low)}, {plain(high)}]); using the default.")

@@ -112,7 +112,7 @@ def families(config: race.RaceConfig, chosen: tuple[live.LiveSlider, ...], max_b
     their families, each packed within ``max_bytes`` (``losslab.live.packed``)."""
     (name,) = config.optimizers
     built = surface(config.surface, config.surface_params)
-    cost = budget.live_cost(config, [len(slider.values) for slider in chosen]).seconds
+    cost = budget.live_cost(config, [(slider.optimizer, len(slider.values)) for slider in chosen]).seconds
     return heavy.run(lambda: live.packed(config, name, built, chosen, max_bytes), f"Computing {name}'s live sliders",
                      cost)
 

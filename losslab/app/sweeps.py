@@ -31,6 +31,7 @@ from losslab.app.frozen import freeze
 from losslab.app.markdown import escape
 from losslab.app.sweeps_state import BUDGETS, CELL_OPTIONS, LR_OPTIONS, MAX_NOISE, TOL_OPTIONS
 from losslab.grids import COARSE, log_grid
+from optimizers import catalogue
 from plots.export import rows_csv
 
 EXPLORE = Path(__file__).resolve().parent / "explore.py"
@@ -133,6 +134,7 @@ def sidebar_config() -> maps.MapConfig:
     surface, params = _surface_widgets(sidebar)
     state.setdefault("sweeps.optimizer", "momentum")
     optimizer = sidebar.selectbox("optimizer", optimizers.names(), key="sweeps.optimizer", persist_state="page")
+    base = _base_widget(sidebar, optimizer)
     state.setdefault("sweeps.steps", 1000)
     steps = sidebar.slider("steps", 10, maps.MAX_STEPS, step=10, key="sweeps.steps", persist_state="page")
     state.setdefault("sweeps.noise", 0.0)
@@ -164,7 +166,7 @@ def sidebar_config() -> maps.MapConfig:
     config = maps.MapConfig(surface=surface, surface_params=params, optimizer=optimizer, y=y,
                             lr_range=lr_range, cells=int(cells), steps=int(steps), start=start, noise=float(noise),
                             seeds=int(seeds), seed=int(seed), tol=float(tol),
-                            hyper=_fixed_widgets(sidebar, optimizer, y))
+                            hyper={**base, **_fixed_widgets(sidebar, optimizer, y)})
     return dataclasses.replace(config, y_range=_y_widgets(sidebar, config))
 
 
@@ -177,6 +179,18 @@ def _start_widgets(sidebar: Any, surface: str, params: dict[str, float]) -> tupl
         state.setdefault(key, value)
         chosen.append(float(column.number_input(label, step=0.1, format="%.4g", key=key, persist_state="page")))
     return None if tuple(chosen) == default else (chosen[0], chosen[1])
+
+
+def _base_widget(sidebar: Any, optimizer: str) -> dict[str, Any]:
+    """A wrapper's (SAM's, Lookahead's) base optimizer: ``{"base_optimizer": name}`` where it is not the default."""
+    rule = optimizers.RULES[optimizer]
+    if not rule.wraps:
+        return {}
+    default = rule.defaults["base_optimizer"]
+    state.setdefault("sweeps.base", default)
+    spec = catalogue.spec("base_optimizer")
+    base = sidebar.selectbox(spec.label, spec.choices, key="sweeps.base", help=spec.doc, persist_state="page")
+    return {} if base == default else {"base_optimizer": base}
 
 
 def _fixed_widgets(sidebar: Any, optimizer: str, y: str) -> dict[str, Any]:

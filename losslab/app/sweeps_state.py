@@ -13,6 +13,7 @@ from typing import Any
 
 import streamlit as st
 
+import optimizers
 from losslab import maps, race, schedule_presets
 from losslab.app.explore_sidebar import MAX_SEED, plain
 from losslab.app.url_state import UrlState
@@ -178,6 +179,9 @@ def _fit_fixed(config: maps.MapConfig, holds: Any) -> dict[str, Any]:
     low, high = fixed_range(config.optimizer, own) if own else (0.0, 0.0)
     kept = {}
     for name, value in config.hyper.items():
+        if name == "base_optimizer" and optimizers.RULES[config.optimizer].wraps:  # the base select box holds it
+            kept[name] = value
+            continue
         if name != key or own == config.y:
             holds(f"{config.optimizer}.{name}", value, False, f"widgets hold no fixed {config.optimizer} {name} "
                   "with this y axis")
@@ -201,6 +205,8 @@ def _apply(config: maps.MapConfig, view: dict[str, Any]) -> None:
     values.update(zip(start_keys(surface), map(float, config.start_point()), strict=True))
     lr_range = config.lr_range or tuple(nearest(LR_OPTIONS, v) for v in DEFAULT_LR_RANGE)
     values["sweeps.lr_range.from"], values["sweeps.lr_range.to"] = lr_range
+    if optimizers.RULES[config.optimizer].wraps:
+        values["sweeps.base"] = config.hyperparameters()["base_optimizer"]
     own = maps.OWN_AXIS.get(config.optimizer)
     if own and own != config.y:
         hyper = config.hyperparameters()
