@@ -11,6 +11,8 @@ Usage::
         --momentum 0.9 --steps 300 --start=-1.5,2 --out race.gif --out race.png
     losslab race --config saved.json --out race.png
     losslab gallery --surface rastrigin --out gallery.png   # every optimizer at its best ρ
+    losslab slice --model pkg.mod:make_model --weights w.pt --data pkg.mod:make_data --out slice.zarr \
+        --out slice.png   # your own model's loss on a plane (resumable)
 
 Bad arguments and values (checked by the library's own validation) end with argparse's usage line, one
 error line and exit code 2; a file that cannot be written, exit code 1 and no partial file.
@@ -53,6 +55,23 @@ Each optimizer's best ρ is tuned in one batched sweep of --points learning rate
 range: the lowest final loss among the runs that did not diverge, ties broken by fewer steps to tolerance; its
 other hyper-parameters are the race's defaults. The format comes from each --out suffix: .png .svg .pdf .html
 (the figure) or .csv (the table). An optimizer that fails is skipped with a message."""
+
+
+SLICE_EXAMPLES = """examples:
+  losslab slice --model pkg.mod:make_model --weights w.pt --data pkg.mod:make_data --grid 51 --range 1 \\
+      --out slice.zarr --out slice.png --out slice.html
+  losslab slice --model models.py:make_cnn --data models.py:digits --loss torch.nn.functional:cross_entropy \\
+      --out cnn.zarr --race sgd,adam --steps 100 --out cnn.html
+
+--model names a function that returns the nn.Module (MODULE:FUNCTION, the module dotted from the current folder
+or a .py file); --weights a state_dict (torch.load(weights_only=True)); --data a function that returns a
+DataLoader (not shuffled) or (inputs, targets). The loss defaults to cross-entropy for integer targets, mean
+squared error otherwise. The slice is the loss at θ* + a·d₁ + b·d₂, a, b ∈ [−range, range], d₁, d₂
+filter-normalized random directions drawn by --seed. The .zarr store (one --out) holds `loss` (grid × grid: rows
+b, columns a), the axes a and b, the directions and the configuration; it is written tile by tile: after Ctrl-C,
+a crash or kill -9 the same command computes only the missing tiles (bit for bit the same result). Other --out
+suffixes: .png .svg .pdf (the contour) and .html (contour and 3-D surface); --race draws optimizers on them.
+Bad input ends with one error line and exit status 2."""
 
 
 def _list_surfaces(_: argparse.Namespace) -> int:
@@ -219,6 +238,14 @@ def _gallery_arguments(parser: argparse.ArgumentParser) -> None:
                       "none)")
 
 
+def _subcommand(commands: Any, name: str, handler: Any, examples: str, **settings: Any) -> argparse.ArgumentParser:
+    """A subcommand whose handler gets its own parser (for its usage errors), with its examples as the epilog."""
+    parser = commands.add_parser(name, epilog=examples, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 **settings)
+    parser.set_defaults(handler=partial(handler, parser=parser))
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     from plots.animation import MAX_FPS, MAX_FRAMES
     from plots.static import MAX_SCALE, PRESETS
@@ -268,19 +295,24 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--field", action="store_true",
                      help="draw the negative-gradient field −∇f/‖∇f‖ under the paths (PNG, SVG, PDF, HTML, GIF, MP4)")
 
-    gallery = commands.add_parser(
-        "gallery", help="every optimizer on one surface, each at its best ρ (png, svg, pdf, html, csv)",
+    gallery = _subcommand(
+        commands, "gallery", _gallery, GALLERY_EXAMPLES,
+        help="every optimizer on one surface, each at its best ρ (png, svg, pdf, html, csv)",
         description="Tune each optimizer's learning rate ρ on one surface (one batched sweep each), race it at its "
-                    "best ρ and draw the paths as small multiples, one panel per optimizer.",
-        epilog=GALLERY_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    gallery.set_defaults(handler=partial(_gallery, parser=gallery))
+                    "best ρ and draw the paths as small multiples, one panel per optimizer.")
     _gallery_arguments(gallery)
     shown = gallery.add_argument_group("the output")
     shown.add_argument("--out", metavar="FILE", action="append", required=True,
                        help="output file, format from its suffix (png, svg, pdf, html; csv: the table); repeatable")
-    shown.add_argument("--preset", choices=list(PRESETS), default="slide",
-                       help="image size: " + "; ".join(f"{k}: {p.description}" for k, p in PRESETS.items()))
-    shown.add_argument("--scale", type=_finite, default=1.0, help=f"PNG pixels per layout pixel, 1–{MAX_SCALE}")
+    _image_arguments(shown)
+
+    sliced = _subcommand(
+        commands, "slice", _slice, SLICE_EXAMPLES,
+        help="your own PyTorch model's loss on a plane through its weights (zarr, png, svg, pdf, html)",
+        description="Compute the loss of your model on a plane through its parameters, tile by tile into a "
+                    "resumable Zarr store, and draw it.")
+    sliced.error = partial(_slice_error, sliced)  # one line, no usage block
+    _slice_arguments(sliced)
 
     commands.add_parser(
         "app", help="open the web app in a browser (arguments after `app` go to `streamlit run`)",
@@ -586,6 +618,115 @@ def _gallery(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             print(f"{row['optimizer']:12s} {lr:>10s} {loss:>11s} {reached:>12s}  {row['note']}".rstrip())
     drawn = gallery.figure(shown) if any(fmt != "csv" for fmt in formats) else None
     return _write(args.out, formats, lambda fmt: gallery.export(shown, fmt, settings, drawn=drawn))
+
+
+# --- the slice command -------------------------------------------------------------------------------------
+
+
+def _slice_error(parser: argparse.ArgumentParser, message: str) -> None:
+    """A slice's usage error: one line on stderr, exit status 2."""
+    parser.exit(2, f"{parser.prog}: error: {_one_line(message)}\n")
+
+
+def _image_arguments(group: Any) -> None:
+    """A still figure's --preset and --scale (gallery, slice)."""
+    from plots.static import MAX_SCALE, PRESETS
+
+    group.add_argument("--preset", choices=list(PRESETS), default="slide",
+                       help="image size: " + "; ".join(f"{k}: {p.description}" for k, p in PRESETS.items()))
+    group.add_argument("--scale", type=_finite, default=1.0, help=f"PNG pixels per layout pixel, 1–{MAX_SCALE}")
+
+
+def _slice_arguments(parser: argparse.ArgumentParser) -> None:
+    from .slice_figure import DEFAULT_STEPS
+    from .slice_run import MAX_GRID, MAX_TILE, Request
+
+    what = parser.add_argument_group("the model and the plane")
+    what.add_argument("--model", metavar="MODULE:FUNCTION", required=True,
+                      help="a function that returns the torch.nn.Module")
+    what.add_argument("--weights", metavar="FILE", help="a state_dict to load into it (torch.load(weights_only=True))")
+    what.add_argument("--data", metavar="MODULE:FUNCTION", required=True,
+                      help="a function that returns a DataLoader (not shuffled) or (inputs, targets)")
+    what.add_argument("--loss", metavar="MODULE:FUNCTION", help="the loss fn(outputs, targets) (default: "
+                      "cross-entropy for integer targets, mean squared error otherwise)")
+    what.add_argument("--grid", type=_count, default=Request.grid, metavar="N",
+                      help=f"points per axis, 2–{MAX_GRID} (default {Request.grid})")
+    what.add_argument("--range", type=_finite, default=Request.range, metavar="R",
+                      help=f"the plane a, b ∈ [−R, R] (default {Request.range:g})")
+    what.add_argument("--seed", type=_count, default=Request.seed, metavar="N",
+                      help="the random directions' seed (default 0)")
+    what.add_argument("--batch-size", type=_count, metavar="N",
+                      help="examples per minibatch (default: as many as fit the memory bounds)")
+    what.add_argument("--tile", type=_count, default=Request.tile, metavar="N",
+                      help=f"tile side in points, 1–{MAX_TILE}: the unit of work and of resuming (default "
+                           f"{Request.tile})")
+    race = parser.add_argument_group("races on the slice (drawn on the figures)")
+    race.add_argument("--race", metavar="A,B,...", type=_optimizer_list,
+                      help="optimizers to race from the start point with the catalogue's defaults")
+    race.add_argument("--steps", type=_count, default=DEFAULT_STEPS, metavar="N",
+                      help=f"race steps (default {DEFAULT_STEPS})")
+    race.add_argument("--start", type=_start, metavar="A,B", help="the races' start (default: (−0.75, 0.75) × range)")
+    out = parser.add_argument_group("the output")
+    out.add_argument("--out", metavar="FILE", action="append", required=True,
+                     help="the store (.zarr, exactly one) and figures (.png, .svg, .pdf, .html); repeatable")
+    _image_arguments(out)
+
+
+def _slice_outputs(paths: list[str]) -> tuple[str, list[str], list[str]]:
+    """(the store, the figure paths, their formats) from the --out paths."""
+    import os
+
+    from . import exports
+
+    stores = [path for path in paths if path.rstrip("/").lower().endswith(".zarr")]
+    figures = [path for path in paths if path not in stores]
+    if len(stores) != 1:
+        raise ValueError(f"--out: give exactly one .zarr store (got {len(stores)})")
+    formats = []
+    for path in figures:
+        suffix = os.path.splitext(path)[1].lower().lstrip(".")
+        if suffix not in exports.FIGURE_FORMATS:
+            raise ValueError(f"--out: cannot write {path!r}: a slice writes .zarr (the store), "
+                             f"{', '.join('.' + f for f in exports.FIGURE_FORMATS)}")
+        formats.append(suffix)
+    return stores[0].rstrip("/"), figures, formats
+
+
+def _slice(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from . import exports, slice_run
+
+    try:
+        store, paths, formats = _slice_outputs(args.out)
+        settings = exports.ExportSettings(preset=args.preset, scale=args.scale)
+        for fmt in formats:
+            settings.validate(fmt)
+        if args.race and not paths:
+            raise ValueError("--race draws on a figure: add --out slice.png or slice.html")
+        request = slice_run.Request(model=args.model, data=args.data, store=store, weights=args.weights,
+                                    loss=args.loss, grid=args.grid, range=args.range, seed=args.seed, tile=args.tile,
+                                    batch_size=args.batch_size, race=tuple(args.race or ()), steps=args.steps,
+                                    start=args.start)
+        job = slice_run.prepare(request)
+    except ValueError as error:
+        parser.error(str(error))
+    except KeyboardInterrupt:
+        print("losslab slice: interrupted before any tile was computed", file=sys.stderr)
+        return 130
+    code = slice_run.compute(job)
+    if code:
+        return code
+    before = job.total - len(job.todo)
+    print(f"{store}: {job.total} tiles of {args.tile}×{args.tile} points: {job.computed} computed now, "
+          f"{before} done before")
+    if not paths:
+        return 0
+    try:
+        shown, skipped = slice_run.figures(job, formats)
+    except ValueError as error:
+        parser.error(str(error))
+    for name, why in skipped.items():
+        print(f"losslab: skipped {name}: {_one_line(why)}", file=sys.stderr)
+    return _write(paths, formats, lambda fmt: exports.figure_bytes(shown[fmt], fmt, settings))
 
 
 def _app(args: argparse.Namespace) -> int:

@@ -27,17 +27,30 @@ from .surface import Surface
 
 FAST_PATH_MIN_ROWS = 256  # smaller sweeps skip numba's import (~0.5 s) and first compile (~2 s per kernel), unless
 # both are paid already (_fused_ready)
-FUSED_STEPS = (  # the kernels of rules.py with a fused numba family (optimizers.fast.FAMILIES, which imports numba;
-    # tests/test_fast.py checks that the two agree)
+FUSED_STEPS = (  # the kernels of rules.py with a fused numba family (optimizers.fast.FAMILIES and PER_BATCH, which
+    # import numba; tests/test_fast.py checks that they agree)
     "sgd_step", "rmsprop_step", "adam_step", "adagrad_step", "adamax_step", "nadam_step", "radam_step", "adadelta_step",
     "rprop_step", "asgd_step", "adafactor_step", "lion_step", "adabelief_step", "yogi_step", "adan_step",
-    "madgrad_step", "lamb_step", "adabound_step", "ademamix_step", "prodigy_step",
+    "madgrad_step", "lamb_step", "adabound_step", "ademamix_step", "prodigy_step", "schedulefree_step",
+    "lookahead_step",
+)
+LOOKAHEAD_BASE_STEPS = (  # the bases Lookahead's fused family composes over (a coordinate family with room for κ, φ
+    # and θ_slow: fast._lookahead_family); over SGD's and RMSprop's, not with pullback_momentum 'pullback'
+    "sgd_step", "rmsprop_step", "adam_step", "adagrad_step", "adamax_step", "nadam_step", "radam_step", "adadelta_step",
+    "rprop_step", "asgd_step", "lion_step", "adabelief_step", "yogi_step",
 )
 
 
-def fused(optimizer: str) -> bool:
-    """Whether a large numpy sweep of ``optimizer`` can run the fused kernel of :mod:`optimizers.fast`."""
-    return hyperparams.rule(optimizer).step.__name__ in FUSED_STEPS
+def fused(optimizer: str, hyper: dict[str, Any] | None = None) -> bool:
+    """Whether a large numpy sweep of ``optimizer`` can run the fused kernel of :mod:`optimizers.fast`; a wrapper's
+    depends on its base and options in ``hyper`` (keywords; absent ones: the defaults)."""
+    rule = hyperparams.rule(optimizer)
+    if rule.wraps != "instance":
+        return rule.step.__name__ in FUSED_STEPS
+    hyper = hyper or {}
+    base = hyperparams.rule(hyper.get("base_optimizer") or rule.defaults["base_optimizer"]).step.__name__
+    pullback = hyper.get("pullback_momentum", rule.defaults["pullback_momentum"]) == "pullback"
+    return base in LOOKAHEAD_BASE_STEPS and not (pullback and base in ("sgd_step", "rmsprop_step"))
 
 
 def _fused_ready(batch: Batch) -> bool:

@@ -6,8 +6,11 @@ reference; this module computes the same numbers faster and is tested equal to t
 minibatches of at least ``engine.FAST_PATH_MIN_ROWS`` rows, or of any size once this module is
 imported where the kernel needs no compiling (:func:`ready`); it returns None (the reference
 runs) where it does not apply: no ``numba_formula``/``p`` on the surface, an optimizer without a
-family (:data:`FAMILIES`: every rule of rules.py that takes one gradient a step), a formula numba
-cannot compile, or inside :func:`disabled`.
+family (:data:`FAMILIES`: every rule of rules.py that takes one gradient a step; :data:`PER_BATCH`:
+schedule-free SGD and AdamW, and Lookahead over a base whose coordinate family leaves room for
+its κ, φ and slow weights, with pullback_momentum 'none' or 'reset', or 'pullback' over a base
+without a momentum buffer; not SAM, LBFGS), a formula numba cannot compile, or inside
+:func:`disabled`.
 
 What makes it fast (W = 4 optimizers × 4096 rows × 1000 steps: ~0.08 s against ~2 s for the
 reference kernel, one thread; 0.01-0.05 s per optimizer):
@@ -18,8 +21,11 @@ reference kernel, one thread; 0.01-0.05 s per optimizer):
   where it couples them (Adafactor's RMS, LAMB's trust ratio, Prodigy's d, Adan's clipping),
   inlined into the driver.
 - **What depends on the step alone is computed once per step, in Python.** Bias corrections,
-  rectifiers, NAdam's μ product, ASGD's η (:class:`Factors`), with the reference's own expressions
-  and types, once per distinct combination of the hyper-parameters they read.
+  rectifiers, NAdam's μ product, ASGD's η, schedule-free's ρ_max^p (:class:`Factors`), with the
+  reference's own expressions and types, once per distinct combination of the hyper-parameters
+  they read.
+- **Wrappers compose.** Lookahead's rule is its base's rule followed by the sync, an njit closure
+  built once per base family (:func:`_lookahead_rule`) and inlined into that family's driver.
 - **Steps outer, rows inner, in chunks.** Each chunk of :data:`CHUNK` rows is copied into a
   (fields × CHUNK) block that stays in cache for all the steps; the loops over its rows have no
   data-dependent branches, so LLVM vectorizes them (4 float64 rows per AVX2 instruction). The
@@ -52,6 +58,8 @@ must not be entered from two threads at once, as Streamlit's script threads woul
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import hashlib
 import math
 import threading
@@ -594,6 +602,47 @@ def prodigy_rule(p_x, p_y, g_x, g_y, k, lr, factors, state_x, state_y, state_row
             (s_y, p0_y, exp_avg_y, exp_avg_sq_y), (new_d, numerator))
 
 
+
+def _schedulefree_rule(adam: bool) -> Callable:
+    """rules.schedulefree_step, AdamW's (``adam``) or SGD's, compiled apart so that SGD's keeps no second moment: a row
+    rule, as Σw and ρ_max are the row's. Factors: tʳ, 1 − β₂ᵗ, and ρ_max^p where ρ_max changed at this step, −1 where
+    it did not (_schedulefree_factors). Row state: Σw, ρ_max^p. Hyper-parameters: β, λ, T_w, then AdamW's β₂, ε, c_w.
+    Flags: decayed (λ is not the scalar 0), ams_bound."""
+
+    @njit(**_RULE_JIT)
+    def coordinate(p, g, rate, checkpoint, bias_correction2, state, hp, flags):
+        """y ← lerp(y, z, cₜ) + ρₜ(β(1 − cₜ) − 1)·g, z ← z − ρₜ g; g Adam-scaled first (AdamW) and L2-decayed after."""
+        z, exp_avg_sq, max_exp_avg_sq = state[0], state[1], state[2]
+        beta, weight_decay, beta2, eps = hp[0], hp[1], hp[3], hp[4]
+        decayed, ams_bound = flags
+        if adam:
+            exp_avg_sq = exp_avg_sq * beta2 + ((1.0 - beta2) * g) * g
+            corrected = exp_avg_sq / bias_correction2
+            max_exp_avg_sq = _maximum(max_exp_avg_sq, corrected) if ams_bound else max_exp_avg_sq
+            g = g / (math.sqrt((max_exp_avg_sq if ams_bound else corrected) + 1e-15) + eps)
+        g = g + weight_decay * p if decayed else g
+        new = _lerp(p, z, checkpoint) + g * (rate * (beta * (1.0 - checkpoint) - 1.0))
+        return new, (z + g * (-rate), exp_avg_sq, max_exp_avg_sq, 0.0)
+
+    def schedulefree_rule(p_x, p_y, g_x, g_y, k, lr, factors, state_x, state_y, state_row, hp, flags):
+        beta, warmup, decoupling_c = hp[0], hp[2], hp[5]
+        t = k + 1.0
+        rate = lr * (t / warmup if t < warmup else 1.0)  # ρₜ, warmed up
+        weight_sum, lr_max_power = state_row
+        lr_max_power = factors[2] if factors[2] >= 0.0 else lr_max_power
+        weight = factors[0] * lr_max_power
+        weight_sum = weight_sum + weight
+        checkpoint = weight / (weight_sum if weight_sum != 0.0 else 1.0) if weight_sum != 0.0 else 0.0
+        if adam:  # AdamW's c_w bound
+            clipped = _minimum(checkpoint * (1.0 - beta) * decoupling_c, 1.0)
+            checkpoint = clipped if decoupling_c > 0.0 else checkpoint
+        p_x, state_x = coordinate(p_x, g_x, rate, checkpoint, factors[1], state_x, hp, flags)
+        p_y, state_y = coordinate(p_y, g_y, rate, checkpoint, factors[1], state_y, hp, flags)
+        return p_x, p_y, state_x, state_y, (weight_sum, lr_max_power)
+
+    schedulefree_rule.__qualname__ = schedulefree_rule.__name__ = f"schedulefree_rule__{'adamw' if adam else 'sgd'}"
+    return njit(**_RULE_JIT)(schedulefree_rule)
+
 X, Y, GX, GY, LOSS, BEST, LIMIT, LR, NX, NY, NEWX, NEWY = range(12)
 FIXED = 12  # iterate, gradient, loss, best loss, blow-up limit, lr, σ·ξ noise, the new iterate before the checks;
 # then per family: its hyper-parameters, states (per coordinate, then per row), per-step factors
@@ -854,6 +903,49 @@ def _prodigy_factors(batch: Batch, dtype: np.dtype) -> Factors:
         rules._debias(beta1, t) / rules._sqrt(np, rules._debias(beta2, t)),))
 
 
+
+def _schedulefree_factors(batch: Batch, dtype: np.dtype) -> Factors:
+    """rules.schedulefree_step's tʳ, 1 − β₂ᵗ (1 for SGD), and ρ_max^p at the steps where ρ_max changes (−1 at the
+    others: the kernel keeps the row's), with the reference's expressions and types. ρ_max, the largest warmed-up ρₜ so
+    far, is carried here from step to step, per combination of ρ and the keys read (their :func:`_distinct`), or per
+    row under a schedule. Without one, ρₜ grows until the warmup ends and then stays ρ: past that step no power is taken
+    (the kernel keeps each row's ρ_max^p), and the factors are one column for every row where r and β₂ are shared."""
+    hp = batch.hp
+    adam = "beta2" in hp
+    keys = ("lr", "warmup_steps", "weight_lr_power", "r", *(("beta2",) if adam else ()))
+    if batch.schedule is None:
+        values, index = _distinct(batch, keys, dtype)
+        columns = 1 if index is None else int(index.max()) + 1
+        last_change = max(1, int(np.max(hp["warmup_steps"])))
+    else:
+        values = {key: _kernel_value(hp[key], dtype) for key in keys}
+        index, columns, last_change = np.empty(0, np.int64), batch.rows, batch.steps
+    shared = isinstance(values["r"], float) and (not adam or isinstance(values["beta2"], float))
+    lr_max = [np.full(columns, -1.0, dtype)]  # rules.schedulefree_init's ρ_max, one per column
+
+    def block(k0: int, steps: int) -> np.ndarray:
+        ts = range(k0 + 1, k0 + steps + 1)
+        if shared and k0 >= last_change:  # Python floats, and ρ_max stays: one column
+            computed = [(t ** values["r"], rules._debias(values["beta2"], t) if adam else 1.0, -1.0) for t in ts]
+            return np.array(computed, dtype).reshape(steps, 3, 1)
+        out = np.empty((steps, 3, columns), dtype)
+        with np.errstate(all="ignore"):
+            for kk, t in enumerate(ts):
+                out[kk, 0] = t ** values["r"]
+                out[kk, 1] = rules._debias(values["beta2"], t) if adam else 1.0
+                out[kk, 2] = -1.0
+                if t > last_change:
+                    continue
+                lr = values["lr"] if batch.schedule is None else np.asarray(batch.lr_at(t - 1), dtype)
+                lr = lr * rules._select(np, t < values["warmup_steps"], t / rules._nonzero(values["warmup_steps"]), 1.0)
+                new_max = np.maximum(lr_max[0], rules._filled(np, lr, lr_max[0]))
+                if not np.array_equal(new_max, lr_max[0]):
+                    out[kk, 2] = new_max ** values["weight_lr_power"]
+                    lr_max[0] = new_max
+        return out
+
+    return Factors(index, block)
+
 def _setup_sgd(batch: Batch, rows: np.ndarray, family: Family) -> tuple:
     hp = batch.hp
     _slots(family, rows, [hp["momentum"], hp["dampening"], hp["weight_decay"]])
@@ -966,6 +1058,15 @@ def _setup_prodigy(batch: Batch, rows: np.ndarray, family: Family) -> tuple:
     return (*_decoupling(hp), bool(hp["safeguard_warmup"]))
 
 
+
+def _setup_schedulefree(batch: Batch, rows: np.ndarray, family: Family) -> tuple:
+    hp = batch.hp
+    adam = [hp["beta2"], hp["eps"], hp["decoupling_c"]] if "beta2" in hp else []
+    _slots(family, rows, [rules._schedulefree_beta(hp), hp["weight_decay"], hp["warmup_steps"], *adam],
+           {0: np.asarray(batch.start, rows.dtype)})  # z = θ₀; Σw = 0
+    return not _scalar_zero(hp["weight_decay"]), bool(hp.get("ams_bound"))
+
+
 FAMILIES: dict[Callable, Family] = {
     rules.sgd_step: Family("sgd", sgd_rule, _setup_sgd, 3, 1),
     rules.rmsprop_step: Family("rmsprop", rmsprop_rule, _setup_rmsprop, 4, 3),
@@ -993,7 +1094,92 @@ FAMILIES: dict[Callable, Family] = {
     rules.prodigy_step: Family("prodigy", prodigy_rule, _setup_prodigy, 6, 4, 2, factors=_prodigy_factors,
                                n_factors=1, row=True),
 }
+SCHEDULEFREE = {  # rules.schedulefree_step's families, by whether it is AdamW's (PER_BATCH chooses)
+    adam: Family(f"schedulefree_{'adamw' if adam else 'sgd'}", _schedulefree_rule(adam), _setup_schedulefree,
+                 6 if adam else 3, 3 if adam else 1, 2, factors=_schedulefree_factors, n_factors=3, row=True)
+    for adam in (False, True)
+}
 
+
+
+# --- wrappers: a family composed over the base optimizer's ----------------------------------
+
+MOMENTUM_SLOT = {"sgd": 0, "rmsprop": 2}  # the state slot of a base family's momentum buffer (its rules.py state's
+# momentum_buffer), which Lookahead's pullback_momentum treats
+_LOOKAHEAD: dict[str, Family] = {}  # per base family: its rule composes the base's, so it compiles once a process
+
+
+@njit(**_RULE_JIT)
+def _with_slot(state, slot, value):
+    """``state`` with slot ``slot`` (a compile-time constant) replaced by ``value``."""
+    return (value if slot == 0 else state[0], value if slot == 1 else state[1], value if slot == 2 else state[2],
+            value if slot == 3 else state[3])
+
+
+def _lookahead_rule(base: Family) -> Callable:
+    """rules.lookahead_step over ``base``'s coordinate rule: its step, then at every κ-th step
+    θ ← lerp(θ, θ_slow, 1 − φ), θ_slow ← θ, and the base's momentum buffer zeroed where ``reset``. κ and φ take the two
+    hyper-parameter slots after the base's, θ_slow the state slot after its; flags: (the base's flags, reset)."""
+    step, kappa, slow_slot = base.rule, base.hyper, base.state
+    momentum_slot = MOMENTUM_SLOT.get(base.name, slow_slot)  # no buffer: reset is never set
+
+    def lookahead_rule(p, g, k, lr, factors, state, hp, flags):
+        base_flags, reset = flags
+        new, out = step(p, g, k, lr, factors, state, hp, base_flags)
+        t = k + 1.0
+        sync = t == np.floor(t / hp[kappa]) * hp[kappa]  # (k + 1) % κ == 0, exact for whole numbers, and no fmod call
+        synced = _lerp(new, state[slow_slot], 1.0 - hp[kappa + 1])
+        out = _with_slot(out, momentum_slot, 0.0 if reset & sync else out[momentum_slot])
+        return synced if sync else new, _with_slot(out, slow_slot, synced if sync else state[slow_slot])
+
+    lookahead_rule.__qualname__ = lookahead_rule.__name__ = f"lookahead_rule__{base.name}"
+    return njit(**_RULE_JIT)(lookahead_rule)
+
+
+def _base_batch(batch: Batch) -> Batch:
+    """A wrapper's batch as its base optimizer's kernels see it (rules._base, rules._base_hp)."""
+    return dataclasses.replace(batch, rule=rules._base(batch.hp), hp=rules._base_hp(batch.hp))
+
+
+def _setup_lookahead(base: Family, batch: Batch, rows: np.ndarray, family: Family) -> tuple:
+    flags = base.setup(_base_batch(batch), rows, family)  # the base's slots, where the composed family has them
+    rows[family.h + base.hyper] = batch.hp["k"]
+    rows[family.h + base.hyper + 1] = batch.hp["alpha"]
+    slow = family.s + 2 * base.state
+    rows[[slow, slow + 1]] = np.asarray(batch.start, rows.dtype).T  # θ_slow = θ₀
+    return flags, batch.hp["pullback_momentum"] == "reset" and base.name in MOMENTUM_SLOT
+
+
+def _lookahead_family(batch: Batch) -> Family | None:
+    """Lookahead's family over its base's, where the base has a coordinate family with room for κ, φ and θ_slow; None
+    (the reference runs) for other bases, and for pullback_momentum 'pullback' over a base with a momentum buffer (its
+    slow copy would take one more slot). Over a base without one, 'reset' and 'pullback' change nothing."""
+    base = family_for(_base_batch(batch))
+    if base is None or base.row or base.hyper + 2 > SLOTS["hyper"] or base.state + 1 > SLOTS["state"]:
+        return None
+    if batch.hp["pullback_momentum"] == "pullback" and base.name in MOMENTUM_SLOT:
+        return None
+    with _LOCK:
+        if base.name not in _LOOKAHEAD:
+            factors = base.factors and (lambda batch, dtype, of=base.factors: of(_base_batch(batch), dtype))
+            _LOOKAHEAD[base.name] = base._replace(
+                name=f"lookahead_{base.name}", rule=_lookahead_rule(base),
+                setup=functools.partial(_setup_lookahead, base), hyper=base.hyper + 2, state=base.state + 1,
+                factors=factors)
+        return _LOOKAHEAD[base.name]
+
+
+PER_BATCH: dict[Callable, Callable[[Batch], Family | None]] = {  # the step functions whose family depends on the
+    # batch: Lookahead's on its base optimizer, schedule-free's on its form
+    rules.lookahead_step: _lookahead_family,
+    rules.schedulefree_step: lambda batch: SCHEDULEFREE["beta2" in batch.hp],
+}
+
+
+def family_for(batch: Batch) -> Family | None:
+    """The family that runs ``batch``: its step function's in FAMILIES, or one PER_BATCH chooses; None: none."""
+    choose = PER_BATCH.get(batch.rule.step)
+    return choose(batch) if choose else FAMILIES.get(batch.rule.step)
 
 # --- the driver: a block of steps for a range of rows ------------------------------------
 # Per-row data travels as one (fields, B) float array and one (2, B) int64 array; the driver
@@ -1239,7 +1425,7 @@ def disabled() -> Iterator[None]:
 
 def applies(batch: Batch) -> bool:
     """Whether the fused kernel can run this batch (engine.sweep has checked backend, size, batch_size)."""
-    if _disabled or batch.rule.step not in FAMILIES:
+    if _disabled or family_for(batch) is None:
         return False
     try:
         return batch.surface.numba_formula is not None and batch.surface.p is not None
@@ -1253,7 +1439,7 @@ def ready(batch: Batch) -> bool:
     any size, once this module (numba) is imported."""
     if not applies(batch):
         return False
-    name, kernel = _kernel(FAMILIES[batch.rule.step], batch.surface.numba_formula, batch.backend.dtype)
+    name, kernel = _kernel(family_for(batch), batch.surface.numba_formula, batch.backend.dtype)
     if name in _FAILED:
         return False
     if kernel.signatures:
@@ -1298,7 +1484,7 @@ def sweep(batch: Batch, target: float, tol: float) -> Summary | None:
     """engine.sweep's Summary computed by the fused kernel; None where it does not apply."""
     if not applies(batch):
         return None
-    family = FAMILIES[batch.rule.step]
+    family = family_for(batch)
     dtype, count, surface = batch.backend.dtype, batch.rows, batch.surface
     name, kernel = _kernel(family, surface.numba_formula, dtype)
     if name in _FAILED:

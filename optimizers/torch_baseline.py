@@ -17,35 +17,55 @@ from typing import Any
 import torch
 
 from .batch import BLOW_UP_FACTOR
+from .hyperparams import defaults
 from .rules import RULES
 
 Formula = Callable[[torch.Tensor, torch.Tensor, Any], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
 
 
 def reference_class(optimizer: str) -> type:
-    """The class our ``optimizer`` reproduces: torch.optim's, or pytorch_optimizer's (``load_optimizer``, imported
-    only then); a ``ValueError`` for an optimizer without one (adam_nobc)."""
+    """The class our ``optimizer`` reproduces: torch.optim's, or pytorch_optimizer's (by its class name, else
+    ``load_optimizer``; imported only then); a ``ValueError`` for an optimizer without one (adam_nobc)."""
     rule = RULES[optimizer]
     if rule.reference == "pytorch_optimizer":
         import pytorch_optimizer
 
-        return pytorch_optimizer.load_optimizer(optimizer)
+        return getattr(pytorch_optimizer, rule.torch_name, None) or pytorch_optimizer.load_optimizer(optimizer)
     if rule.reference == "torch.optim" and rule.torch_name:
         return getattr(torch.optim, rule.torch_name)
     raise ValueError(f"Invalid optimizer value: {optimizer!r} (no torch.optim or pytorch_optimizer class)")
 
 
-def reference_kwargs(optimizer: str, foreach: bool | None = None) -> dict[str, Any]:
-    """The reference's keyword arguments for our defaults, without lr: our keywords less those the class implies
-    (``rule.fixed``), pytorch_optimizer's betas triple (Adan, AdEMAMix) from our betas pair and beta3, and
-    ``foreach`` where the class takes it."""
-    rule = RULES[optimizer]
-    kwargs = {key: value for key, value in rule.defaults.items() if key != "lr" and key not in rule.fixed}
-    if "beta3" in kwargs:
-        kwargs["betas"] = (*kwargs["betas"], kwargs.pop("beta3"))
-    if "foreach" in inspect.signature(reference_class(optimizer)).parameters:
-        kwargs["foreach"] = foreach
+def spelled(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Our keywords as the reference spells them: pytorch_optimizer's betas triple (Adan, AdEMAMix) is our betas
+    pair and beta3."""
+    if "beta3" not in kwargs:
+        return kwargs
+    kwargs = dict(kwargs)
+    kwargs["betas"] = (*kwargs["betas"], kwargs.pop("beta3"))
     return kwargs
+
+
+def build_reference(optimizer: str, params: list, kwargs: dict[str, Any], foreach: bool | None = None,
+                    classes: Callable[[str], type] = reference_class) -> torch.optim.Optimizer:
+    """The reference optimizer over ``params`` with our keywords ``kwargs`` (the ones a name implies, AdamW's
+    decoupling, left out), ``foreach`` given to the class that steps the parameters where it takes it. SAM takes its
+    base's class and the base's keywords beside its own; Lookahead wraps a base built with the base's keywords
+    (``Rule.wraps``). ``classes``: our name → the reference class (the tests add references of their own)."""
+    rule = RULES[optimizer]
+    kwargs = {key: value for key, value in kwargs.items() if key not in rule.fixed}
+    if not rule.wraps:
+        if foreach is not None and "foreach" in inspect.signature(classes(optimizer)).parameters:
+            kwargs["foreach"] = foreach
+        return classes(optimizer)(params, **spelled(kwargs))
+    base = kwargs.pop("base_optimizer")
+    base_kwargs = {key: value for key, value in kwargs.items() if key not in RULES[base].fixed}
+    if rule.wraps == "class":
+        if foreach is not None and "foreach" in inspect.signature(classes(base)).parameters:
+            base_kwargs["foreach"] = foreach
+        return classes(optimizer)(params, classes(base), **spelled(base_kwargs))
+    own = {key: kwargs.pop(key) for key in list(kwargs) if key in rule.defaults}
+    return classes(optimizer)(build_reference(base, params, kwargs, foreach, classes), **own)
 
 
 def _value_and_grad(formula: Formula, p: Any, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -68,8 +88,10 @@ def torch_sweep(optimizer: str, formula: Formula, p: Any, start: torch.Tensor, l
     from ``start`` (B, 2) or (2,) at learning rate ρ = ``lr``; ``formula`` is the surface's formula bound to torch
     (``landscapes.base.bind_namespace(s.formula, torch)``) and ``p`` its parameters. Returns the bookkeeping
     (``best``, ``to_tol``, ``diverged_at``; not updated after step 0 without ``track``)."""
+    if RULES[optimizer].closure:
+        raise ValueError(f"torch_sweep steps one gradient a step; {optimizer!r} evaluates its closure")
     param = torch.nn.Parameter(start.clone())
-    opt = reference_class(optimizer)([param], lr=lr, **reference_kwargs(optimizer, foreach))
+    opt = build_reference(optimizer, [param], {**defaults(optimizer), "lr": lr}, foreach)
     with torch.no_grad():
         f, g = _value_and_grad(formula, p, param.detach())
         state = {

@@ -31,15 +31,24 @@ import pytest
 
 import landscapes
 import optimizers
-from optimizers import batch, engine, fast, rules, schedules
-from tests.test_optimizers_torch import random_hyperparameters, random_starts
+from optimizers import batch, catalogue, engine, fast, rules, schedules
+from tests.test_optimizers_torch import random_hyperparameters, random_starts, wrapper_hyperparameters
 
 ROWS = 320  # above engine.FAST_PATH_MIN_ROWS
 STEPS = 200
 TOLERANCE = 1e-9
 VARIANTS = ("plain", "schedule+noise")
-FUSED = [name for name in optimizers.names() if engine.fused(name)]  # the others (SAM, LBFGS, ...) have no fused
-# family: their sweeps run the reference kernel
+FUSED = [name for name in optimizers.names() if optimizers.RULES[name].step in fast.FAMILIES
+         or name.startswith("schedulefree")]  # the others (SAM, LBFGS, ...) have no fused family: their sweeps run the
+# reference kernel; Lookahead's is composed per base (below)
+LOOKAHEAD = [  # (base, pullback_momentum) fused: momentum buffers reset or kept, bases with and without factors
+    ("adam", "none"), ("adamw", "pullback"), ("momentum", "reset"), ("nesterov", "none"), ("sgd", "reset"),
+    ("rmsprop", "reset"), ("rmsprop", "none"), ("nadam", "reset"), ("asgd", "none"), ("rprop", "none"),
+]
+LOOKAHEAD_FALLBACKS = [  # the reference runs: a slow momentum buffer, no room for κ, φ and θ_slow, a row rule
+    ("momentum", "pullback"), ("rmsprop", "pullback"), ("madgrad", "none"), ("ademamix", "reset"), ("adabound", "none"),
+    ("lamb", "none"), ("prodigy", "none"), ("schedulefree_adamw", "none"),
+]
 # Every fused optimizer on two surfaces, a few on two more: each (surface, family) compiles a kernel (~2-3 s).
 CASES = [
     *((optimizer, surface, variant) for surface in ("rosenbrock", "rastrigin") for optimizer in FUSED
@@ -149,6 +158,20 @@ def case_kwargs(optimizer: str, variant: str, rng: np.random.Generator) -> dict:
     return kwargs
 
 
+def lookahead_kwargs(base: str, pullback: str, variant: str, rng: np.random.Generator) -> dict:
+    """Lookahead over ``base`` with random per-row κ, φ and the base's random keywords (Lookahead's φ is its own)."""
+    return {**case_kwargs(base, variant, rng), **wrapper_hyperparameters("lookahead", rng, ROWS),
+            "base_optimizer": base, "pullback_momentum": pullback}
+
+
+def prepared(surface, optimizer, starts, kwargs) -> batch.Batch:
+    """The batch ``optimizers.sweep`` makes of these arguments."""
+    engine_keys = ("schedule", "noise", "seed")
+    engine_kwargs = {key: kwargs[key] for key in engine_keys if key in kwargs}
+    return batch.prepare(surface, optimizer, starts, STEPS, **engine_kwargs, keep_trajectories=False,
+                         hyperparameters={k: v for k, v in kwargs.items() if k not in engine_keys})
+
+
 def assert_agrees(surface, optimizer, starts, kwargs, max_chaotic_fraction=0.25) -> dict:
     ours = optimizers.sweep(surface, optimizer, start=starts, steps=STEPS, **kwargs)
     theirs = reference(surface, optimizer, starts, **kwargs)
@@ -182,6 +205,47 @@ def test_fast_sweep_equals_reference(optimizer, surface_name, variant):
     surface = landscapes.get(surface_name)
     starts = random_starts(surface, rng, ROWS)
     assert_agrees(surface, optimizer, starts, case_kwargs(optimizer, variant, rng))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize(("base", "pullback"), LOOKAHEAD)
+def test_lookahead_over_a_fused_base_equals_reference(base, pullback, variant):
+    surface = landscapes.get("rosenbrock")
+    rng = np.random.default_rng(zlib.crc32(f"lookahead/{base}/{pullback}/{variant}".encode()))
+    starts = random_starts(surface, rng, ROWS)
+    kwargs = lookahead_kwargs(base, pullback, variant, rng)
+    assert fast.family_for(prepared(surface, "lookahead", starts, kwargs)) is not None
+    assert_agrees(surface, "lookahead", starts, kwargs)
+
+
+@pytest.mark.parametrize(("base", "pullback"), LOOKAHEAD_FALLBACKS)
+def test_lookahead_falls_back_to_the_reference_where_it_cannot_fuse(base, pullback):
+    surface = landscapes.get("rosenbrock")
+    rng = np.random.default_rng(zlib.crc32(f"lookahead-fallback/{base}/{pullback}".encode()))
+    starts = random_starts(surface, rng, ROWS)
+    prepared_batch = prepared(surface, "lookahead", starts, lookahead_kwargs(base, pullback, "plain", rng))
+    assert fast.family_for(prepared_batch) is None
+    assert not fast.applies(prepared_batch)
+    assert fast.sweep(prepared_batch, 0.0, 1e-6) is None
+
+
+@pytest.mark.parametrize("optimizer", ["schedulefree_sgd", "schedulefree_adamw"])
+def test_schedulefree_warmup_and_a_rising_schedule(optimizer):
+    """ρ_max changes while ρₜ rises: a shared warmup across kernel blocks (then one factor column for every row), the
+    per-row warmups of a map, and a LinearLR ramp with per-row lengths under a warmup; shared and per-row r, β₂."""
+    surface = landscapes.get("rosenbrock")
+    rng = np.random.default_rng(zlib.crc32(f"schedulefree-warmup/{optimizer}".encode()))
+    adam = optimizer == "schedulefree_adamw"
+    for warmup, schedule, shared in itertools.product(
+        (0.0, 70.0, rng.integers(0, 150, ROWS).astype(float)),
+        (None, schedules.LinearLR(start_factor=0.2, total_iters=rng.integers(1, 180, ROWS))),
+        (True, False),
+    ):
+        starts = random_starts(surface, rng, ROWS)
+        kwargs = {**random_hyperparameters(optimizer, rng, ROWS), "warmup_steps": warmup, "schedule": schedule}
+        if shared:
+            kwargs.update(r=1.0, weight_lr_power=2.0, **({"betas": (0.9, 0.999), "ams_bound": True} if adam else {}))
+        assert_agrees(surface, optimizer, starts, kwargs)
 
 
 @pytest.mark.parametrize("optimizer", FUSED)
@@ -276,9 +340,12 @@ def test_float32_agrees_to_float32_precision():
     surface = landscapes.get("quadratic", condition=20.0, angle=30.0)
     rng = np.random.default_rng(3)
     starts = random_starts(surface, rng, ROWS)
-    for optimizer in ("adam", "adamw", "nadam", "asgd", "adafactor", "adan", "prodigy"):  # float32 scalars: ASGD's η,
-        # NAdam's μ product, Adan's clipping, Prodigy's d; Adafactor's ε₁ (θ's machine epsilon)
+    for optimizer in ("adam", "adamw", "nadam", "asgd", "adafactor", "adan", "prodigy", "schedulefree_sgd",
+                      "schedulefree_adamw", "lookahead"):  # float32 scalars: ASGD's η, NAdam's μ product, Adan's
+        # clipping, Prodigy's d; Adafactor's ε₁ (θ's machine epsilon); schedule-free's Σw and ρ_max^p
         kwargs = {"lr": 10 ** rng.uniform(-3, -1.5, ROWS)}
+        if optimizer.startswith("schedulefree"):
+            kwargs["warmup_steps"] = 20
         ours = optimizers.sweep(surface, optimizer, start=starts, steps=STEPS, dtype="float32", **kwargs)
         theirs = reference(surface, optimizer, starts, dtype="float32", **kwargs)
         np.testing.assert_array_equal(ours.diverged_at, theirs.diverged_at)
@@ -432,8 +499,12 @@ def test_compiled_kernel_is_cached_across_processes():
 
 
 def test_every_family_fits_the_driver():
-    """A family's slots fit the driver's fixed-size tuples."""
-    for family in fast.FAMILIES.values():
+    """A family's slots fit the driver's fixed-size tuples, Lookahead's composed ones too."""
+    surface = landscapes.get("rosenbrock")
+    composed = [fast.family_for(batch.prepare(surface, "lookahead", None, 1, hyperparameters={"base_optimizer": base}))
+                for base in catalogue.BASES]
+    assert sum(family is not None for family in composed) >= 10, composed
+    for family in [*fast.FAMILIES.values(), *fast.SCHEDULEFREE.values(), *filter(None, composed)]:
         assert all(getattr(family, key) <= most for key, most in fast.SLOTS.items()), family.name
         assert (family.factors is None) == (family.n_factors == 0), family.name
 
@@ -443,4 +514,12 @@ def test_the_engine_knows_which_rules_are_fused_without_importing_numba():
     from optimizers.engine import fused
 
     for name, rule in optimizers.RULES.items():
-        assert fused(name) == (rule.step in fast.FAMILIES), name
+        if rule.wraps != "instance":
+            assert fused(name) == (rule.step in fast.FAMILIES or rule.step in fast.PER_BATCH), name
+    surface = landscapes.get("rosenbrock")
+    for base in catalogue.BASES:  # Lookahead's: over its base, with its pullback option
+        for pullback in catalogue.spec("pullback_momentum", "lookahead").choices:
+            hyper = {"base_optimizer": base, "pullback_momentum": pullback}
+            family = fast.family_for(batch.prepare(surface, "lookahead", None, 1, hyperparameters=hyper))
+            assert fused("lookahead", hyper) == (family is not None), hyper
+    assert fused("lookahead")  # over Adam, its default base

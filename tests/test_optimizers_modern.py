@@ -20,6 +20,7 @@ from pytorch_optimizer.base.exception import NegativeLRError
 import landscapes
 import optimizers
 from optimizers import catalogue
+from optimizers.torch_baseline import spelled
 from tests.test_optimizers_torch import (
     ROWS,
     STEPS,
@@ -35,7 +36,6 @@ from tests.torch_reference import (
     build_reference,
     compare_rows,
     reference_class,
-    reference_kwargs,
     relative_error,
     row_kwargs,
 )
@@ -151,7 +151,7 @@ def test_the_keywords_are_the_references_and_its_options_left_out_are_refused(op
     parameters = inspect.signature(reference_class(optimizer)).parameters
     theirs = {key: p.default for key, p in parameters.items() if key not in ("params", "kwargs")}
     left_out = {*({"maximize", "foreach"} & set(theirs)), *LEFT_OUT.get(optimizer, ()), *UNUSED.get(optimizer, ())}
-    ours = reference_kwargs(optimizers.RULES[optimizer].defaults)  # a wrapper's own (the base's: the base's test)
+    ours = spelled(optimizers.RULES[optimizer].defaults)  # a wrapper's own (the base's: the base's test)
     if optimizers.RULES[optimizer].wraps:  # the base: a class (SAM's base_optimizer) or an instance (Lookahead's
         theirs.pop("optimizer", None)  # optimizer), with no default; ours is a name, with one
         theirs["base_optimizer"] = ours["base_optimizer"]

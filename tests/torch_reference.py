@@ -27,10 +27,9 @@ import functools
 from typing import Any
 
 import numpy as np
-import pytorch_optimizer
 import torch
 
-from optimizers import noise
+from optimizers import noise, torch_baseline
 from optimizers.rules import RULES
 
 TOLERANCE = 1e-9
@@ -83,38 +82,14 @@ OURS = {"adam_nobc": AdamWithoutBiasCorrection}  # optimizers torch.optim lacks:
 
 
 def reference_class(optimizer: str) -> type:
-    """The class our ``optimizer`` reproduces: torch.optim's, pytorch_optimizer's (by its class name, else
-    ``load_optimizer``) or ``OURS``."""
-    rule = RULES[optimizer]
-    if rule.reference == "pytorch_optimizer":
-        return getattr(pytorch_optimizer, rule.torch_name, None) or pytorch_optimizer.load_optimizer(optimizer)
-    return getattr(torch.optim, rule.torch_name) if rule.torch_name else OURS[optimizer]
+    """The class our ``optimizer`` reproduces: ``OURS``, else torch.optim's or pytorch_optimizer's."""
+    return OURS[optimizer] if optimizer in OURS else torch_baseline.reference_class(optimizer)
 
 
 def build_reference(optimizer: str, params: list, kwargs: dict[str, Any]) -> torch.optim.Optimizer:
-    """The reference optimizer over ``params`` with our keywords ``kwargs`` (the ones a name implies, AdamW's
-    decoupling, left out). SAM takes its base's class and the base's keywords beside its own; Lookahead wraps a base
-    built with the base's keywords (``Rule.wraps``)."""
-    rule = RULES[optimizer]
-    kwargs = {key: value for key, value in kwargs.items() if key not in rule.fixed}
-    if not rule.wraps:
-        return reference_class(optimizer)(params, **reference_kwargs(kwargs))
-    base = kwargs.pop("base_optimizer")
-    base_kwargs = {key: value for key, value in kwargs.items() if key not in RULES[base].fixed}
-    if rule.wraps == "class":
-        return reference_class(optimizer)(params, reference_class(base), **reference_kwargs(base_kwargs))
-    own = {key: kwargs.pop(key) for key in list(kwargs) if key in rule.defaults}
-    return reference_class(optimizer)(build_reference(base, params, kwargs), **own)
-
-
-def reference_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Our keywords as the reference spells them: pytorch_optimizer's betas triple (Adan, AdEMAMix) is our betas
-    pair and beta3."""
-    if "beta3" not in kwargs:
-        return kwargs
-    kwargs = dict(kwargs)
-    kwargs["betas"] = (*kwargs["betas"], kwargs.pop("beta3"))
-    return kwargs
+    """The reference optimizer over ``params`` with our keywords ``kwargs`` (``torch_baseline.build_reference``, with
+    ``OURS`` among the classes)."""
+    return torch_baseline.build_reference(optimizer, params, kwargs, classes=reference_class)
 
 
 def torch_trajectory(
