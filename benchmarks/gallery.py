@@ -10,8 +10,8 @@ cached); each time the best of ``--repeats``. Target: G under 3 s.
 
 The tuning's sweeps are 64 rows, below ``engine.FAST_PATH_MIN_ROWS`` (256): the gallery imports numba
 (``gallery.FUSED_SETUP_S``) and the engine runs each of them in its fused kernel where numba has it compiled or cached
-on disk (``optimizers.fast.ready``), in the numpy kernel for the rules without one (SAM, Lookahead, schedule-free,
-LBFGS).
+on disk (``optimizers.fast.ready``), in the numpy kernel for the rules without one (SAM, LBFGS; Lookahead over a base
+without a coordinate family).
 
 Rows: the whole of G, and its parts timed alone: the tuning (the sweeps, ``maps.lr_curves`` per optimizer), the
 races at the best ρ, the drawing; the budget's estimate of G (``gallery.cost``, the numpy kernel's cost: an upper
@@ -21,11 +21,10 @@ import and the kernels' loads from the disk cache included, the other imports no
 and in this process's CPU seconds (the same on a quiet machine; a shared one inflates the first only).
 ``--without NAME,...`` leaves optimizers out of G (timing each of them once, tuned and raced, instead).
 
-Measured on the 2-core machine (load average ~1.9 from other jobs), 29 optimizers of which 24 fused: G 13.7 s
-against 15.5 s with every sweep in the numpy kernel, NOT under 3 s: lbfgs alone (being written: a numpy kernel that
-evaluates f up to max_eval times a step) takes ~12 s of it. ``--without lbfgs``: G 1.47 s against 2.47 s (the
-tuning 0.30 s against 1.35 s, ~0.25 s of it the four other optimizers without a fused family; the races 0.97 s; the
-drawing 0.07 s), and 2.2 s in a fresh process.
+Measured on the 2-core machine (load average ~2.6 from other jobs), 29 optimizers of which 27 fused (SAM and LBFGS
+in the numpy kernel; LBFGS's budget is 1000 gradient evaluations, 40 of its steps): G 1.62 s wall, 1.60 s CPU,
+against 2.84 s with every sweep in the numpy kernel (the races at the best ρ 0.97 s, the drawing 0.07 s), and 2.33 s
+in a fresh process. The budget's estimate, 6.3 s, is an upper bound (the numpy kernel's cost).
 
 The comparison with pytorch-optimizer's own gallery script, ``examples/visualize_optimizers.py`` (a hyperopt search
 of ρ per optimizer, then one plot each), is benchmarks/gallery_peer.py's (it imports CONFIG, whole and best from here).
@@ -95,8 +94,9 @@ def whole() -> None:
 
 
 def tune() -> dict[str, maps.Curve]:
-    curves = CONFIG.map_config()
-    return {name: maps.lr_curves(curves, [name], CONFIG.points, budget=math.inf)[name] for name in CONFIG.names()}
+    """The gallery's tuning alone: each optimizer's sweep at its own steps (``GalleryConfig.steps_of``)."""
+    return {name: maps.lr_curves(CONFIG.map_config(name), [name], CONFIG.points, budget=math.inf)[name]
+            for name in CONFIG.names()}
 
 
 def numpy_kernel(function):

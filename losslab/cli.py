@@ -62,6 +62,8 @@ SLICE_EXAMPLES = """examples:
       --out slice.zarr --out slice.png --out slice.html
   losslab slice --model models.py:make_cnn --data models.py:digits --loss torch.nn.functional:cross_entropy \\
       --out cnn.zarr --race sgd,adam --steps 100 --out cnn.html
+  losslab slice --model pkg.mod:make_model --data pkg.mod:make_data --grid 201 --workers 8 --out big.zarr
+  losslab slice --model pkg.mod:make_model --data pkg.mod:make_data --address ray://head:10001 --out big.zarr
 
 --model names a function that returns the nn.Module (MODULE:FUNCTION, the module dotted from the current folder
 or a .py file); --weights a state_dict (torch.load(weights_only=True)); --data a function that returns a
@@ -71,6 +73,8 @@ filter-normalized random directions drawn by --seed. The .zarr store (one --out)
 b, columns a), the axes a and b, the directions and the configuration; it is written tile by tile: after Ctrl-C,
 a crash or kill -9 the same command computes only the missing tiles (bit for bit the same result). Other --out
 suffixes: .png .svg .pdf (the contour) and .html (contour and 3-D surface); --race draws optimizers on them.
+--workers N computes the tiles as Ray tasks on a local cluster of N processes, --address on a running cluster
+(pip install 'losslab[distributed]'); this process still writes each tile as it arrives, so resuming is the same.
 Bad input ends with one error line and exit status 2."""
 
 
@@ -639,6 +643,7 @@ def _image_arguments(group: Any) -> None:
 
 def _slice_arguments(parser: argparse.ArgumentParser) -> None:
     from .slice_figure import DEFAULT_STEPS
+    from .slice_ray import MAX_WORKERS
     from .slice_run import MAX_GRID, MAX_TILE, Request
 
     what = parser.add_argument_group("the model and the plane")
@@ -660,6 +665,14 @@ def _slice_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--tile", type=_count, default=Request.tile, metavar="N",
                       help=f"tile side in points, 1–{MAX_TILE}: the unit of work and of resuming (default "
                            f"{Request.tile})")
+    ray = parser.add_argument_group("distributed on Ray (pip install 'losslab[distributed]')")
+    ray.add_argument("--workers", type=_count, metavar="N",
+                     help=f"start a local Ray cluster of N worker processes for this run, 1–{MAX_WORKERS}; the "
+                          "tiles are its tasks (bit for bit the one-process result)")
+    ray.add_argument("--address", metavar="ADDR",
+                     help="join a running Ray cluster instead: ray://HOST:PORT (Ray client), HOST:PORT (its GCS) or "
+                          "auto (the one `ray start` began on this machine); your --model/--data modules are "
+                          "shipped to its workers")
     race = parser.add_argument_group("races on the slice (drawn on the figures)")
     race.add_argument("--race", metavar="A,B,...", type=_optimizer_list,
                       help="optimizers to race from the start point with the catalogue's defaults")
@@ -693,9 +706,13 @@ def _slice_outputs(paths: list[str]) -> tuple[str, list[str], list[str]]:
 
 
 def _slice(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from . import exports, slice_run
+    from . import exports, slice_ray, slice_run
 
+    distributed = args.workers is not None or args.address is not None
     try:
+        slice_ray.check(args.workers, args.address)  # before any work: ranges, both given, Ray installed
+        if args.address is not None:
+            slice_ray.reachable(args.address)
         store, paths, formats = _slice_outputs(args.out)
         settings = exports.ExportSettings(preset=args.preset, scale=args.scale)
         for fmt in formats:
@@ -712,7 +729,16 @@ def _slice(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except KeyboardInterrupt:
         print("losslab slice: interrupted before any tile was computed", file=sys.stderr)
         return 130
-    code = slice_run.compute(job)
+    try:
+        if distributed:
+            code = slice_run.compute_on_ray(job, workers=args.workers, address=args.address)
+        else:
+            code = slice_run.compute(job)
+    except ValueError as error:  # the cluster could not be started or joined
+        parser.error(str(error))
+    except KeyboardInterrupt:  # while Ray started or stopped: the tiles saved are kept
+        print("losslab slice: interrupted; run the same command to continue", file=sys.stderr)
+        return 130
     if code:
         return code
     before = job.total - len(job.todo)

@@ -18,7 +18,7 @@ CONFIG = APP / "config.toml"
 
 
 def settings_flags() -> list[str]:
-    """The app's server settings as ``streamlit run`` flags (``--server.maxUploadSize=5``, …)."""
+    """The app's server settings as ``streamlit run`` flags (``--server.maxUploadSize=16``, …)."""
     with open(CONFIG, "rb") as handle:
         settings = tomllib.load(handle)
     return [f"--{section}.{key}={str(value).lower() if isinstance(value, bool) else value}"

@@ -6,8 +6,9 @@ never mixes the points of a chunk, so a tile's values are the same bits whicheve
 whatever order, alone or beside others: a resumed slice equals an uninterrupted one, and a worker on another
 machine (a Ray task: ``compute_tile`` and a picklable ``SliceSpec`` are all it needs) equals this one.
 
-``run_tiles`` takes the tiles to do, an ``executor`` (``local``: one after another in this process; a pool or
-Ray can be plugged in with the same signature) and a ``save(tile, values)`` called as each finishes.
+``run_tiles`` takes the tiles to do, an ``executor`` (``local``: one after another in this process;
+``slice_ray.RayExecutor``: Ray tasks, with the same signature) and a ``save(tile, values)`` called as each
+finishes, in the driver.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, TextIO
 
 import numpy as np
+
+
+class TileFailed(RuntimeError):
+    """A tile could not be computed by the executor (a Ray task that raised, or whose worker died too often)."""
 
 
 class Tile(NamedTuple):
@@ -82,20 +87,39 @@ def default_start(extent: float) -> tuple[float, float]:
 
 
 _SURFACES: dict[str, Any] = {}  # spec key -> surface: one per process (a worker reuses it across its tiles)
+_SPECS: dict[str, SliceSpec] = {}  # spec key -> the spec of that surface
 
 
 def surface(spec: SliceSpec) -> Any:
     """The spec's surface, built once per process."""
     if spec.key not in _SURFACES:
-        _SURFACES.clear()
-        _SURFACES[spec.key] = spec.build()
+        prime(spec, spec.build())
     return _SURFACES[spec.key]
 
 
 def prime(spec: SliceSpec, built: Any) -> None:
     """Use ``built`` (``spec.build(inputs)`` from inputs the caller loaded already) as the spec's surface here."""
     _SURFACES.clear()
+    _SPECS.clear()
     _SURFACES[spec.key] = built
+    _SPECS[spec.key] = spec
+
+
+def has_surface(key: str) -> bool:
+    """Whether this process has built the surface of the spec ``key``."""
+    return key in _SURFACES
+
+
+def ensure(spec: SliceSpec, inputs: Any) -> None:
+    """The spec's surface built here from ``inputs`` (``slice_inputs.Inputs``: a Ray worker gets them from the
+    object store, not by calling the user's functions again), unless it is already."""
+    if spec.key not in _SURFACES:
+        prime(spec, spec.build(inputs))
+
+
+def current_spec(key: str) -> SliceSpec:
+    """The spec whose surface this process holds under ``key``."""
+    return _SPECS[key]
 
 
 def tile_points(spec: SliceSpec, tile: Tile) -> np.ndarray:

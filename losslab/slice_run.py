@@ -3,9 +3,10 @@
 ``prepare(request)`` loads and checks everything (``ValueError`` naming the option, before any work), opens the
 store or creates it (new random directions drawn by ``seed``, saved), and lists the tiles not done yet;
 ``compute(job)`` computes them with a progress bar, each saved as it finishes (Ctrl-C or a crash loses only the
-tile in flight: the same command continues); ``figures(job, formats)`` draws the finished slice and the optional
-races. The configuration a store was made with is checked on every resume: a different grid, range, seed, tile,
-loss, model, weights or data is refused with one line that says what differs.
+tiles in flight: the same command continues), in this process or, with ``compute_on_ray``, as Ray tasks;
+``figures(job, formats)`` draws the finished slice and the optional races. The configuration a store was made
+with is checked on every resume: a different grid, range, seed, tile, loss, model, weights or data is refused with
+one line that says what differs.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class Job:
     description: str = ""
     loss_name: str = ""
     computed: int = field(default=0)
+    inputs: Any = None  # the loaded slice_inputs.Inputs (what a Ray run puts in the object store)
 
 
 def _sha256(path: str | None) -> str | None:
@@ -175,7 +177,7 @@ def prepare(request: Request) -> Job:
     todo = [tile for tile in every if not done[tile.row, tile.column]]
     description = f"{resolved.get('model_class', type(inputs.model).__name__)} ({resolved['parameters']:,} parameters)"
     return Job(request, spec, root, config, todo, len(every), resumed, description,
-               resolved.get("loss_function", inputs.loss_name))
+               resolved.get("loss_function", inputs.loss_name), inputs=inputs)
 
 
 def compute(job: Job, executor: slice_compute.Executor = slice_compute.local, stream: Any = None) -> int:
@@ -196,8 +198,25 @@ def compute(job: Job, executor: slice_compute.Executor = slice_compute.local, st
         print(f"losslab slice: interrupted: {job.total - len(job.todo) + job.computed}/{job.total} tiles saved in "
               f"{job.request.store}; run the same command to continue", file=stream)
         return 130
+    except slice_compute.TileFailed as error:
+        progress.close()
+        print(f"losslab slice: {error}; {job.total - len(job.todo) + job.computed}/{job.total} tiles saved in "
+              f"{job.request.store}; run the same command to continue", file=stream)
+        return 1
     progress.close()
     return 0
+
+
+def compute_on_ray(job: Job, workers: int | None = None, address: str | None = None, stream: Any = None) -> int:
+    """``compute`` with the tiles as Ray tasks: on a local cluster of ``workers`` processes started for this run,
+    or on the cluster at ``address`` (``slice_ray``); ``ValueError`` if it cannot be started or joined. The driver
+    still writes every tile, so resuming works the same."""
+    from . import slice_ray
+
+    request = job.request
+    with slice_ray.Cluster(workers=workers, address=address,
+                           references=(request.model, request.data, request.loss)) as cluster:
+        return compute(job, executor=cluster.executor(job.inputs), stream=stream)
 
 
 def figures(job: Job, formats: list[str]) -> tuple[dict[str, Any], dict[str, str]]:

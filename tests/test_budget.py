@@ -252,9 +252,9 @@ def test_explore_refuses_the_slow_race_before_any_step(spies):
     assert spies["run"] == [] and spies["live"] == [] and spies["sweep"] == []
     kept = len(at.multiselect(key="opt").value) == len(optimizers.names())
     assert at.slider(key="steps").value == 5000 and kept  # kept, to reduce
-    at.slider(key="steps").set_value(50).run()  # reduced: the race runs
+    at.slider(key="steps").set_value(20).run()  # reduced: the race runs
     assert not at.error and not at.exception
-    assert {steps for _, steps in spies["run"]} == {50} and len(spies["run"]) == len(optimizers.names())
+    assert {steps for _, steps in spies["run"]} == {20} and len(spies["run"]) == len(optimizers.names())
 
 
 def test_explore_refuses_the_slow_network_before_training_it(spies):

@@ -81,5 +81,5 @@ def test_losslab_app_serves_from_any_folder_and_passes_arguments_to_streamlit(in
         assert "<title>" in page and "streamlit" in page.lower()
         with open(f"/proc/{server.pid}/cmdline", "rb") as cmdline:  # the server is losslab app's own process
             arguments = cmdline.read().rstrip(b"\0").split(b"\0")
-        assert b"--server.maxUploadSize=5" in arguments  # the app's settings (losslab/app/config.toml) …
+        assert b"--server.maxUploadSize=16" in arguments  # the app's settings (losslab/app/config.toml) …
         assert arguments[-1] == str(port).encode()  # … then the caller's arguments

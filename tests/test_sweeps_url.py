@@ -42,7 +42,10 @@ def _hyper_value(key: str, default: object) -> st.SearchStrategy[object]:
     if key == "betas":
         return st.tuples(_real(0.0, 0.999), _real(0.0, 0.9999))
     entry = catalogue.spec(key)
-    return _real(*(entry.ui or (0.0, 1.0)), log=entry.log)
+    low, high = entry.ui or (0.0, 1.0)
+    if entry.valid is not None and entry.valid.integer:  # κ, T_w, LBFGS's counts: whole numbers, as the page's
+        return st.integers(math.ceil(low), math.floor(high))
+    return _real(low, high, log=entry.log)
 
 
 @st.composite
@@ -129,10 +132,12 @@ def test_a_list_of_optimizers_names_the_key_and_keeps_the_default():
 
 
 def test_oversized_keys_and_values_are_refused_unread_and_other_pages_keys_are_not_judged():
-    query = {"x" * 61: "1", "noise": "1" * 201, "sgd.lr": "-1", "inspect.step": "²", "grid": "41", "steps": "300"}
+    long_key, long_value = race.MAX_QUERY_KEY + 1, race.MAX_QUERY_VALUE + 1
+    query = {"x" * long_key: "1", "noise": "1" * long_value, "sgd.lr": "-1", "inspect.step": "²", "grid": "41",
+             "steps": "300"}
     config, _, messages = maps.from_query(query)
     assert config.steps == 300 and config.noise == 0.0 and len(messages) == 2
-    assert "61 characters" in messages[0] and "201 characters" in messages[1]
+    assert f"{long_key} characters" in messages[0] and f"{long_value} characters" in messages[1]
 
 
 # --- one schema: the same key means the same thing on every page ------------------------------------------------

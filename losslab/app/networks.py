@@ -1,5 +1,6 @@
 """The Networks page: a real MLP, its data and decision regions, its loss slice with an optimizer race, the
-full-space training on the PCA plane, and the exact two-parameter network next to it.
+full-space training on the PCA plane, and the exact two-parameter network next to it; below them, a slice of your
+own model computed by ``losslab slice``, uploaded as a .zip of its store (``slice_upload``).
 
 Thin page: sidebar widgets -> a typed ``RaceConfig`` (surface ``network``, minibatches by ``batch_size``) through the
 one race pipeline (``race_cache``), and cached library calls (landscapes.network, landscapes.fullspace,
@@ -19,7 +20,7 @@ import landscapes
 import plots
 from landscapes.logistic2 import POINTS as LOGISTIC_POINTS
 from losslab import budget, exports, live, networks, race
-from losslab.app import export_panel, heavy, race_cache
+from losslab.app import export_panel, heavy, race_cache, slice_upload
 from losslab.app.frozen import freeze
 from losslab.app.live_race import live_race
 from losslab.app.markdown import escape
@@ -201,6 +202,13 @@ def _progress(text: str) -> tuple[Any, Any]:
 
 
 def main() -> None:
+    """The trained network's sections, then the slice of your own model (drawn even when the network's settings
+    are refused)."""
+    _network_sections()
+    slice_upload.section()
+
+
+def _network_sections() -> None:
     load_url()
     values = sidebar()
     URL.write(query(values))
