@@ -110,6 +110,10 @@ class RaceConfig:
             raise ValueError(f"Invalid batch_size value: {self.batch_size!r} (must be an integer in [1, {MAX_BATCH}])")
         if not 0 <= int(self.steps) <= MAX_RACE_STEPS:
             raise ValueError(f"Invalid steps value: {self.steps!r} (must be an integer in [0, {MAX_RACE_STEPS}])")
+        unknown = [name for name in self.optimizers if name not in optimizers.names()]
+        if unknown:
+            raise ValueError(f"Invalid optimizers value: {unknown[0]!r} (must be one of "
+                             f"{', '.join(optimizers.names())})")
         for name in self.optimizers:
             optimizers.run(surface, name, **{**self.engine_arguments(name, surface), "steps": 0})
         stray = [name for name in self.constant_lr if name not in self.optimizers]
