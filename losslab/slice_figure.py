@@ -26,6 +26,7 @@ from .race import optimizer_defaults
 SURFACE_3D_POINTS = 100  # the 3-D view's grid at most (WebGL in the browser), like the Networks page's
 RACE_SURFACE = "network"  # the races use the catalogue's ρ for a network's plane
 DEFAULT_STEPS = 200
+CENTRE = "θ* (the model's weights)"  # the plane's origin: the weights sliced, which need not be a minimum
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class Drawn:
     bounds: tuple[tuple[float, float], tuple[float, float]]
     z: np.ndarray
     name: str = "slice"
-    minima: tuple[tuple[float, float], ...] = ((0.0, 0.0),)  # θ*, the trained model, at the origin
+    minima: tuple[tuple[float, float], ...] = ((0.0, 0.0),)  # θ*, the model's weights, at the origin (CENTRE)
     params: dict[str, Any] = field(default_factory=dict)
 
     def value(self, points: Any) -> np.ndarray:
@@ -87,6 +88,8 @@ def contour_figure(view: Drawn, trajectories: dict[str, Any], title: str, captio
         figure.update_yaxes(showticklabels=True)
     figure.update_xaxes(title="a (along d₁)")
     figure.update_yaxes(title="b (along d₂)")
+    figure.update_traces(selector=dict(name="minimum θ*"), name=CENTRE,  # the given weights, not a known minimum
+                         hovertemplate=CENTRE + " (%{x:.4g}, %{y:.4g})<extra></extra>")
     return figure
 
 

@@ -21,7 +21,8 @@ import zarr
 from torch.nn import functional as F
 
 import landscapes
-from losslab import slice_compute, slice_run
+import optimizers
+from losslab import slice_compute, slice_figure, slice_run
 from tests import slice_models
 from tests.cli_run import run_cli
 
@@ -286,3 +287,15 @@ def test_figure_without_race(tmp_path: Path) -> None:
     code, _, err = slice_cli(store, "--out", str(png), model="make_cnn", data="digits_images", grid=6, tile=3)
     assert code == 0, err
     assert png.read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("races", [False, True])
+def test_the_centre_is_labelled_as_the_models_weights_not_a_minimum(races: bool) -> None:
+    """The plane's origin is the weights sliced, which need not minimize anything: both contours say so."""
+    z = np.add.outer(np.linspace(-1, 1, 7) ** 2, np.linspace(-1, 1, 7) ** 2)
+    trajectories = {}
+    if races:
+        trajectories = {"sgd": optimizers.run(landscapes.get("quadratic"), "sgd", start=(-0.5, 0.5), steps=5, lr=0.1)}
+    figure = slice_figure.figures(z, 1.0, trajectories, "title", "caption", ["png"])["png"]
+    names = [trace.name for trace in figure.data]
+    assert slice_figure.CENTRE in names and "minimum θ*" not in names, names
