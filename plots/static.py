@@ -11,6 +11,7 @@ the plot area is then known in pixels (``plot_box``), which the animation frames
 
 from __future__ import annotations
 
+import atexit
 import copy
 import math
 import threading
@@ -22,6 +23,7 @@ import plotly.graph_objects as go
 IMAGE_FORMATS = ("png", "svg", "pdf")
 MAX_SCALE = 4
 _LOCK = threading.Lock()
+_STOP_AT_EXIT: list[bool] = []  # whether _stop_server is registered (once, after the first image)
 _CHAR_WIDTH = 0.62  # average glyph width of DejaVu Sans, in font sizes
 _LEGEND_ROW = 24  # pixels per legend row at font size 13
 
@@ -183,8 +185,21 @@ def render(plain: dict, fmt: str, scale: float = 1.0) -> bytes:
     layout = plain["layout"]
     with _LOCK, warnings.catch_warnings():
         warnings.filterwarnings("ignore", "The kopts argument is ignored")
-        return pio.to_image(plain, format=fmt, width=layout["width"], height=layout["height"],
-                            scale=scale if fmt == "png" else 1, validate=False)
+        image = pio.to_image(plain, format=fmt, width=layout["width"], height=layout["height"],
+                             scale=scale if fmt == "png" else 1, validate=False)
+        if not _STOP_AT_EXIT:
+            _STOP_AT_EXIT.append(atexit.register(_stop_server))
+    return image
+
+
+def _stop_server() -> None:
+    """At exit, the browser closed first: registered after its profile folder exists, so this runs before the
+    folder's own finalizer (atexit runs last-registered first), which otherwise could delete it under a chromium
+    still writing there (``OSError: Directory not empty: 'Default'`` printed at a CLI's exit, now and then)."""
+    import kaleido
+
+    if kaleido._global_server.is_running():
+        kaleido.stop_sync_server(silence_warnings=True)
 
 
 def pixel_size(preset: str, scale: float) -> tuple[int, int]:
