@@ -88,11 +88,8 @@ class Job:
 def _sha256(path: str | None) -> str | None:
     if path is None:
         return None
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _shown(key: str, value: Any) -> str:
