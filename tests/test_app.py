@@ -358,7 +358,13 @@ def test_download_section_has_a_button_per_format_and_renders_nothing_heavy(defa
 
 def test_prepare_renders_the_file_and_a_change_drops_it():
     at = app({"steps": "60"})
+    assert "export.frames" not in [slider.key for slider in at.slider]  # drawn only while its expander is open
+    at.session_state["export.settings"] = True  # the export settings' expander opened
+    at.run()
     at.slider(key="export.frames").set_value(5).run()
+    at.session_state["export.settings"] = False  # closed again: the chosen frames are kept
+    at.run()
+    assert "export.frames" not in [slider.key for slider in at.slider]
     at.button(key="export.prepare.gif").click().run()
     assert_clean(at)
     assert "Download GIF" in [button.label for button in at.get("download_button")]
@@ -370,6 +376,9 @@ def test_prepare_renders_the_file_and_a_change_drops_it():
     at.select_slider(key="sgd.lr").set_value(0.02).run()  # another race: the prepared files are stale
     assert not at.session_state["export._prepared"]["files"]
     assert "Download GIF" not in [button.label for button in at.get("download_button")]
+    at.session_state["export.settings"] = True  # opened again: the widgets show the kept settings
+    at.run()
+    assert at.slider(key="export.frames").value == 5
 
 
 def test_uploading_a_race_json_restores_the_view():
