@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 import landscapes
 import optimizers
 from losslab import exports, race
+from losslab.app.explore_sidebar import EXPANDED
 from optimizers import catalogue
 from tests.rendered import live_spec, race_spec, shown
 
@@ -25,8 +26,12 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OPTIMIZERS = list(race.DEFAULT_OPTIMIZERS)
 
 
-def app(query: dict[str, str] | None = None, path: str = "app.py") -> AppTest:
+def app(query: dict[str, str] | None = None, path: str = "app.py", expanded: bool = True) -> AppTest:
+    """The app after its first run (``query`` in its URL); ``expanded``: every optimizer's sidebar expander open,
+    so that its widgets are drawn (as after a click on each)."""
     at = AppTest.from_file(str(ROOT / path), default_timeout=TIMEOUT)
+    for name in optimizers.names() if expanded else ():
+        at.session_state[EXPANDED.format(name)] = True
     if query:
         at.query_params.update(query)
     return at.run()
@@ -114,6 +119,37 @@ def test_lr_slider_moves_only_that_optimizer(default_app):
     assert at.query_params["momentum.lr"] == "0.03"
     at.select_slider(key="momentum.lr").set_value(catalogue.DEFAULT_LR["momentum"]).run()
     assert "momentum.lr" not in at.query_params
+
+
+def test_closed_optimizer_expanders_draw_no_widgets_and_race_the_same_settings():
+    """A closed expander's widgets are not drawn (the browser would re-render them on every rerun); the race, the
+    URL and a later opening see the same values, whether they came from the URL, a widget or a live commit."""
+    query = {"opt": "sgd,adam", "adam.lr": "0.0123", "adam.betas": "0.8,0.99", "sgd.momentum": "0.5"}
+    closed, opened = app(query, expanded=False), app(query)
+    assert_clean(closed)
+    drawn = [w.key for kind in ("select_slider", "slider", "number_input", "selectbox", "toggle")
+             for w in closed.get(kind)]
+    assert not [key for key in drawn if key.startswith(("sgd.", "adam."))]
+    assert {"adam.lr", "adam.beta1", "sgd.momentum"} <= {w.key for w in [*opened.select_slider, *opened.slider]}
+    assert dict(closed.query_params) == dict(opened.query_params)
+    assert {key: closed.query_params[key] for key in query} == query
+    for name, points in paths(opened).items():
+        np.testing.assert_array_equal(paths(closed)[name], points)
+
+    closed.session_state["sgd.lr"] = 0.02  # what a released live slider does (explore_sidebar.on_live_change)
+    closed.run()
+    assert closed.query_params["sgd.lr"] == "0.02" and closed.query_params["sgd.momentum"] == "0.5"
+    expected = race.run_race(race.from_query(dict(closed.query_params))[0])
+    np.testing.assert_allclose(paths(closed)["sgd"], expected["sgd"].points[0])
+    closed.session_state[EXPANDED.format("sgd")] = True  # opened: its widgets show the committed values
+    closed.run()
+    assert closed.select_slider(key="sgd.lr").value == 0.02 and closed.slider(key="sgd.momentum").value == 0.5
+    closed.slider(key="sgd.momentum").set_value(0.7).run()
+    closed.session_state[EXPANDED.format("sgd")] = False  # closed again: the value set by hand is kept
+    closed.run()
+    closed.run()
+    assert closed.query_params["sgd.momentum"] == "0.7"
+    assert "sgd.momentum" not in [w.key for w in closed.slider]
 
 
 @pytest.mark.parametrize("query", [

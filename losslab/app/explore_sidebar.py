@@ -30,6 +30,9 @@ SCHEDULE_UI_DEFAULTS = {  # values for the parameters torch requires (no default
     ("CosineAnnealingLR", "T_max"): 300, ("OneCycleLR", "max_lr"): 0.1, ("OneCycleLR", "total_steps"): 300,
 }
 SCHEDULE_CHOICES = {"anneal_strategy": ("cos", "linear")}
+# An optimizer's sidebar expander's open state. Its widgets are drawn only while it is open: a closed expander's
+# widgets would still be rendered by the browser on every rerun (a live commit's included).
+EXPANDED = "_expanded.{}"
 UI_FLAGS = {"view3d": "3-D surface view", "field": "negative-gradient field", "same_lr": "same lr for all",
             "inspect": "inspect a step"}
 
@@ -126,6 +129,8 @@ def _log_select(container: Any, label: str, key: str, low: float, high: float, d
     state.setdefault(key, float(default))
     current = min(max(float(state[key]), low), high)
     state[key] = current
+    if container is None:  # not drawn (``_optimizer_widgets``): the value the widget would show
+        return current
     options = sorted({*(grid or ()), current}) if grid else log_grid(low, high, FINE, (current,))
     options = [v for v in options if low <= v <= high]
     return container.select_slider(label, options=options, format_func=fmt, key=key, help=help,
@@ -136,6 +141,8 @@ def _slider(container: Any, label: str, key: str, low: float, high: float, defau
             fmt: str = "%.3f", help: str | None = None) -> float:
     state.setdefault(key, float(default))
     state[key] = min(max(float(state[key]), low), high)
+    if container is None:
+        return state[key]
     return container.slider(label, min_value=low, max_value=high, step=step, format=fmt, key=key, help=help,
                             persist_state="page")
 
@@ -147,9 +154,13 @@ def _number(container: Any, label: str, key: str, default: float | None, valid: 
     if valid is not None and valid.integer:
         low, high = int(valid.low), int(valid.high) if math.isfinite(valid.high) else None
         state.setdefault(key, None if default is None else int(default))
+        if container is None:
+            return state[key]
         return container.number_input(label, min_value=low, max_value=high, step=1, key=key, help=help,
                                       persist_state="page")
     state.setdefault(key, None if default is None else float(default))
+    if container is None:
+        return state[key]
     return container.number_input(label, min_value=0.0, step=1e-3, format="%g", key=key, help=help,
                                   persist_state="page")
 
@@ -157,12 +168,16 @@ def _number(container: Any, label: str, key: str, default: float | None, valid: 
 def _choice(container: Any, label: str, key: str, default: Any, options: tuple, help: str | None = None) -> Any:
     """A select box over a choice's options (None shown as "none")."""
     state.setdefault(key, default)
+    if container is None:
+        return state[key]
     return container.selectbox(label, options, key=key, help=help, persist_state="page",
                                format_func=lambda option: "none" if option is None else str(option))
 
 
 def flag(container: Any, label: str, key: str, default: bool, help: str | None = None) -> bool:
     state.setdefault(key, bool(default))
+    if container is None:
+        return state[key]
     return container.toggle(label, key=key, help=help, persist_state="page")
 
 
@@ -219,7 +234,8 @@ def _hyper_widget(container: Any, spec: catalogue.Hyper, key: str, wkey: str, de
 
 def _optimizer_widgets(container: Any, name: str, same_lr: bool, surface: str) -> dict[str, Any]:
     """The widgets of optimizer ``name``'s keywords; a wrapper's (SAM's, Lookahead's) base optimizer first, then the
-    base's keywords and its own."""
+    base's keywords and its own. With ``container`` None nothing is drawn: the same values come from the widgets'
+    session state (``persist_state`` keeps a widget's value while it is not drawn)."""
     base = None
     if optimizers.RULES[name].wraps:
         spec = catalogue.spec("base_optimizer")
@@ -356,9 +372,10 @@ def sidebar_config() -> tuple[race.RaceConfig, dict[str, bool]]:
         lr_all = _log_select(sidebar, "ρ  learning rate (all optimizers)", "lr_all", LR_GRID[0], LR_GRID[-1],
                              state.get(f"{first}.lr", race.optimizer_defaults(first, surface)["lr"]), grid=LR_GRID)
     chosen_hyper = {}
-    for name in chosen:
-        with sidebar.expander(f"{name}: {optimizers.RULES[name].torch_name or 'ours, not in torch.optim'}"):
-            hyper = _optimizer_widgets(st, name, same_lr, surface)
+    for name in chosen:  # each optimizer's widgets are drawn only while its expander is open (``EXPANDED``)
+        panel = sidebar.expander(f"{name}: {optimizers.RULES[name].torch_name or 'ours, not in torch.optim'}",
+                                 key=EXPANDED.format(name), on_change="rerun")
+        hyper = _optimizer_widgets(panel if panel.open else None, name, same_lr, surface)
         if same_lr:
             hyper = {"lr": lr_all, **hyper}
         chosen_hyper[name] = {key: hyper[key] for key in race.optimizer_defaults(name, base_optimizer=hyper.get(

@@ -129,6 +129,21 @@ def wait_idle(page, timeout: float = 60_000) -> None:
         " return app && app.dataset.testScriptState === 'notRunning'; }", timeout=timeout)
 
 
+def open_expander(page, label: str) -> None:
+    """Open the expander whose summary shows ``label`` (an optimizer's in the sidebar, the export settings: their
+    widgets are drawn by the rerun the opening starts) and wait until that run has drawn them and finished."""
+    expander = page.locator('[data-testid="stExpander"]').filter(has_text=label).first
+    expander.locator("summary").click()
+    expander.locator('[data-testid="stElementContainer"]').first.wait_for()
+    wait_idle(page)
+    box = None
+    for _ in range(50):  # the expander grows (animated) as its widgets arrive: a click on one must wait for it
+        if (now := expander.bounding_box()) == box:
+            return
+        box = now
+        page.wait_for_timeout(100)
+
+
 def wait_for_path(page, path: str) -> None:
     """Wait until the page's own location (not Playwright's ``page.url``, which can lag) has this path."""
     page.wait_for_function("(path) => location.pathname.replace(/\\/$/, '') === path", arg=path.rstrip("/"))

@@ -11,7 +11,7 @@ from losslab import race
 from optimizers import catalogue
 from plots.race import CLICK_GRID
 
-from .conftest import RACE_STATE, path_names, paths, query, race_frame, race_state
+from .conftest import RACE_STATE, open_expander, path_names, paths, query, race_frame, race_state
 
 DEFAULT_NAMES = list(race.DEFAULT_OPTIMIZERS)
 
@@ -32,7 +32,7 @@ def test_default_view_draws_the_race(page, app_url, artifacts):
 def test_lr_slider_by_keyboard_changes_the_trajectories_and_the_url(page, app_url):
     page.goto(app_url)
     before = race_state(page)
-    page.locator('[data-testid="stExpander"] summary').filter(has_text="sgd: SGD").click()
+    open_expander(page, "sgd: SGD")
     slider = page.get_by_role("slider", name="ρ  learning rate").first
     slider.focus()
     page.keyboard.press("ArrowLeft")
@@ -112,7 +112,7 @@ def test_hostile_url_shows_a_message_and_the_defaults(page, app_url):
         assert key in text
     assert "Traceback" not in page.content()
     # the page keeps working: a slider still reruns it
-    page.locator('[data-testid="stExpander"] summary').filter(has_text="adam: Adam").click()
+    open_expander(page, "adam: Adam")
     page.get_by_role("slider", name="ρ  learning rate").last.focus()
     page.keyboard.press("ArrowRight")
     race_state(page, changed_from=state)

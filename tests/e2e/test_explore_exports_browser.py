@@ -18,7 +18,7 @@ from plots.export import CSV_COLUMNS
 from plots.static import PRESETS
 from tests.rendered import html_live_spec
 
-from .conftest import path_names, paths, query, race_state, wait_idle
+from .conftest import open_expander, path_names, paths, query, race_state, wait_idle
 
 FRAMES = 4  # GIF/MP4 frames: the slider's minimum (2) plus two key presses, to keep the renders short
 SLIDE = PRESETS["slide"]  # the default export preset, at scale 1
@@ -42,7 +42,7 @@ def prepare(page, fmt: str) -> None:
 
 def set_export_frames(page, frames: int) -> None:
     """Move the export settings' frame-count slider to ``frames`` with the keyboard (Home = its minimum)."""
-    page.locator('[data-testid="stExpander"] summary').filter(has_text="Export settings").click()
+    open_expander(page, "Export settings")
     slider = page.locator('input[aria-label="GIF/MP4 frames"]')
     slider.focus()
     page.keyboard.press("Home")

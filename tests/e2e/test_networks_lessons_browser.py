@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from losslab import lessons
 
-from .conftest import nav_link, path_names, paths, query, race_state, wait_for_path, wait_idle
+from .conftest import nav_link, open_expander, path_names, paths, query, race_state, wait_for_path, wait_idle
 from .test_navigation_browser import assert_router_and_no_error, map_state
 
 # Every Plotly chart on the page, as its title and its traces' types and names (a stale chart, mid-rerun, too).
@@ -54,7 +54,7 @@ def test_networks_page_draws_the_trained_model_the_slice_and_the_race(page, app_
 def test_sidebar_moves_between_explore_networks_and_sweeps_and_every_page_keeps_working(page, app_url):
     page.goto(app_url)
     default_explore = race_state(page)
-    page.locator('[data-testid="stExpander"] summary').filter(has_text="sgd: SGD").click()
+    open_expander(page, "sgd: SGD")
     page.get_by_role("slider", name="ρ  learning rate").first.focus()
     page.keyboard.press("ArrowLeft")
     explore = race_state(page, changed_from=default_explore)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .conftest import path_names, paths, query, race_state, wait_idle
+from .conftest import open_expander, path_names, paths, query, race_state, wait_idle
 
 
 def legend_of(state: dict, optimizer: str) -> str:
@@ -19,8 +19,10 @@ def test_sam_races_over_the_base_picked_in_the_sidebar_and_schedule_free_draws_i
     assert len(average["x"]) == len(theta["x"]) and average["x"] != theta["x"]  # x beside θ, not θ
     wait_idle(page)
     sidebar = page.locator('[data-testid="stSidebar"]')
-    sidebar.locator('[data-testid="stExpander"]').filter(has_text="sam: SAM").locator("summary").click()
-    sidebar.locator('[data-testid="stSelectbox"]').filter(has_text="base optimizer").click()
+    open_expander(page, "sam: SAM")
+    picker = sidebar.locator('[data-testid="stSelectbox"]').filter(has_text="base optimizer").locator("input")
+    picker.click()
+    picker.press_sequentially("adam")  # typing filters the options (and opens them where the click did not)
     page.get_by_role("option", name="adam", exact=True).click()
     page.wait_for_function("() => new URLSearchParams(location.search).get('sam.base_optimizer') === 'adam'",
                            timeout=30_000)
