@@ -248,6 +248,8 @@
   LiveRace.prototype.release = function (s, j) {
     const slider = this.spec.sliders[s];
     if (this.handlers.commit) {
+      // The committed race brings its own legend and ✕ label: a resting redraw now would only compete with it.
+      clearTimeout(this.settling);
       this.handlers.commit({ optimizer: slider.optimizer, key: slider.key, index: j, value: slider.values[j] });
       return;
     }

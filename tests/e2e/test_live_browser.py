@@ -86,6 +86,37 @@ def test_a_drag_redraws_the_path_live_and_the_release_commits_it(page, app_url, 
     page.screenshot(path=str(artifacts / "live-after-release.png"))
 
 
+def test_a_release_commits_without_the_resting_redraw_and_the_committed_legend_follows(page, app_url):
+    """The resting redraw (legend entry and ✕ label, SETTLE_MS after a move) is dropped by a release in the app: the
+    committed race brings its own legend, and the redraw would only compete with it for the browser's thread."""
+    page.goto(app_url)
+    race_state(page)
+    wait_idle(page)
+    frame = race_frame(page)
+    frame.evaluate("""() => { window.__restyled = []; const restyle = Plotly.restyle;
+        Plotly.restyle = function () {
+          window.__restyled.push(performance.now());
+          return restyle.apply(this, arguments);
+        }; }""")
+    slider = frame.get_by_role("slider", name=SGD_RHO)
+    box = slider.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + slider.evaluate("input => input.value / input.max") * box["width"], y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 0.3 * box["width"], y, steps=2)
+    repainted(frame, 1)
+    page.mouse.up()  # at once: the resting redraw is still pending
+    released = frame.evaluate("() => performance.now()")
+    page.wait_for_function("() => new URLSearchParams(location.search).has('sgd.lr')", timeout=30_000)
+    committed = float(query(page)["sgd.lr"])
+    frame.wait_for_function("(n) => document.querySelector('.live-race-chart')._fullData.some("
+                            "t => t.legendgroup === 'sgd' && t.mode === 'lines' && t.x.length === n)",
+                            arg=race.RaceConfig().steps + 1, timeout=30_000)
+    page.wait_for_timeout(300)  # past SETTLE_MS
+    assert [t for t in frame.evaluate("() => window.__restyled") if t >= released] == []
+    assert path_of(frame, "sgd")["name"].startswith(f"sgd (ρ={committed:g}")
+
+
 def test_arrow_keys_are_live_and_commit_when_they_stop(page, app_url):
     frames = sent_frames(page)
     page.goto(app_url)
