@@ -145,11 +145,13 @@ def test_closed_optimizer_expanders_draw_no_widgets_and_race_the_same_settings()
     closed.run()
     assert closed.select_slider(key="sgd.lr").value == 0.02 and closed.slider(key="sgd.momentum").value == 0.5
     closed.slider(key="sgd.momentum").set_value(0.7).run()
-    closed.session_state[EXPANDED.format("sgd")] = False  # closed again: the value set by hand is kept
+    closed.toggle(key="sgd.nesterov").set_value(True).run()
+    closed.session_state[EXPANDED.format("sgd")] = False  # closed again: the values set by hand are kept
     closed.run()
     closed.run()
-    assert closed.query_params["sgd.momentum"] == "0.7"
+    assert closed.query_params["sgd.momentum"] == "0.7" and closed.query_params["sgd.nesterov"] == "true"
     assert "sgd.momentum" not in [w.key for w in closed.slider]
+    assert "sgd.nesterov" not in [w.key for w in closed.toggle]
 
 
 @pytest.mark.parametrize("query", [

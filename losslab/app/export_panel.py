@@ -37,26 +37,28 @@ state = st.session_state
 
 def _settings(prefix: str, animated: bool) -> ExportSettings:
     """The export settings. Their widgets are drawn only while their expander is open (a closed expander's widgets
-    would be re-rendered by the browser on every rerun, a live commit's included); the chosen values are kept in
-    ``{prefix}.kept_settings`` meanwhile, and the widgets start from them when it is opened again."""
-    kept = state.setdefault(f"{prefix}.kept_settings", dict(DEFAULT_SETTINGS))
+    would be re-rendered by the browser on every rerun, a live commit's included); meanwhile their values stay in the
+    session state (``persist_state``) and are read from there."""
+    keys = {name: f"{prefix}.{name}" for name in DEFAULT_SETTINGS}
+    for name, key in keys.items():
+        state.setdefault(key, DEFAULT_SETTINGS[name])
     panel = st.expander("Export settings: size, scale, frames", key=f"{prefix}.settings", on_change="rerun")
     if panel.open:
-        for name, value in kept.items():  # (Streamlit forgets a widget's value while it is not drawn)
-            state.setdefault(f"{prefix}.{name}", value)
         left, middle, right = panel.columns(3)
-        kept["preset"] = left.selectbox("size preset", list(PRESETS), key=f"{prefix}.preset",
-                                        format_func=lambda name: f"{name}: {PRESETS[name].description}")
-        kept["scale"] = middle.select_slider("PNG scale", SCALES, key=f"{prefix}.scale",
-                                             help="pixels per layout pixel (sharper PNGs for print)")
+        left.selectbox("size preset", list(PRESETS), key=keys["preset"], persist_state="page",
+                       format_func=lambda name: f"{name}: {PRESETS[name].description}")
+        middle.select_slider("PNG scale", SCALES, key=keys["scale"], persist_state="page",
+                             help="pixels per layout pixel (sharper PNGs for print)")
         if animated:
-            kept["frames"] = right.slider("GIF/MP4 frames", 2, animation.MAX_FRAMES, key=f"{prefix}.frames")
-            kept["fps"] = right.slider("GIF/MP4 frames per second", 1, animation.MAX_FPS, key=f"{prefix}.fps")
-            right.caption(f"GIF/MP4 use scale ≤ {animation.max_scale(kept['preset']):g} for this preset "
+            right.slider("GIF/MP4 frames", 2, animation.MAX_FRAMES, key=keys["frames"], persist_state="page")
+            right.slider("GIF/MP4 frames per second", 1, animation.MAX_FPS, key=keys["fps"], persist_state="page")
+            right.caption(f"GIF/MP4 use scale ≤ {animation.max_scale(state[keys['preset']]):g} for this preset "
                           f"(≤ {animation.MAX_PIXELS:,} pixels per frame).")
-    frames, fps = (kept["frames"], float(kept["fps"])) if animated else (DEFAULT_SETTINGS["frames"],
-                                                                         float(DEFAULT_SETTINGS["fps"]))
-    return ExportSettings(preset=kept["preset"], scale=kept["scale"], frames=frames, fps=fps)
+    chosen = {name: state[key] for name, key in keys.items()}
+    if not animated:  # no GIF or MP4 here: their settings are not offered
+        chosen.update(frames=DEFAULT_SETTINGS["frames"], fps=DEFAULT_SETTINGS["fps"])
+    return ExportSettings(preset=chosen["preset"], scale=chosen["scale"], frames=int(chosen["frames"]),
+                          fps=float(chosen["fps"]))
 
 
 def _for_format(settings: ExportSettings, fmt: str) -> ExportSettings:
