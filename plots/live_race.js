@@ -12,6 +12,7 @@
 
   const KEY_COMMIT_MS = 500;  // arrow keys: the commit waits this long after the last press
   const SETTLE_MS = 150;  // a resting slider's legend entry and ✕ label are redrawn after this long
+  const RELEASE_SETTLE_MS = 1500;  // ... or this long after a release in the app, unless the committed race came
 
   function bytes(text) {
     const raw = atob(text);
@@ -99,6 +100,7 @@
     this.spec = spec;
     this.families = spec.sliders.map((slider) => new Family(slider, spec.box));
     this.live = {};
+    this.unlabelled = {};  // slider → position painted, its legend entry and ✕ label not yet redrawn
     const heads = spec.figure.data.find((trace) => trace.name === "positions θₖ") || { x: [], y: [] };
     this.headX = Array.from(heads.x);
     this.headY = Array.from(heads.y);
@@ -224,15 +226,29 @@
       this.repaints += 1;  // drawn (a move that the next one overtakes before it is drawn is not)
       this.chart.dataset.repaints = String(this.repaints);
     }, () => {});
+    this.unlabelled[s] = j;
     clearTimeout(this.settling);
-    this.settling = setTimeout(() => {
-      const said = cross ? `${slider.optimizer} diverged at step ${row.diverged}` : null;
-      Plotly.restyle(this.chart, {
-        name: [slider.names[j], this.chart.data[slider.trace_cross].name],
-        text: [null, said ? [said] : []],
-        customdata: [Array.from(row.k), said ? [`${slider.optimizer}: ${row.reason} at step ${row.diverged}`] : []],
-      }, [slider.trace, slider.trace_cross]);
-    }, SETTLE_MS);
+    this.settling = setTimeout(() => this.settle(), SETTLE_MS);
+  };
+
+  // The legend entries and ✕ labels of the sliders painted since their last redraw, at the positions painted. A
+  // resting slider gets them after SETTLE_MS; in the app a release leaves them to the committed race, and to this
+  // call RELEASE_SETTLE_MS later where the rerun brought back the race already shown.
+  LiveRace.prototype.settle = function () {
+    clearTimeout(this.settling);
+    const pending = this.unlabelled;
+    this.unlabelled = {};
+    const traces = [], names = [], texts = [], customdata = [];
+    Object.keys(pending).forEach((key) => {
+      const slider = this.spec.sliders[Number(key)];
+      const row = this.families[Number(key)].row(pending[key]);
+      const said = row.diverged >= 0 ? `${slider.optimizer} diverged at step ${row.diverged}` : null;
+      traces.push(slider.trace, slider.trace_cross);
+      names.push(slider.names[pending[key]], this.chart.data[slider.trace_cross].name);
+      texts.push(null, said ? [said] : []);
+      customdata.push(Array.from(row.k), said ? [`${slider.optimizer}: ${row.reason} at step ${row.diverged}`] : []);
+    });
+    if (traces.length) Plotly.restyle(this.chart, { name: names, text: texts, customdata: customdata }, traces);
   };
 
   // A keyboard commit waiting for its keys to stop goes out now.
@@ -248,8 +264,10 @@
   LiveRace.prototype.release = function (s, j) {
     const slider = this.spec.sliders[s];
     if (this.handlers.commit) {
-      // The committed race brings its own legend and ✕ label: a resting redraw now would only compete with it.
+      // The committed race brings its own legend and ✕ label: a resting redraw now would only compete with it, so it
+      // waits; it is still made if the rerun brings back the race already shown (no new figure, nothing redrawn).
       clearTimeout(this.settling);
+      this.settling = setTimeout(() => this.settle(), RELEASE_SETTLE_MS);
       this.handlers.commit({ optimizer: slider.optimizer, key: slider.key, index: j, value: slider.values[j] });
       return;
     }
