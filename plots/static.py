@@ -23,7 +23,7 @@ import plotly.graph_objects as go
 IMAGE_FORMATS = ("png", "svg", "pdf")
 MAX_SCALE = 4
 _LOCK = threading.Lock()
-_STOP_AT_EXIT: list[bool] = []  # whether _stop_server is registered (once, after the first image)
+_STOP_AT_EXIT: list = []  # holds _stop_server once it is registered (once, after the first image)
 _CHAR_WIDTH = 0.62  # average glyph width of DejaVu Sans, in font sizes
 _LEGEND_ROW = 24  # pixels per legend row at font size 13
 

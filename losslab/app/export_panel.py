@@ -17,7 +17,7 @@ rerun (about 35 ms of a live commit's 0.31 s on Explore, ``benchmarks/explore.py
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
 
 import streamlit as st
@@ -31,7 +31,8 @@ Producer = Callable[[ExportSettings, Callable[[float], None] | None], bytes]
 DEFERRED = ("csv", "json", "png", "svg")
 PREPARED = ("pdf", "html", "gif", "mp4")
 SCALES = (1.0, 1.5, 2.0, 3.0, float(MAX_SCALE))
-DEFAULT_SETTINGS = {"preset": next(iter(PRESETS)), "scale": 1.0, "frames": 60, "fps": 15}
+# the widgets' starting values: ExportSettings' defaults (fps as a whole number, what its slider holds)
+DEFAULT_SETTINGS = {**asdict(ExportSettings()), "fps": int(ExportSettings.fps)}
 state = st.session_state
 
 
